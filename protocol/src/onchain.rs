@@ -1,0 +1,394 @@
+//! What the settlement chain does with a channel: the record it keeps, its life from open to
+//! settled, and the events it emits. Pure; the chain node executes these and stores the result.
+
+use crate::amount::{self, Amount};
+use crate::channel::{channel_id, CoSigned, Lock, Snapshot, StateError};
+use crate::hash::Hash32;
+use crate::keys::Address;
+use crate::settlement::payouts;
+use crate::{ChainId, Height};
+use serde::{Deserialize, Serialize};
+
+/// A channel as the chain keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelRecord {
+    pub id: Hash32,
+    pub a: Address,
+    pub b: Address,
+    pub deposit_a: Amount,
+    pub deposit_b: Amount,
+    pub challenge_period: Height,
+    pub opened_at: Height,
+    pub status: ChannelStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ChannelStatus {
+    Open,
+    /// Closed with `stored`; challenges with higher versions replace it until `settle_after`.
+    Closing { stored: Snapshot, settle_after: Height },
+    Settled { payout_a: Amount, payout_b: Amount },
+}
+
+/// Chain-wide limits on channels, fixed in genesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelLimits {
+    pub min_challenge_period: Height,
+    pub max_challenge_period: Height,
+}
+
+impl Default for ChannelLimits {
+    fn default() -> Self {
+        ChannelLimits { min_challenge_period: 2, max_challenge_period: 100_000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    #[error("a channel cannot be opened with oneself")]
+    SelfChannel,
+    #[error("challenge period {got} outside [{min}, {max}]")]
+    ChallengePeriod { got: Height, min: Height, max: Height },
+    #[error("sender is not a participant of this channel")]
+    NotParticipant,
+    #[error("channel is not open")]
+    NotOpen,
+    #[error("channel is not closing")]
+    NotClosing,
+    #[error("cooperative close needs a final state with no locks")]
+    NotFinal,
+    #[error("challenge window ended at height {0}")]
+    WindowClosed(Height),
+    #[error("version {got} is not above the stored version {stored}")]
+    StaleVersion { stored: u64, got: u64 },
+    #[error("cannot settle before height {0}")]
+    TooEarly(Height),
+    #[error("cannot settle before every lock expired (latest expiry {0})")]
+    LocksPending(Height),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Amount(#[from] amount::AmountError),
+}
+
+/// Something that happened on chain, for subscribers (hubs, towers, wallets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventKind {
+    Transfer { from: Address, to: Address, amount: Amount },
+    ChannelOpened { channel_id: Hash32, a: Address, b: Address, deposit: Amount, challenge_period: Height },
+    Deposited { channel_id: Hash32, party: Address, amount: Amount, total: Amount },
+    ChannelClosing { channel_id: Hash32, version: u64, settle_after: Height, by: Address },
+    ChannelChallenged { channel_id: Hash32, version: u64, by: Address },
+    SecretRegistered { hashlock: Hash32, secret: Hash32 },
+    ChannelSettled { channel_id: Hash32, payout_a: Amount, payout_b: Amount },
+}
+
+impl EventKind {
+    /// The event's type name, as used by event filters.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Transfer { .. } => "Transfer",
+            EventKind::ChannelOpened { .. } => "ChannelOpened",
+            EventKind::Deposited { .. } => "Deposited",
+            EventKind::ChannelClosing { .. } => "ChannelClosing",
+            EventKind::ChannelChallenged { .. } => "ChannelChallenged",
+            EventKind::SecretRegistered { .. } => "SecretRegistered",
+            EventKind::ChannelSettled { .. } => "ChannelSettled",
+        }
+    }
+
+    /// The channel the event concerns, if any.
+    pub fn channel_id(&self) -> Option<Hash32> {
+        match self {
+            EventKind::ChannelOpened { channel_id, .. }
+            | EventKind::Deposited { channel_id, .. }
+            | EventKind::ChannelClosing { channel_id, .. }
+            | EventKind::ChannelChallenged { channel_id, .. }
+            | EventKind::ChannelSettled { channel_id, .. } => Some(*channel_id),
+            _ => None,
+        }
+    }
+
+    /// Accounts named by the event itself (channel events also index the channel's parties,
+    /// which the node adds from the channel record).
+    pub fn addresses(&self) -> Vec<Address> {
+        match self {
+            EventKind::Transfer { from, to, .. } => vec![*from, *to],
+            EventKind::ChannelOpened { a, b, .. } => vec![*a, *b],
+            EventKind::Deposited { party, .. } => vec![*party],
+            EventKind::ChannelClosing { by, .. } | EventKind::ChannelChallenged { by, .. } => vec![*by],
+            _ => vec![],
+        }
+    }
+}
+
+impl ChannelRecord {
+    /// The record an `OpenChannel` by `opener` creates.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        chain_id: ChainId,
+        opener: Address,
+        counterparty: Address,
+        deposit: Amount,
+        challenge_period: Height,
+        salt: &Hash32,
+        height: Height,
+        limits: &ChannelLimits,
+    ) -> Result<Self, ChannelError> {
+        if opener == counterparty {
+            return Err(ChannelError::SelfChannel);
+        }
+        let (min, max) = (limits.min_challenge_period, limits.max_challenge_period);
+        if challenge_period < min || challenge_period > max {
+            return Err(ChannelError::ChallengePeriod { got: challenge_period, min, max });
+        }
+        Ok(ChannelRecord {
+            id: channel_id(chain_id, &opener, &counterparty, salt),
+            a: opener,
+            b: counterparty,
+            deposit_a: amount::check(deposit)?,
+            deposit_b: 0,
+            challenge_period,
+            opened_at: height,
+            status: ChannelStatus::Open,
+        })
+    }
+
+    pub fn is_participant(&self, who: &Address) -> bool {
+        *who == self.a || *who == self.b
+    }
+
+    fn require_participant(&self, who: &Address) -> Result<(), ChannelError> {
+        match self.is_participant(who) {
+            true => Ok(()),
+            false => Err(ChannelError::NotParticipant),
+        }
+    }
+
+    /// Adds to `who`'s deposit while the channel is open; returns the new total.
+    pub fn deposit(&mut self, who: &Address, value: Amount) -> Result<Amount, ChannelError> {
+        self.require_participant(who)?;
+        if self.status != ChannelStatus::Open {
+            return Err(ChannelError::NotOpen);
+        }
+        let (slot, other) = if *who == self.a {
+            (&mut self.deposit_a, self.deposit_b)
+        } else {
+            (&mut self.deposit_b, self.deposit_a)
+        };
+        let total = amount::add(*slot, value)?;
+        // Both deposits together are paid out at settlement, so their sum must stay an amount.
+        amount::add(total, other)?;
+        *slot = total;
+        Ok(total)
+    }
+
+    fn verify(&self, chain_id: ChainId, snapshot: &Snapshot) -> Result<(), ChannelError> {
+        snapshot.verify(chain_id, &self.id, &self.a, &self.b)?;
+        snapshot.state().balances(self.deposit_a, self.deposit_b)?;
+        Ok(())
+    }
+
+    /// A final, lock-free, co-signed state pays out at once. Returns `(payout_a, payout_b)`.
+    pub fn cooperative_close(&mut self, chain_id: ChainId, cosigned: &CoSigned) -> Result<(Amount, Amount), ChannelError> {
+        if matches!(self.status, ChannelStatus::Settled { .. }) {
+            return Err(ChannelError::NotOpen);
+        }
+        if !cosigned.state.is_final {
+            return Err(ChannelError::NotFinal);
+        }
+        let snapshot = Snapshot { cosigned: *cosigned, locks: Vec::new() };
+        self.verify(chain_id, &snapshot).map_err(|e| match e {
+            ChannelError::State(StateError::LocksMismatch) => ChannelError::NotFinal,
+            e => e,
+        })?;
+        let (payout_a, payout_b) = snapshot.state().balances(self.deposit_a, self.deposit_b)?;
+        self.status = ChannelStatus::Settled { payout_a, payout_b };
+        Ok((payout_a, payout_b))
+    }
+
+    /// A participant starts the dispute window with `snapshot`. Returns `settle_after`.
+    pub fn close(&mut self, chain_id: ChainId, by: &Address, snapshot: Snapshot, height: Height) -> Result<Height, ChannelError> {
+        self.require_participant(by)?;
+        if self.status != ChannelStatus::Open {
+            return Err(ChannelError::NotOpen);
+        }
+        self.verify(chain_id, &snapshot)?;
+        let settle_after = height.checked_add(self.challenge_period).ok_or(amount::AmountError::Overflow)?;
+        self.status = ChannelStatus::Closing { stored: snapshot, settle_after };
+        Ok(settle_after)
+    }
+
+    /// Anyone replaces the stored state with a higher version inside the window.
+    pub fn challenge(&mut self, chain_id: ChainId, snapshot: Snapshot, height: Height) -> Result<(), ChannelError> {
+        let ChannelStatus::Closing { stored, settle_after } = &self.status else {
+            return Err(ChannelError::NotClosing);
+        };
+        if height >= *settle_after {
+            return Err(ChannelError::WindowClosed(*settle_after));
+        }
+        let (stored_v, got) = (stored.state().version, snapshot.state().version);
+        if got <= stored_v {
+            return Err(ChannelError::StaleVersion { stored: stored_v, got });
+        }
+        self.verify(chain_id, &snapshot)?;
+        let settle_after = *settle_after;
+        self.status = ChannelStatus::Closing { stored: snapshot, settle_after };
+        Ok(())
+    }
+
+    /// Pays out once the window has passed and every lock has expired.
+    pub fn settle(
+        &mut self,
+        height: Height,
+        registered_at: impl Fn(&Hash32) -> Option<Height>,
+    ) -> Result<(Amount, Amount), ChannelError> {
+        let ChannelStatus::Closing { stored, settle_after } = &self.status else {
+            return Err(ChannelError::NotClosing);
+        };
+        if height < *settle_after {
+            return Err(ChannelError::TooEarly(*settle_after));
+        }
+        if let Some(latest) = stored.locks.iter().map(|l| l.expiry).max().filter(|e| *e > height) {
+            return Err(ChannelError::LocksPending(latest));
+        }
+        let (payout_a, payout_b) =
+            payouts(self.deposit_a, self.deposit_b, stored.state(), &stored.locks, registered_at)?;
+        self.status = ChannelStatus::Settled { payout_a, payout_b };
+        Ok((payout_a, payout_b))
+    }
+
+    /// The locks of the stored closing state, if closing.
+    pub fn closing_locks(&self) -> &[Lock] {
+        match &self.status {
+            ChannelStatus::Closing { stored, .. } => &stored.locks,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::ChannelState;
+    use crate::keys::Keypair;
+    use crate::update::{apply, Change, Context, Policy, Position};
+    use crate::{channel::Direction, hash::sha256, Party};
+
+    const CHAIN: ChainId = 9;
+
+    struct Fx {
+        ka: Keypair,
+        kb: Keypair,
+        rec: ChannelRecord,
+    }
+
+    fn fx() -> Fx {
+        let (ka, kb) = (Keypair::from_secret(&[1; 32]).unwrap(), Keypair::from_secret(&[2; 32]).unwrap());
+        let mut rec =
+            ChannelRecord::open(CHAIN, ka.address(), kb.address(), 100, 5, &Hash32([0; 32]), 10, &ChannelLimits::default())
+                .unwrap();
+        rec.deposit(&kb.address(), 50).unwrap();
+        Fx { ka, kb, rec }
+    }
+
+    fn ctx() -> Context {
+        Context { deposit_a: 100, deposit_b: 50, height: 10, policy: Policy::default() }
+    }
+
+    fn sign(f: &Fx, p: &Position) -> Snapshot {
+        let s = p.state;
+        Snapshot { cosigned: CoSigned { state: s, sig_a: s.sign(&f.ka), sig_b: s.sign(&f.kb) }, locks: p.locks.clone() }
+    }
+
+    fn pay(p: &Position, n: u8, amount: Amount) -> Position {
+        let lock = Lock { direction: Direction::AtoB, amount, hashlock: sha256(&[n; 32]), expiry: 30 };
+        let p = apply(p, &Change::AddLock { lock }, Party::A, &ctx()).unwrap();
+        apply(&p, &Change::Unlock { secret: Hash32([n; 32]) }, Party::B, &ctx()).unwrap()
+    }
+
+    #[test]
+    fn open_rejects_self_channels_and_bad_periods() {
+        let a = Address([1; 32]);
+        let l = ChannelLimits::default();
+        assert_eq!(ChannelRecord::open(1, a, a, 1, 5, &Hash32([0; 32]), 0, &l), Err(ChannelError::SelfChannel));
+        let r = ChannelRecord::open(1, a, Address([2; 32]), 1, 1, &Hash32([0; 32]), 0, &l);
+        assert!(matches!(r, Err(ChannelError::ChallengePeriod { .. })));
+    }
+
+    #[test]
+    fn deposit_only_by_participants_and_while_open() {
+        let mut f = fx();
+        assert_eq!(f.rec.deposit(&Address([3; 32]), 1), Err(ChannelError::NotParticipant));
+        assert_eq!(f.rec.deposit(&f.ka.address(), 5), Ok(105));
+        assert!(matches!(f.rec.deposit(&f.ka.address(), crate::MAX_AMOUNT), Err(ChannelError::Amount(_))));
+    }
+
+    #[test]
+    fn stale_close_is_overridden_by_challenge() {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        let v2 = pay(&v0, 1, 40);
+        let v4 = pay(&v2, 2, 30);
+        let (old, new) = (sign(&f, &v2), sign(&f, &v4));
+        let a = f.ka.address();
+        assert_eq!(f.rec.close(CHAIN, &a, old.clone(), 20), Ok(25));
+        assert_eq!(f.rec.settle(24, |_| None), Err(ChannelError::TooEarly(25)));
+        assert_eq!(f.rec.challenge(CHAIN, old, 21), Err(ChannelError::StaleVersion { stored: 2, got: 2 }));
+        assert_eq!(f.rec.challenge(CHAIN, new.clone(), 25), Err(ChannelError::WindowClosed(25)));
+        assert_eq!(f.rec.challenge(CHAIN, new, 24), Ok(()));
+        assert_eq!(f.rec.settle(25, |_| None), Ok((30, 120)));
+        assert!(matches!(f.rec.status, ChannelStatus::Settled { .. }));
+    }
+
+    #[test]
+    fn close_needs_a_participant_and_valid_signatures() {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        let mut snap = sign(&f, &pay(&v0, 1, 10));
+        assert_eq!(f.rec.close(CHAIN, &Address([7; 32]), snap.clone(), 20), Err(ChannelError::NotParticipant));
+        snap.cosigned.sig_b = snap.cosigned.sig_a;
+        assert!(matches!(f.rec.close(CHAIN, &f.ka.address(), snap, 20), Err(ChannelError::State(_))));
+        let foreign = sign(&f, &Position::opening(ChannelState { version: 1, ..ChannelState::opening(CHAIN + 1, f.rec.id) }));
+        assert!(matches!(f.rec.close(CHAIN, &f.ka.address(), foreign, 20), Err(ChannelError::State(_))));
+    }
+
+    #[test]
+    fn unsigned_version_zero_can_close() {
+        let mut f = fx();
+        let snap = Snapshot::opening(CHAIN, f.rec.id);
+        assert_eq!(f.rec.close(CHAIN, &f.kb.address(), snap, 0), Ok(5));
+        assert_eq!(f.rec.settle(5, |_| None), Ok((100, 50)));
+    }
+
+    #[test]
+    fn settle_waits_for_lock_expiry() {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        let lock = Lock { direction: Direction::AtoB, amount: 10, hashlock: sha256(&[1; 32]), expiry: 30 };
+        let v1 = apply(&v0, &Change::AddLock { lock }, Party::A, &ctx()).unwrap();
+        f.rec.close(CHAIN, &f.ka.address(), sign(&f, &v1), 11).unwrap();
+        assert_eq!(f.rec.settle(20, |_| None), Err(ChannelError::LocksPending(30)));
+        assert_eq!(f.rec.settle(30, |_| Some(29)), Ok((90, 60)));
+    }
+
+    #[test]
+    fn cooperative_close_needs_final_state() {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        let v2 = pay(&v0, 1, 40);
+        assert_eq!(f.rec.cooperative_close(CHAIN, &sign(&f, &v2).cosigned), Err(ChannelError::NotFinal));
+        let fin = apply(&v2, &Change::Finalize, Party::A, &ctx()).unwrap();
+        assert_eq!(f.rec.cooperative_close(CHAIN, &sign(&f, &fin).cosigned), Ok((60, 90)));
+        assert_eq!(f.rec.cooperative_close(CHAIN, &sign(&f, &fin).cosigned), Err(ChannelError::NotOpen));
+    }
+
+    #[test]
+    fn settle_requires_closing() {
+        let mut f = fx();
+        assert_eq!(f.rec.settle(100, |_| None), Err(ChannelError::NotClosing));
+        assert_eq!(f.rec.challenge(CHAIN, Snapshot::opening(CHAIN, f.rec.id), 1), Err(ChannelError::NotClosing));
+    }
+}
