@@ -16,6 +16,7 @@ pub mod hex;
 pub mod invoice;
 pub mod keys;
 pub mod onchain;
+pub mod routing;
 pub mod rpc;
 pub mod settlement;
 pub mod tx;

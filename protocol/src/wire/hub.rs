@@ -5,6 +5,7 @@
 use crate::channel::{ChannelState, Snapshot};
 use crate::hash::Hash32;
 use crate::keys::{Address, Signature};
+use crate::routing::RoutingTerms;
 use crate::update::Change;
 use crate::ChainId;
 use serde::{Deserialize, Serialize};
@@ -60,8 +61,8 @@ pub enum SessionMsg {
     Challenge { chain_id: ChainId, hub: Address, nonce: Hash32 },
     /// Client → hub: `sig` over `auth_bytes(chain_id, hub, AUTH_ACTION, nonce, address, 0)`.
     Auth { address: Address, sig: Signature },
-    /// Hub → client: logged in; the channels the hub knows with this client.
-    Welcome { channels: Vec<Hash32> },
+    /// Hub → client: logged in; the channels the hub knows with this client and its terms.
+    Welcome { channels: Vec<Hash32>, terms: RoutingTerms },
     /// Either way: my latest co-signed position for this channel.
     Sync { channel_id: Hash32, snapshot: Snapshot },
     Propose(Proposal),

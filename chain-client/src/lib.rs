@@ -1,0 +1,13 @@
+//! A client for a Sluice chain node's JSON-RPC (DESIGN.md §3): typed calls over HTTP, event and
+//! head subscriptions over WebSocket, and a [`TxSender`] that signs, numbers and submits
+//! transactions for one key. Used by the hub, the watchtower, the wallet and the test harness.
+
+mod client;
+mod error;
+mod sender;
+mod subscription;
+
+pub use client::ChainClient;
+pub use error::ClientError;
+pub use sender::TxSender;
+pub use subscription::{EventStream, HeadStream};

@@ -1,0 +1,153 @@
+//! A throwaway Postgres server: `initdb` into a temporary directory, `postgres` on a free loopback
+//! port, removed on drop. Postgres refuses to run as root, so as root the server runs as the
+//! `postgres` system user.
+
+use crate::daemon::{free_port, Daemon};
+use crate::SupportError;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct TempPostgres {
+    server: Option<Daemon>,
+    port: u16,
+    bin: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The installed server binaries: `$SLUICE_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`.
+fn bin_dir() -> Result<PathBuf, SupportError> {
+    if let Ok(dir) = std::env::var("SLUICE_PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(SupportError::io("look for Postgres in /usr/lib/postgresql (install postgresql)"))?
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, p)| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, p)| p)
+        .ok_or_else(|| SupportError::Failed("no Postgres server binaries found (install postgresql)".into()))
+}
+
+/// `(uid, gid)` of the `postgres` user when we are root, so the server can drop privileges.
+fn run_as() -> Option<(u32, u32)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    if uid_line.split_whitespace().nth(1)? != "0" {
+        return None;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let fields: Vec<&str> = passwd.lines().find(|l| l.starts_with("postgres:"))?.split(':').collect();
+    Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
+}
+
+fn command(bin: &Path, name: &str, user: Option<(u32, u32)>) -> Command {
+    let mut cmd = Command::new(bin.join(name));
+    if let Some((uid, gid)) = user {
+        cmd.uid(uid).gid(gid);
+    }
+    cmd
+}
+
+impl TempPostgres {
+    /// Initializes and starts a server; returns once it accepts connections.
+    pub fn start() -> Result<Self, SupportError> {
+        let bin = bin_dir()?;
+        let user = run_as();
+        let dir = tempfile::Builder::new()
+            .prefix("sluice-pg-")
+            .tempdir()
+            .map_err(SupportError::io("create temp dir"))?;
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).map_err(SupportError::io("chown temp dir"))?;
+        }
+        let data = dir.path().join("data");
+        let out = command(&bin, "initdb", user)
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"])
+            .arg(&data)
+            .output()
+            .map_err(SupportError::io("run initdb"))?;
+        if !out.status.success() {
+            return Err(SupportError::Failed(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr))));
+        }
+        let port = free_port();
+        let mut cmd = command(&bin, "postgres", user);
+        cmd.arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"])
+            .arg("-k")
+            .arg(dir.path());
+        let log = dir.path().join("postgres.log");
+        let server = Daemon::spawn("postgres", cmd, &log)?;
+        let pg = TempPostgres { server: Some(server), port, bin, _dir: dir };
+        pg.wait_ready(Duration::from_secs(30))?;
+        Ok(pg)
+    }
+
+    fn wait_ready(&self, timeout: Duration) -> Result<(), SupportError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ok = Command::new(self.bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let tail = self.server.as_ref().map(|s| s.tail(20)).unwrap_or_default();
+                return Err(SupportError::Timeout(format!("Postgres to accept connections:\n{tail}")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Creates a fresh database and returns its connection URL.
+    pub fn create_database(&self, name: &str) -> Result<String, SupportError> {
+        let out = Command::new(self.bin.join("createdb"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", name])
+            .output()
+            .map_err(SupportError::io("run createdb"))?;
+        if !out.status.success() {
+            return Err(SupportError::Failed(format!("createdb {name}: {}", String::from_utf8_lossy(&out.stderr))));
+        }
+        Ok(self.url(name))
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for TempPostgres {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            s.stop(Duration::from_secs(5));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_accepts_a_database_and_stops() {
+        let pg = TempPostgres::start().expect("start throwaway Postgres");
+        let url = pg.create_database("probe").expect("createdb");
+        assert!(url.ends_with("/probe"));
+        let port = pg.port();
+        drop(pg);
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "server still up after drop");
+    }
+}
