@@ -14,6 +14,20 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// The path of a workspace binary (`sluice-node`, `sluice-hub`, ...) next to the running test
+/// executable in `target/<profile>/`. `cargo test --workspace` builds every binary first; a single
+/// package's tests need `cargo build --bins` beforehand, and the error says so.
+pub fn bin_path(name: &str) -> Result<PathBuf, SupportError> {
+    let exe = std::env::current_exe().map_err(SupportError::io("locate the test executable"))?;
+    let candidates = exe.ancestors().skip(1).take(3).map(|d| d.join(name));
+    for path in candidates {
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    Err(SupportError::Failed(format!("binary `{name}` not found next to {}; run `cargo build --bins` first", exe.display())))
+}
+
 /// Waits until `path` exists with non-empty content and returns that content, trimmed.
 pub fn wait_for_file(path: &Path, timeout: Duration) -> Result<String, SupportError> {
     let deadline = Instant::now() + timeout;

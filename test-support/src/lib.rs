@@ -4,7 +4,7 @@
 mod daemon;
 mod postgres;
 
-pub use daemon::{free_port, wait_for_file, Daemon};
+pub use daemon::{bin_path, free_port, wait_for_file, Daemon};
 pub use postgres::TempPostgres;
 
 #[derive(Debug, thiserror::Error)]
