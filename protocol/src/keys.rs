@@ -138,6 +138,17 @@ mod tests {
     }
 
     #[test]
+    fn bip340_official_vector_0_verifies() {
+        // BIP-340 test vector 0: secret key 3, message and aux all zero.
+        let pk: Address = "f9308a019258c31049344f85f89d5229b531c845836f99b08601f113bce036f9".parse().unwrap();
+        let sig: Signature = "e907831f80848d1069a5371b402410364bdf1c5f8307b0084c55f1ce2dca821525f66a4a85ea8b71e482a74f382d2ce5ebeee8fdb2172f477df4900d310536c0".parse().unwrap();
+        assert_eq!(pk.verify_hash(&Hash32([0; 32]), &sig), Ok(()));
+        let mut secret = [0u8; 32];
+        secret[31] = 3;
+        assert_eq!(Keypair::from_secret(&secret).unwrap().address(), pk);
+    }
+
+    #[test]
     fn secret_round_trips() {
         let k = Keypair::generate();
         let again = Keypair::from_secret(&k.secret_bytes()).unwrap();
