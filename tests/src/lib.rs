@@ -1,0 +1,4 @@
+//! The whole system on one machine: benchmarks (`sluice-bench`) measured against ceilings taken
+//! in the same run.
+
+pub mod bench;
