@@ -6,7 +6,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sluice_protocol::encoding::Canonical;
 use sluice_protocol::onchain::ChannelRecord;
-use sluice_protocol::rpc::{self, method, Account, ChainInfo, Event, EventFilter, RpcError, TxInfo};
+use sluice_protocol::rpc::{
+    self, method, Account, ChainInfo, Event, EventFilter, RpcError, TxInfo,
+};
 use sluice_protocol::{hex, Address, Hash32, Height, SignedTx};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -46,7 +48,11 @@ impl ChainClient {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
-        ChainClient { http, url: url.into(), next_id: Arc::new(AtomicU64::new(1)) }
+        ChainClient {
+            http,
+            url: url.into(),
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -59,18 +65,33 @@ impl ChainClient {
     }
 
     /// One JSON-RPC call; a JSON-RPC error becomes [`ClientError::Rpc`].
-    pub async fn call<P: Serialize, R: DeserializeOwned>(&self, method: &str, params: P) -> Result<R, ClientError> {
+    pub async fn call<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: P,
+    ) -> Result<R, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let req = Request { jsonrpc: "2.0", id, method, params };
+        let req = Request {
+            jsonrpc: "2.0",
+            id,
+            method,
+            params,
+        };
         let resp = self
             .http
             .post(self.url.as_ref())
             .json(&req)
             .send()
             .await
-            .map_err(|source| ClientError::Unreachable { url: self.url.to_string(), source })?;
+            .map_err(|source| ClientError::Unreachable {
+                url: self.url.to_string(),
+                source,
+            })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::BadResponse(e.to_string()))?;
         let parsed: Response<R> = serde_json::from_slice(&body).map_err(|e| {
             if status.is_success() {
                 ClientError::BadResponse(e.to_string())
@@ -91,19 +112,27 @@ impl ChainClient {
     }
 
     pub async fn account(&self, address: &Address) -> Result<Account, ClientError> {
-        self.call(method::ACCOUNT, rpc::AccountParams { address: *address }).await
+        self.call(method::ACCOUNT, rpc::AccountParams { address: *address })
+            .await
     }
 
     /// Submits one signed transaction; returns its id once the mempool admitted it.
     pub async fn submit(&self, tx: &SignedTx) -> Result<Hash32, ClientError> {
-        let params = rpc::SubmitTxParams { tx: hex::encode(&tx.to_bytes()) };
+        let params = rpc::SubmitTxParams {
+            tx: hex::encode(&tx.to_bytes()),
+        };
         let r: rpc::Submitted = self.call(method::SUBMIT_TX, params).await?;
         Ok(r.id)
     }
 
     /// Submits many transactions in one request; one outcome per transaction, in order.
-    pub async fn submit_many(&self, txs: &[SignedTx]) -> Result<Vec<rpc::SubmitOutcome>, ClientError> {
-        let params = rpc::SubmitTxsParams { txs: txs.iter().map(|t| hex::encode(&t.to_bytes())).collect() };
+    pub async fn submit_many(
+        &self,
+        txs: &[SignedTx],
+    ) -> Result<Vec<rpc::SubmitOutcome>, ClientError> {
+        let params = rpc::SubmitTxsParams {
+            txs: txs.iter().map(|t| hex::encode(&t.to_bytes())).collect(),
+        };
         self.call(method::SUBMIT_TXS, params).await
     }
 
@@ -116,15 +145,40 @@ impl ChainClient {
     }
 
     pub async fn channel(&self, channel_id: &Hash32) -> Result<Option<ChannelRecord>, ClientError> {
-        self.call(method::CHANNEL, rpc::ChannelParams { channel_id: *channel_id }).await
+        self.call(
+            method::CHANNEL,
+            rpc::ChannelParams {
+                channel_id: *channel_id,
+            },
+        )
+        .await
     }
 
     pub async fn secret(&self, hashlock: &Hash32) -> Result<Option<rpc::SecretInfo>, ClientError> {
-        self.call(method::SECRET, rpc::SecretParams { hashlock: *hashlock }).await
+        self.call(
+            method::SECRET,
+            rpc::SecretParams {
+                hashlock: *hashlock,
+            },
+        )
+        .await
     }
 
-    pub async fn events(&self, from_height: Height, to_height: Height, filter: EventFilter) -> Result<Vec<Event>, ClientError> {
-        self.call(method::EVENTS, rpc::EventsParams { from_height, to_height, filter }).await
+    pub async fn events(
+        &self,
+        from_height: Height,
+        to_height: Height,
+        filter: EventFilter,
+    ) -> Result<Vec<Event>, ClientError> {
+        self.call(
+            method::EVENTS,
+            rpc::EventsParams {
+                from_height,
+                to_height,
+                filter,
+            },
+        )
+        .await
     }
 
     /// Polls until the transaction is included; returns its info whether it succeeded or not.
@@ -142,7 +196,11 @@ impl ChainClient {
     }
 
     /// Like [`wait_for_tx`](Self::wait_for_tx) but a failure receipt is an error.
-    pub async fn wait_for_success(&self, id: &Hash32, timeout: Duration) -> Result<TxInfo, ClientError> {
+    pub async fn wait_for_success(
+        &self,
+        id: &Hash32,
+        timeout: Duration,
+    ) -> Result<TxInfo, ClientError> {
         let info = self.wait_for_tx(id, timeout).await?;
         match info.receipt.success {
             true => Ok(info),
@@ -154,7 +212,11 @@ impl ChainClient {
     }
 
     /// Polls until the chain reaches `height`.
-    pub async fn wait_for_height(&self, height: Height, timeout: Duration) -> Result<ChainInfo, ClientError> {
+    pub async fn wait_for_height(
+        &self,
+        height: Height,
+        timeout: Duration,
+    ) -> Result<ChainInfo, ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let info = self.chain_info().await?;
@@ -169,7 +231,11 @@ impl ChainClient {
     }
 
     /// Streams events matching `filter` from `from_height` on: history first, then live.
-    pub async fn subscribe_events(&self, filter: EventFilter, from_height: Height) -> Result<EventStream, ClientError> {
+    pub async fn subscribe_events(
+        &self,
+        filter: EventFilter,
+        from_height: Height,
+    ) -> Result<EventStream, ClientError> {
         subscription::events(&self.ws_url(), filter, from_height).await
     }
 

@@ -19,7 +19,13 @@ pub struct TxSender {
 
 impl TxSender {
     pub fn new(client: ChainClient, key: Keypair, chain_id: ChainId, fee: Amount) -> Self {
-        TxSender { client, key, chain_id, fee, next_nonce: Mutex::new(None) }
+        TxSender {
+            client,
+            key,
+            chain_id,
+            fee,
+            next_nonce: Mutex::new(None),
+        }
     }
 
     pub fn client(&self) -> &ChainClient {
@@ -41,7 +47,13 @@ impl TxSender {
             Some(n) => n,
             None => self.client.account(&self.key.address()).await?.nonce,
         };
-        let tx = Transaction { chain_id: self.chain_id, from: self.key.address(), nonce, fee, kind };
+        let tx = Transaction {
+            chain_id: self.chain_id,
+            from: self.key.address(),
+            nonce,
+            fee,
+            kind,
+        };
         match self.client.submit(&tx.sign(&self.key)).await {
             Ok(id) => {
                 *guard = Some(nonce + 1);

@@ -5,7 +5,9 @@ use crate::error::ClientError;
 use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use sluice_protocol::rpc::{method, BlockHeader, Event, EventFilter, Notification, RpcError, SubscribeEventsParams};
+use sluice_protocol::rpc::{
+    method, BlockHeader, Event, EventFilter, Notification, RpcError, SubscribeEventsParams,
+};
 use sluice_protocol::Height;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -47,7 +49,8 @@ async fn open(url: &str, method: &str, params: serde_json::Value) -> Result<Ws, 
         };
         let msg = msg.map_err(|e| ClientError::WebSocket(e.to_string()))?;
         let Message::Text(text) = msg else { continue };
-        let inc: Incoming = serde_json::from_str(&text).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+        let inc: Incoming =
+            serde_json::from_str(&text).map_err(|e| ClientError::BadResponse(e.to_string()))?;
         if let Some(err) = inc.error {
             return Err(ClientError::Rpc(err));
         }
@@ -57,16 +60,29 @@ async fn open(url: &str, method: &str, params: serde_json::Value) -> Result<Ws, 
     }
 }
 
-pub(crate) async fn events(url: &str, filter: EventFilter, from_height: Height) -> Result<EventStream, ClientError> {
-    let params = serde_json::to_value(SubscribeEventsParams { filter, from_height })
-        .map_err(|e| ClientError::BadResponse(e.to_string()))?;
+pub(crate) async fn events(
+    url: &str,
+    filter: EventFilter,
+    from_height: Height,
+) -> Result<EventStream, ClientError> {
+    let params = serde_json::to_value(SubscribeEventsParams {
+        filter,
+        from_height,
+    })
+    .map_err(|e| ClientError::BadResponse(e.to_string()))?;
     let ws = open(url, method::SUBSCRIBE_EVENTS, params).await?;
-    Ok(Subscription { ws, _t: std::marker::PhantomData })
+    Ok(Subscription {
+        ws,
+        _t: std::marker::PhantomData,
+    })
 }
 
 pub(crate) async fn heads(url: &str) -> Result<HeadStream, ClientError> {
     let ws = open(url, method::SUBSCRIBE_HEADS, serde_json::json!({})).await?;
-    Ok(Subscription { ws, _t: std::marker::PhantomData })
+    Ok(Subscription {
+        ws,
+        _t: std::marker::PhantomData,
+    })
 }
 
 impl<T: DeserializeOwned> Subscription<T> {
@@ -84,13 +100,14 @@ impl<T: DeserializeOwned> Subscription<T> {
                 Message::Close(_) => return Err(ClientError::SubscriptionClosed),
                 _ => continue,
             };
-            let inc: Incoming = serde_json::from_str(&text).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+            let inc: Incoming =
+                serde_json::from_str(&text).map_err(|e| ClientError::BadResponse(e.to_string()))?;
             if let Some(err) = inc.error {
                 return Err(ClientError::Rpc(err));
             }
             let Some(params) = inc.params else { continue };
-            let n: Notification<T> =
-                serde_json::from_value(params).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+            let n: Notification<T> = serde_json::from_value(params)
+                .map_err(|e| ClientError::BadResponse(e.to_string()))?;
             return Ok(n.result);
         }
     }

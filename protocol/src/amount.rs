@@ -44,7 +44,10 @@ mod tests {
 
     #[test]
     fn rejects_above_max() {
-        assert_eq!(check(MAX_AMOUNT + 1), Err(AmountError::TooLarge(MAX_AMOUNT + 1)));
+        assert_eq!(
+            check(MAX_AMOUNT + 1),
+            Err(AmountError::TooLarge(MAX_AMOUNT + 1))
+        );
         assert_eq!(check(MAX_AMOUNT), Ok(MAX_AMOUNT));
     }
 

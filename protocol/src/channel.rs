@@ -86,9 +86,19 @@ impl Canonical for Lock {
         let direction = match r.u8()? {
             0 => Direction::AtoB,
             1 => Direction::BtoA,
-            tag => return Err(DecodeError::UnknownTag { what: "direction", tag }),
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    what: "direction",
+                    tag,
+                })
+            }
         };
-        Ok(Lock { direction, amount: r.amount()?, hashlock: r.hash()?, expiry: r.u64()? })
+        Ok(Lock {
+            direction,
+            amount: r.amount()?,
+            hashlock: r.hash()?,
+            expiry: r.u64()?,
+        })
     }
 }
 
@@ -203,7 +213,11 @@ impl ChannelState {
 
     /// Derived balances `(balance_a, balance_b)` given the on-chain deposits; an error if either
     /// would be negative. `balance_a = deposit_a + sent_b − sent_a − locked_a`.
-    pub fn balances(&self, deposit_a: Amount, deposit_b: Amount) -> Result<(Amount, Amount), StateError> {
+    pub fn balances(
+        &self,
+        deposit_a: Amount,
+        deposit_b: Amount,
+    ) -> Result<(Amount, Amount), StateError> {
         let side = |deposit: Amount, received: Amount, sent: Amount, locked: Amount, p: Party| {
             let v = deposit as i128 + received as i128 - sent as i128 - locked as i128;
             if v < 0 {
@@ -235,7 +249,8 @@ impl ChannelState {
             };
             *sum = crate::amount::add(*sum, lock.amount)?;
         }
-        if sum_a != self.locked_a || sum_b != self.locked_b || locks_root(locks) != self.locks_root {
+        if sum_a != self.locked_a || sum_b != self.locked_b || locks_root(locks) != self.locks_root
+        {
             return Err(StateError::LocksMismatch);
         }
         Ok(())
@@ -271,7 +286,10 @@ impl CoSigned {
     ) -> Result<(), StateError> {
         let s = &self.state;
         if s.chain_id != chain_id {
-            return Err(StateError::WrongChain { expected: chain_id, got: s.chain_id });
+            return Err(StateError::WrongChain {
+                expected: chain_id,
+                got: s.chain_id,
+            });
         }
         if &s.channel_id != channel_id {
             return Err(StateError::WrongChannel);
@@ -283,8 +301,10 @@ impl CoSigned {
             };
         }
         let h = s.signing_hash();
-        a.verify_hash(&h, &self.sig_a).map_err(|e| StateError::BadSignature(Party::A, e))?;
-        b.verify_hash(&h, &self.sig_b).map_err(|e| StateError::BadSignature(Party::B, e))?;
+        a.verify_hash(&h, &self.sig_a)
+            .map_err(|e| StateError::BadSignature(Party::A, e))?;
+        b.verify_hash(&h, &self.sig_b)
+            .map_err(|e| StateError::BadSignature(Party::B, e))?;
         Ok(())
     }
 }
@@ -295,7 +315,11 @@ impl Canonical for CoSigned {
         w.signature(&self.sig_a).signature(&self.sig_b);
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(CoSigned { state: ChannelState::decode(r)?, sig_a: r.signature()?, sig_b: r.signature()? })
+        Ok(CoSigned {
+            state: ChannelState::decode(r)?,
+            sig_a: r.signature()?,
+            sig_b: r.signature()?,
+        })
     }
 }
 
@@ -308,7 +332,10 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn opening(chain_id: ChainId, channel_id: Hash32) -> Self {
-        Snapshot { cosigned: CoSigned::opening(chain_id, channel_id), locks: Vec::new() }
+        Snapshot {
+            cosigned: CoSigned::opening(chain_id, channel_id),
+            locks: Vec::new(),
+        }
     }
 
     pub fn state(&self) -> &ChannelState {
@@ -334,7 +361,10 @@ impl Canonical for Snapshot {
         w.list(&self.locks);
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Snapshot { cosigned: CoSigned::decode(r)?, locks: r.list(MAX_LOCKS)? })
+        Ok(Snapshot {
+            cosigned: CoSigned::decode(r)?,
+            locks: r.list(MAX_LOCKS)?,
+        })
     }
 }
 
@@ -343,13 +373,26 @@ mod tests {
     use super::*;
 
     fn lock(dir: Direction, amount: u64, h: u8) -> Lock {
-        Lock { direction: dir, amount, hashlock: Hash32([h; 32]), expiry: 100 }
+        Lock {
+            direction: dir,
+            amount,
+            hashlock: Hash32([h; 32]),
+            expiry: 100,
+        }
     }
 
     fn state_with(locks: &[Lock]) -> ChannelState {
         let mut s = ChannelState::opening(7, Hash32([1; 32]));
-        s.locked_a = locks.iter().filter(|l| l.direction == Direction::AtoB).map(|l| l.amount).sum();
-        s.locked_b = locks.iter().filter(|l| l.direction == Direction::BtoA).map(|l| l.amount).sum();
+        s.locked_a = locks
+            .iter()
+            .filter(|l| l.direction == Direction::AtoB)
+            .map(|l| l.amount)
+            .sum();
+        s.locked_b = locks
+            .iter()
+            .filter(|l| l.direction == Direction::BtoA)
+            .map(|l| l.amount)
+            .sum();
         s.locks_root = locks_root(locks);
         s
     }
@@ -367,10 +410,16 @@ mod tests {
     fn negative_balance_is_rejected() {
         let mut s = ChannelState::opening(7, Hash32([1; 32]));
         s.sent_a = 101;
-        assert_eq!(s.balances(100, 0), Err(StateError::NegativeBalance(Party::A)));
+        assert_eq!(
+            s.balances(100, 0),
+            Err(StateError::NegativeBalance(Party::A))
+        );
         s.sent_a = 0;
         s.locked_b = 1;
-        assert_eq!(s.balances(100, 0), Err(StateError::NegativeBalance(Party::B)));
+        assert_eq!(
+            s.balances(100, 0),
+            Err(StateError::NegativeBalance(Party::B))
+        );
     }
 
     #[test]
@@ -382,30 +431,71 @@ mod tests {
     #[test]
     fn locks_check_rejects_unsorted_duplicates_and_mismatches() {
         let locks = [lock(Direction::AtoB, 5, 2), lock(Direction::BtoA, 7, 1)];
-        assert_eq!(state_with(&locks).check_locks(&locks), Err(StateError::LocksNotCanonical));
+        assert_eq!(
+            state_with(&locks).check_locks(&locks),
+            Err(StateError::LocksNotCanonical)
+        );
         let dup = [lock(Direction::AtoB, 5, 1), lock(Direction::AtoB, 5, 1)];
-        assert_eq!(state_with(&dup).check_locks(&dup), Err(StateError::LocksNotCanonical));
+        assert_eq!(
+            state_with(&dup).check_locks(&dup),
+            Err(StateError::LocksNotCanonical)
+        );
         let locks = [lock(Direction::AtoB, 5, 1)];
         let other = [lock(Direction::AtoB, 6, 1)];
-        assert_eq!(state_with(&locks).check_locks(&other), Err(StateError::LocksMismatch));
-        assert_eq!(state_with(&locks).check_locks(&[]), Err(StateError::LocksMismatch));
+        assert_eq!(
+            state_with(&locks).check_locks(&other),
+            Err(StateError::LocksMismatch)
+        );
+        assert_eq!(
+            state_with(&locks).check_locks(&[]),
+            Err(StateError::LocksMismatch)
+        );
     }
 
     #[test]
     fn cosigned_verify_checks_everything() {
-        let (ka, kb) = (Keypair::from_secret(&[1; 32]).unwrap(), Keypair::from_secret(&[2; 32]).unwrap());
+        let (ka, kb) = (
+            Keypair::from_secret(&[1; 32]).unwrap(),
+            Keypair::from_secret(&[2; 32]).unwrap(),
+        );
         let (a, b) = (ka.address(), kb.address());
         let id = Hash32([9; 32]);
         let mut state = ChannelState::opening(7, id);
         state.version = 1;
-        let good = CoSigned { state, sig_a: state.sign(&ka), sig_b: state.sign(&kb) };
+        let good = CoSigned {
+            state,
+            sig_a: state.sign(&ka),
+            sig_b: state.sign(&kb),
+        };
         assert_eq!(good.verify(7, &id, &a, &b), Ok(()));
-        assert_eq!(good.verify(8, &id, &a, &b), Err(StateError::WrongChain { expected: 8, got: 7 }));
-        assert_eq!(good.verify(7, &Hash32([8; 32]), &a, &b), Err(StateError::WrongChannel));
-        let swapped = CoSigned { sig_a: good.sig_b, sig_b: good.sig_a, ..good };
-        assert!(matches!(swapped.verify(7, &id, &a, &b), Err(StateError::BadSignature(Party::A, _))));
-        let half = CoSigned { sig_b: Signature::default(), ..good };
-        assert!(matches!(half.verify(7, &id, &a, &b), Err(StateError::BadSignature(Party::B, _))));
+        assert_eq!(
+            good.verify(8, &id, &a, &b),
+            Err(StateError::WrongChain {
+                expected: 8,
+                got: 7
+            })
+        );
+        assert_eq!(
+            good.verify(7, &Hash32([8; 32]), &a, &b),
+            Err(StateError::WrongChannel)
+        );
+        let swapped = CoSigned {
+            sig_a: good.sig_b,
+            sig_b: good.sig_a,
+            ..good
+        };
+        assert!(matches!(
+            swapped.verify(7, &id, &a, &b),
+            Err(StateError::BadSignature(Party::A, _))
+        ));
+        let half = CoSigned {
+            sig_b: Signature::default(),
+            ..good
+        };
+        assert!(matches!(
+            half.verify(7, &id, &a, &b),
+            Err(StateError::BadSignature(Party::B, _))
+        ));
     }
 
     #[test]
@@ -415,7 +505,10 @@ mod tests {
         assert_eq!(CoSigned::opening(7, id).verify(7, &id, &a, &b), Ok(()));
         let mut forged = CoSigned::opening(7, id);
         forged.state.sent_b = 1000;
-        assert_eq!(forged.verify(7, &id, &a, &b), Err(StateError::BadOpeningState));
+        assert_eq!(
+            forged.verify(7, &id, &a, &b),
+            Err(StateError::BadOpeningState)
+        );
     }
 
     #[test]
@@ -431,6 +524,12 @@ mod tests {
     fn lock_decode_rejects_unknown_direction() {
         let mut bytes = lock(Direction::AtoB, 1, 1).to_bytes();
         bytes[0] = 9;
-        assert_eq!(Lock::from_bytes(&bytes), Err(DecodeError::UnknownTag { what: "direction", tag: 9 }));
+        assert_eq!(
+            Lock::from_bytes(&bytes),
+            Err(DecodeError::UnknownTag {
+                what: "direction",
+                tag: 9
+            })
+        );
     }
 }

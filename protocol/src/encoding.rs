@@ -170,7 +170,10 @@ pub trait Canonical: Sized {
     /// Decodes exactly one value from `bytes`, bounded by [`MAX_ENCODED_LEN`].
     fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() > MAX_ENCODED_LEN {
-            return Err(DecodeError::TooLong { len: bytes.len(), max: MAX_ENCODED_LEN });
+            return Err(DecodeError::TooLong {
+                len: bytes.len(),
+                max: MAX_ENCODED_LEN,
+            });
         }
         let mut r = Reader::new(bytes);
         let v = Self::decode(&mut r)?;
@@ -198,14 +201,23 @@ mod tests {
     #[test]
     fn oversized_length_prefix_is_rejected_before_reading() {
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(r.bytes(16), Err(DecodeError::TooLong { len: u32::MAX as usize, max: 16 }));
+        assert_eq!(
+            r.bytes(16),
+            Err(DecodeError::TooLong {
+                len: u32::MAX as usize,
+                max: 16
+            })
+        );
     }
 
     #[test]
     fn invalid_bool_and_amount_are_errors() {
         assert_eq!(Reader::new(&[2]).bool(), Err(DecodeError::InvalidBool(2)));
         let big = u64::MAX.to_be_bytes();
-        assert!(matches!(Reader::new(&big).amount(), Err(DecodeError::Amount(_))));
+        assert!(matches!(
+            Reader::new(&big).amount(),
+            Err(DecodeError::Amount(_))
+        ));
     }
 
     #[test]

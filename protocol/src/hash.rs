@@ -55,7 +55,14 @@ pub fn sha256(bytes: &[u8]) -> Hash32 {
 /// `SHA256(SHA256(tag) || SHA256(tag) || bytes)`, as in BIP-340.
 pub fn tagged_hash(tag: Tag, bytes: &[u8]) -> Hash32 {
     let t = Sha256::digest(tag.as_str().as_bytes());
-    Hash32(Sha256::new().chain_update(t).chain_update(t).chain_update(bytes).finalize().into())
+    Hash32(
+        Sha256::new()
+            .chain_update(t)
+            .chain_update(t)
+            .chain_update(bytes)
+            .finalize()
+            .into(),
+    )
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ fn nibble(c: u8, pos: usize) -> Result<u8, HexError> {
 /// Decodes hex (either case) into bytes.
 pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(HexError::OddLength(b.len()));
     }
     b.chunks(2)
@@ -45,7 +45,10 @@ pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
 /// Decodes hex into exactly `N` bytes.
 pub fn decode_array<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     if s.len() != 2 * N {
-        return Err(HexError::WrongLength { expected: N, got: s.len() / 2 });
+        return Err(HexError::WrongLength {
+            expected: N,
+            got: s.len() / 2,
+        });
     }
     let v = decode(s)?;
     let mut out = [0u8; N];
@@ -104,7 +107,10 @@ mod tests {
         assert_eq!(decode("zz"), Err(HexError::InvalidChar(0)));
         assert_eq!(
             decode_array::<2>("aabbcc"),
-            Err(HexError::WrongLength { expected: 2, got: 3 })
+            Err(HexError::WrongLength {
+                expected: 2,
+                got: 3
+            })
         );
     }
 }

@@ -14,7 +14,8 @@ pub const INVOICE_PREFIX: &str = "sluice1";
 /// Longest memo, in bytes.
 pub const MAX_MEMO_LEN: usize = 256;
 /// Longest invoice string any parser accepts.
-pub const MAX_INVOICE_STR_LEN: usize = 2 * (8 + 32 + 32 + 8 + 32 + 8 + 4 + MAX_MEMO_LEN + 64 + 4) + 7;
+pub const MAX_INVOICE_STR_LEN: usize =
+    2 * (8 + 32 + 32 + 8 + 32 + 8 + 4 + MAX_MEMO_LEN + 64 + 4) + 7;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
@@ -93,7 +94,10 @@ impl Canonical for SignedInvoice {
         w.signature(&self.sig);
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(SignedInvoice { invoice: Invoice::decode(r)?, sig: r.signature()? })
+        Ok(SignedInvoice {
+            invoice: Invoice::decode(r)?,
+            sig: r.signature()?,
+        })
     }
 }
 
@@ -132,7 +136,9 @@ impl SignedInvoice {
         if s.len() > MAX_INVOICE_STR_LEN {
             return Err(InvoiceError::TooLong(s.len()));
         }
-        let body = s.strip_prefix(INVOICE_PREFIX).ok_or(InvoiceError::BadPrefix)?;
+        let body = s
+            .strip_prefix(INVOICE_PREFIX)
+            .ok_or(InvoiceError::BadPrefix)?;
         let bytes = hex::decode(body)?;
         if bytes.len() < 4 {
             return Err(InvoiceError::BadChecksum);
@@ -157,10 +163,18 @@ impl SignedInvoice {
     }
 
     /// Whether a payer on `chain_id` going through `hub` may pay this at unix time `now`.
-    pub fn check_payable(&self, chain_id: ChainId, hub: &Address, now: u64) -> Result<(), InvoiceError> {
+    pub fn check_payable(
+        &self,
+        chain_id: ChainId,
+        hub: &Address,
+        now: u64,
+    ) -> Result<(), InvoiceError> {
         let inv = &self.invoice;
         if inv.chain_id != chain_id {
-            return Err(InvoiceError::WrongChain { expected: chain_id, got: inv.chain_id });
+            return Err(InvoiceError::WrongChain {
+                expected: chain_id,
+                got: inv.chain_id,
+            });
         }
         if inv.hub != *hub {
             return Err(InvoiceError::WrongHub);
@@ -209,7 +223,10 @@ mod tests {
             let mut b = s.clone().into_bytes();
             b[i] = if b[i] == b'0' { b'1' } else { b'0' };
             let t = String::from_utf8(b).unwrap();
-            assert!(SignedInvoice::parse(&t).is_err(), "tampered at {i} accepted");
+            assert!(
+                SignedInvoice::parse(&t).is_err(),
+                "tampered at {i} accepted"
+            );
         }
     }
 
@@ -217,15 +234,24 @@ mod tests {
     fn truncation_is_rejected() {
         let s = invoice().encode_string();
         for cut in [s.len() - 1, s.len() - 2, s.len() / 2, 8, 7, 0] {
-            assert!(SignedInvoice::parse(&s[..cut]).is_err(), "truncated to {cut} accepted");
+            assert!(
+                SignedInvoice::parse(&s[..cut]).is_err(),
+                "truncated to {cut} accepted"
+            );
         }
     }
 
     #[test]
     fn bad_prefix_and_oversize_are_typed() {
-        assert_eq!(SignedInvoice::parse("lnbc1abc"), Err(InvoiceError::BadPrefix));
+        assert_eq!(
+            SignedInvoice::parse("lnbc1abc"),
+            Err(InvoiceError::BadPrefix)
+        );
         let long = "sluice1".to_string() + &"0".repeat(MAX_INVOICE_STR_LEN);
-        assert!(matches!(SignedInvoice::parse(&long), Err(InvoiceError::TooLong(_))));
+        assert!(matches!(
+            SignedInvoice::parse(&long),
+            Err(InvoiceError::TooLong(_))
+        ));
     }
 
     #[test]
@@ -233,7 +259,10 @@ mod tests {
         let mut inv = invoice();
         inv.invoice.amount = 1;
         let s = inv.encode_string();
-        assert!(matches!(SignedInvoice::parse(&s), Err(InvoiceError::BadSignature(_))));
+        assert!(matches!(
+            SignedInvoice::parse(&s),
+            Err(InvoiceError::BadSignature(_))
+        ));
     }
 
     #[test]
@@ -241,9 +270,21 @@ mod tests {
         let inv = invoice();
         let hub = Address([9; 32]);
         assert_eq!(inv.check_payable(1, &hub, 0), Ok(()));
-        assert_eq!(inv.check_payable(2, &hub, 0), Err(InvoiceError::WrongChain { expected: 2, got: 1 }));
-        assert_eq!(inv.check_payable(1, &Address([8; 32]), 0), Err(InvoiceError::WrongHub));
-        assert_eq!(inv.check_payable(1, &hub, 2_000_000_000), Err(InvoiceError::Expired(2_000_000_000)));
+        assert_eq!(
+            inv.check_payable(2, &hub, 0),
+            Err(InvoiceError::WrongChain {
+                expected: 2,
+                got: 1
+            })
+        );
+        assert_eq!(
+            inv.check_payable(1, &Address([8; 32]), 0),
+            Err(InvoiceError::WrongHub)
+        );
+        assert_eq!(
+            inv.check_payable(1, &hub, 2_000_000_000),
+            Err(InvoiceError::Expired(2_000_000_000))
+        );
     }
 
     #[test]

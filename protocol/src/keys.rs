@@ -92,7 +92,8 @@ impl Address {
 
     /// Checks a signature over a digest that is already a tagged hash.
     pub fn verify_hash(&self, digest: &Hash32, sig: &Signature) -> Result<(), KeyError> {
-        let pk = XOnlyPublicKey::from_byte_array(&self.0).map_err(|_| KeyError::InvalidPublicKey)?;
+        let pk =
+            XOnlyPublicKey::from_byte_array(&self.0).map_err(|_| KeyError::InvalidPublicKey)?;
         let sig = schnorr::Signature::from_byte_array(sig.0);
         SECP256K1
             .verify_schnorr(&sig, &digest.0, &pk)
@@ -124,23 +125,40 @@ mod tests {
     fn wrong_tag_message_or_key_fails() {
         let k = key(1);
         let sig = k.sign(Tag::Tx, b"hello");
-        assert_eq!(k.address().verify(Tag::State, b"hello", &sig), Err(KeyError::BadSignature));
-        assert_eq!(k.address().verify(Tag::Tx, b"hellp", &sig), Err(KeyError::BadSignature));
-        assert_eq!(key(2).address().verify(Tag::Tx, b"hello", &sig), Err(KeyError::BadSignature));
+        assert_eq!(
+            k.address().verify(Tag::State, b"hello", &sig),
+            Err(KeyError::BadSignature)
+        );
+        assert_eq!(
+            k.address().verify(Tag::Tx, b"hellp", &sig),
+            Err(KeyError::BadSignature)
+        );
+        assert_eq!(
+            key(2).address().verify(Tag::Tx, b"hello", &sig),
+            Err(KeyError::BadSignature)
+        );
     }
 
     #[test]
     fn invalid_keys_are_typed_errors() {
-        assert_eq!(Keypair::from_secret(&[0; 32]).err(), Some(KeyError::InvalidSecretKey));
+        assert_eq!(
+            Keypair::from_secret(&[0; 32]).err(),
+            Some(KeyError::InvalidSecretKey)
+        );
         let bad = Address([0xff; 32]);
         assert!(!bad.is_valid_key());
-        assert_eq!(bad.verify(Tag::Tx, b"x", &Signature::default()), Err(KeyError::InvalidPublicKey));
+        assert_eq!(
+            bad.verify(Tag::Tx, b"x", &Signature::default()),
+            Err(KeyError::InvalidPublicKey)
+        );
     }
 
     #[test]
     fn bip340_official_vector_0_verifies() {
         // BIP-340 test vector 0: secret key 3, message and aux all zero.
-        let pk: Address = "f9308a019258c31049344f85f89d5229b531c845836f99b08601f113bce036f9".parse().unwrap();
+        let pk: Address = "f9308a019258c31049344f85f89d5229b531c845836f99b08601f113bce036f9"
+            .parse()
+            .unwrap();
         let sig: Signature = "e907831f80848d1069a5371b402410364bdf1c5f8307b0084c55f1ce2dca821525f66a4a85ea8b71e482a74f382d2ce5ebeee8fdb2172f477df4900d310536c0".parse().unwrap();
         assert_eq!(pk.verify_hash(&Hash32([0; 32]), &sig), Ok(()));
         let mut secret = [0u8; 32];

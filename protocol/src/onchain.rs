@@ -27,8 +27,14 @@ pub struct ChannelRecord {
 pub enum ChannelStatus {
     Open,
     /// Closed with `stored`; challenges with higher versions replace it until `settle_after`.
-    Closing { stored: Snapshot, settle_after: Height },
-    Settled { payout_a: Amount, payout_b: Amount },
+    Closing {
+        stored: Box<Snapshot>,
+        settle_after: Height,
+    },
+    Settled {
+        payout_a: Amount,
+        payout_b: Amount,
+    },
 }
 
 /// Chain-wide limits on channels, fixed in genesis.
@@ -40,7 +46,10 @@ pub struct ChannelLimits {
 
 impl Default for ChannelLimits {
     fn default() -> Self {
-        ChannelLimits { min_challenge_period: 2, max_challenge_period: 100_000 }
+        ChannelLimits {
+            min_challenge_period: 2,
+            max_challenge_period: 100_000,
+        }
     }
 }
 
@@ -49,7 +58,11 @@ pub enum ChannelError {
     #[error("a channel cannot be opened with oneself")]
     SelfChannel,
     #[error("challenge period {got} outside [{min}, {max}]")]
-    ChallengePeriod { got: Height, min: Height, max: Height },
+    ChallengePeriod {
+        got: Height,
+        min: Height,
+        max: Height,
+    },
     #[error("sender is not a participant of this channel")]
     NotParticipant,
     #[error("channel is not open")]
@@ -76,13 +89,44 @@ pub enum ChannelError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum EventKind {
-    Transfer { from: Address, to: Address, amount: Amount },
-    ChannelOpened { channel_id: Hash32, a: Address, b: Address, deposit: Amount, challenge_period: Height },
-    Deposited { channel_id: Hash32, party: Address, amount: Amount, total: Amount },
-    ChannelClosing { channel_id: Hash32, version: u64, settle_after: Height, by: Address },
-    ChannelChallenged { channel_id: Hash32, version: u64, by: Address },
-    SecretRegistered { hashlock: Hash32, secret: Hash32 },
-    ChannelSettled { channel_id: Hash32, payout_a: Amount, payout_b: Amount },
+    Transfer {
+        from: Address,
+        to: Address,
+        amount: Amount,
+    },
+    ChannelOpened {
+        channel_id: Hash32,
+        a: Address,
+        b: Address,
+        deposit: Amount,
+        challenge_period: Height,
+    },
+    Deposited {
+        channel_id: Hash32,
+        party: Address,
+        amount: Amount,
+        total: Amount,
+    },
+    ChannelClosing {
+        channel_id: Hash32,
+        version: u64,
+        settle_after: Height,
+        by: Address,
+    },
+    ChannelChallenged {
+        channel_id: Hash32,
+        version: u64,
+        by: Address,
+    },
+    SecretRegistered {
+        hashlock: Hash32,
+        secret: Hash32,
+    },
+    ChannelSettled {
+        channel_id: Hash32,
+        payout_a: Amount,
+        payout_b: Amount,
+    },
 }
 
 impl EventKind {
@@ -118,7 +162,9 @@ impl EventKind {
             EventKind::Transfer { from, to, .. } => vec![*from, *to],
             EventKind::ChannelOpened { a, b, .. } => vec![*a, *b],
             EventKind::Deposited { party, .. } => vec![*party],
-            EventKind::ChannelClosing { by, .. } | EventKind::ChannelChallenged { by, .. } => vec![*by],
+            EventKind::ChannelClosing { by, .. } | EventKind::ChannelChallenged { by, .. } => {
+                vec![*by]
+            }
             _ => vec![],
         }
     }
@@ -142,7 +188,11 @@ impl ChannelRecord {
         }
         let (min, max) = (limits.min_challenge_period, limits.max_challenge_period);
         if challenge_period < min || challenge_period > max {
-            return Err(ChannelError::ChallengePeriod { got: challenge_period, min, max });
+            return Err(ChannelError::ChallengePeriod {
+                got: challenge_period,
+                min,
+                max,
+            });
         }
         Ok(ChannelRecord {
             id: channel_id(chain_id, &opener, &counterparty, salt),
@@ -192,14 +242,21 @@ impl ChannelRecord {
     }
 
     /// A final, lock-free, co-signed state pays out at once. Returns `(payout_a, payout_b)`.
-    pub fn cooperative_close(&mut self, chain_id: ChainId, cosigned: &CoSigned) -> Result<(Amount, Amount), ChannelError> {
+    pub fn cooperative_close(
+        &mut self,
+        chain_id: ChainId,
+        cosigned: &CoSigned,
+    ) -> Result<(Amount, Amount), ChannelError> {
         if matches!(self.status, ChannelStatus::Settled { .. }) {
             return Err(ChannelError::NotOpen);
         }
         if !cosigned.state.is_final {
             return Err(ChannelError::NotFinal);
         }
-        let snapshot = Snapshot { cosigned: *cosigned, locks: Vec::new() };
+        let snapshot = Snapshot {
+            cosigned: *cosigned,
+            locks: Vec::new(),
+        };
         self.verify(chain_id, &snapshot).map_err(|e| match e {
             ChannelError::State(StateError::LocksMismatch) => ChannelError::NotFinal,
             e => e,
@@ -210,20 +267,40 @@ impl ChannelRecord {
     }
 
     /// A participant starts the dispute window with `snapshot`. Returns `settle_after`.
-    pub fn close(&mut self, chain_id: ChainId, by: &Address, snapshot: Snapshot, height: Height) -> Result<Height, ChannelError> {
+    pub fn close(
+        &mut self,
+        chain_id: ChainId,
+        by: &Address,
+        snapshot: Snapshot,
+        height: Height,
+    ) -> Result<Height, ChannelError> {
         self.require_participant(by)?;
         if self.status != ChannelStatus::Open {
             return Err(ChannelError::NotOpen);
         }
         self.verify(chain_id, &snapshot)?;
-        let settle_after = height.checked_add(self.challenge_period).ok_or(amount::AmountError::Overflow)?;
-        self.status = ChannelStatus::Closing { stored: snapshot, settle_after };
+        let settle_after = height
+            .checked_add(self.challenge_period)
+            .ok_or(amount::AmountError::Overflow)?;
+        self.status = ChannelStatus::Closing {
+            stored: Box::new(snapshot),
+            settle_after,
+        };
         Ok(settle_after)
     }
 
     /// Anyone replaces the stored state with a higher version inside the window.
-    pub fn challenge(&mut self, chain_id: ChainId, snapshot: Snapshot, height: Height) -> Result<(), ChannelError> {
-        let ChannelStatus::Closing { stored, settle_after } = &self.status else {
+    pub fn challenge(
+        &mut self,
+        chain_id: ChainId,
+        snapshot: Snapshot,
+        height: Height,
+    ) -> Result<(), ChannelError> {
+        let ChannelStatus::Closing {
+            stored,
+            settle_after,
+        } = &self.status
+        else {
             return Err(ChannelError::NotClosing);
         };
         if height >= *settle_after {
@@ -231,11 +308,17 @@ impl ChannelRecord {
         }
         let (stored_v, got) = (stored.state().version, snapshot.state().version);
         if got <= stored_v {
-            return Err(ChannelError::StaleVersion { stored: stored_v, got });
+            return Err(ChannelError::StaleVersion {
+                stored: stored_v,
+                got,
+            });
         }
         self.verify(chain_id, &snapshot)?;
         let settle_after = *settle_after;
-        self.status = ChannelStatus::Closing { stored: snapshot, settle_after };
+        self.status = ChannelStatus::Closing {
+            stored: Box::new(snapshot),
+            settle_after,
+        };
         Ok(())
     }
 
@@ -245,17 +328,32 @@ impl ChannelRecord {
         height: Height,
         registered_at: impl Fn(&Hash32) -> Option<Height>,
     ) -> Result<(Amount, Amount), ChannelError> {
-        let ChannelStatus::Closing { stored, settle_after } = &self.status else {
+        let ChannelStatus::Closing {
+            stored,
+            settle_after,
+        } = &self.status
+        else {
             return Err(ChannelError::NotClosing);
         };
         if height < *settle_after {
             return Err(ChannelError::TooEarly(*settle_after));
         }
-        if let Some(latest) = stored.locks.iter().map(|l| l.expiry).max().filter(|e| *e > height) {
+        if let Some(latest) = stored
+            .locks
+            .iter()
+            .map(|l| l.expiry)
+            .max()
+            .filter(|e| *e > height)
+        {
             return Err(ChannelError::LocksPending(latest));
         }
-        let (payout_a, payout_b) =
-            payouts(self.deposit_a, self.deposit_b, stored.state(), &stored.locks, registered_at)?;
+        let (payout_a, payout_b) = payouts(
+            self.deposit_a,
+            self.deposit_b,
+            stored.state(),
+            &stored.locks,
+            registered_at,
+        )?;
         self.status = ChannelStatus::Settled { payout_a, payout_b };
         Ok((payout_a, payout_b))
     }
@@ -286,34 +384,73 @@ mod tests {
     }
 
     fn fx() -> Fx {
-        let (ka, kb) = (Keypair::from_secret(&[1; 32]).unwrap(), Keypair::from_secret(&[2; 32]).unwrap());
-        let mut rec =
-            ChannelRecord::open(CHAIN, ka.address(), kb.address(), 100, 5, &Hash32([0; 32]), 10, &ChannelLimits::default())
-                .unwrap();
+        let (ka, kb) = (
+            Keypair::from_secret(&[1; 32]).unwrap(),
+            Keypair::from_secret(&[2; 32]).unwrap(),
+        );
+        let mut rec = ChannelRecord::open(
+            CHAIN,
+            ka.address(),
+            kb.address(),
+            100,
+            5,
+            &Hash32([0; 32]),
+            10,
+            &ChannelLimits::default(),
+        )
+        .unwrap();
         rec.deposit(&kb.address(), 50).unwrap();
         Fx { ka, kb, rec }
     }
 
     fn ctx() -> Context {
-        Context { deposit_a: 100, deposit_b: 50, height: 10, policy: Policy::default() }
+        Context {
+            deposit_a: 100,
+            deposit_b: 50,
+            height: 10,
+            policy: Policy::default(),
+        }
     }
 
     fn sign(f: &Fx, p: &Position) -> Snapshot {
         let s = p.state;
-        Snapshot { cosigned: CoSigned { state: s, sig_a: s.sign(&f.ka), sig_b: s.sign(&f.kb) }, locks: p.locks.clone() }
+        Snapshot {
+            cosigned: CoSigned {
+                state: s,
+                sig_a: s.sign(&f.ka),
+                sig_b: s.sign(&f.kb),
+            },
+            locks: p.locks.clone(),
+        }
     }
 
     fn pay(p: &Position, n: u8, amount: Amount) -> Position {
-        let lock = Lock { direction: Direction::AtoB, amount, hashlock: sha256(&[n; 32]), expiry: 30 };
+        let lock = Lock {
+            direction: Direction::AtoB,
+            amount,
+            hashlock: sha256(&[n; 32]),
+            expiry: 30,
+        };
         let p = apply(p, &Change::AddLock { lock }, Party::A, &ctx()).unwrap();
-        apply(&p, &Change::Unlock { secret: Hash32([n; 32]) }, Party::B, &ctx()).unwrap()
+        apply(
+            &p,
+            &Change::Unlock {
+                secret: Hash32([n; 32]),
+            },
+            Party::B,
+            &ctx(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn open_rejects_self_channels_and_bad_periods() {
         let a = Address([1; 32]);
         let l = ChannelLimits::default();
-        assert_eq!(ChannelRecord::open(1, a, a, 1, 5, &Hash32([0; 32]), 0, &l), Err(ChannelError::SelfChannel));
+        assert_eq!(
+            ChannelRecord::open(1, a, a, 1, 5, &Hash32([0; 32]), 0, &l),
+            Err(ChannelError::SelfChannel)
+        );
         let r = ChannelRecord::open(1, a, Address([2; 32]), 1, 1, &Hash32([0; 32]), 0, &l);
         assert!(matches!(r, Err(ChannelError::ChallengePeriod { .. })));
     }
@@ -321,9 +458,15 @@ mod tests {
     #[test]
     fn deposit_only_by_participants_and_while_open() {
         let mut f = fx();
-        assert_eq!(f.rec.deposit(&Address([3; 32]), 1), Err(ChannelError::NotParticipant));
+        assert_eq!(
+            f.rec.deposit(&Address([3; 32]), 1),
+            Err(ChannelError::NotParticipant)
+        );
         assert_eq!(f.rec.deposit(&f.ka.address(), 5), Ok(105));
-        assert!(matches!(f.rec.deposit(&f.ka.address(), crate::MAX_AMOUNT), Err(ChannelError::Amount(_))));
+        assert!(matches!(
+            f.rec.deposit(&f.ka.address(), crate::MAX_AMOUNT),
+            Err(ChannelError::Amount(_))
+        ));
     }
 
     #[test]
@@ -336,8 +479,14 @@ mod tests {
         let a = f.ka.address();
         assert_eq!(f.rec.close(CHAIN, &a, old.clone(), 20), Ok(25));
         assert_eq!(f.rec.settle(24, |_| None), Err(ChannelError::TooEarly(25)));
-        assert_eq!(f.rec.challenge(CHAIN, old, 21), Err(ChannelError::StaleVersion { stored: 2, got: 2 }));
-        assert_eq!(f.rec.challenge(CHAIN, new.clone(), 25), Err(ChannelError::WindowClosed(25)));
+        assert_eq!(
+            f.rec.challenge(CHAIN, old, 21),
+            Err(ChannelError::StaleVersion { stored: 2, got: 2 })
+        );
+        assert_eq!(
+            f.rec.challenge(CHAIN, new.clone(), 25),
+            Err(ChannelError::WindowClosed(25))
+        );
         assert_eq!(f.rec.challenge(CHAIN, new, 24), Ok(()));
         assert_eq!(f.rec.settle(25, |_| None), Ok((30, 120)));
         assert!(matches!(f.rec.status, ChannelStatus::Settled { .. }));
@@ -348,11 +497,26 @@ mod tests {
         let mut f = fx();
         let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
         let mut snap = sign(&f, &pay(&v0, 1, 10));
-        assert_eq!(f.rec.close(CHAIN, &Address([7; 32]), snap.clone(), 20), Err(ChannelError::NotParticipant));
+        assert_eq!(
+            f.rec.close(CHAIN, &Address([7; 32]), snap.clone(), 20),
+            Err(ChannelError::NotParticipant)
+        );
         snap.cosigned.sig_b = snap.cosigned.sig_a;
-        assert!(matches!(f.rec.close(CHAIN, &f.ka.address(), snap, 20), Err(ChannelError::State(_))));
-        let foreign = sign(&f, &Position::opening(ChannelState { version: 1, ..ChannelState::opening(CHAIN + 1, f.rec.id) }));
-        assert!(matches!(f.rec.close(CHAIN, &f.ka.address(), foreign, 20), Err(ChannelError::State(_))));
+        assert!(matches!(
+            f.rec.close(CHAIN, &f.ka.address(), snap, 20),
+            Err(ChannelError::State(_))
+        ));
+        let foreign = sign(
+            &f,
+            &Position::opening(ChannelState {
+                version: 1,
+                ..ChannelState::opening(CHAIN + 1, f.rec.id)
+            }),
+        );
+        assert!(matches!(
+            f.rec.close(CHAIN, &f.ka.address(), foreign, 20),
+            Err(ChannelError::State(_))
+        ));
     }
 
     #[test]
@@ -367,10 +531,20 @@ mod tests {
     fn settle_waits_for_lock_expiry() {
         let mut f = fx();
         let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
-        let lock = Lock { direction: Direction::AtoB, amount: 10, hashlock: sha256(&[1; 32]), expiry: 30 };
+        let lock = Lock {
+            direction: Direction::AtoB,
+            amount: 10,
+            hashlock: sha256(&[1; 32]),
+            expiry: 30,
+        };
         let v1 = apply(&v0, &Change::AddLock { lock }, Party::A, &ctx()).unwrap();
-        f.rec.close(CHAIN, &f.ka.address(), sign(&f, &v1), 11).unwrap();
-        assert_eq!(f.rec.settle(20, |_| None), Err(ChannelError::LocksPending(30)));
+        f.rec
+            .close(CHAIN, &f.ka.address(), sign(&f, &v1), 11)
+            .unwrap();
+        assert_eq!(
+            f.rec.settle(20, |_| None),
+            Err(ChannelError::LocksPending(30))
+        );
         assert_eq!(f.rec.settle(30, |_| Some(29)), Ok((90, 60)));
     }
 
@@ -379,16 +553,29 @@ mod tests {
         let mut f = fx();
         let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
         let v2 = pay(&v0, 1, 40);
-        assert_eq!(f.rec.cooperative_close(CHAIN, &sign(&f, &v2).cosigned), Err(ChannelError::NotFinal));
+        assert_eq!(
+            f.rec.cooperative_close(CHAIN, &sign(&f, &v2).cosigned),
+            Err(ChannelError::NotFinal)
+        );
         let fin = apply(&v2, &Change::Finalize, Party::A, &ctx()).unwrap();
-        assert_eq!(f.rec.cooperative_close(CHAIN, &sign(&f, &fin).cosigned), Ok((60, 90)));
-        assert_eq!(f.rec.cooperative_close(CHAIN, &sign(&f, &fin).cosigned), Err(ChannelError::NotOpen));
+        assert_eq!(
+            f.rec.cooperative_close(CHAIN, &sign(&f, &fin).cosigned),
+            Ok((60, 90))
+        );
+        assert_eq!(
+            f.rec.cooperative_close(CHAIN, &sign(&f, &fin).cosigned),
+            Err(ChannelError::NotOpen)
+        );
     }
 
     #[test]
     fn settle_requires_closing() {
         let mut f = fx();
         assert_eq!(f.rec.settle(100, |_| None), Err(ChannelError::NotClosing));
-        assert_eq!(f.rec.challenge(CHAIN, Snapshot::opening(CHAIN, f.rec.id), 1), Err(ChannelError::NotClosing));
+        assert_eq!(
+            f.rec
+                .challenge(CHAIN, Snapshot::opening(CHAIN, f.rec.id), 1),
+            Err(ChannelError::NotClosing)
+        );
     }
 }

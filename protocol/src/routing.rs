@@ -20,7 +20,12 @@ pub struct RoutingTerms {
 
 impl Default for RoutingTerms {
     fn default() -> Self {
-        RoutingTerms { fee_base: 1, fee_ppm: 1_000, reveal_margin: 20, policy: Policy::default() }
+        RoutingTerms {
+            fee_base: 1,
+            fee_ppm: 1_000,
+            reveal_margin: 20,
+            policy: Policy::default(),
+        }
     }
 }
 
@@ -56,16 +61,27 @@ impl RoutingTerms {
     /// Checks an incoming lock pays for `amount` and leaves room for the outgoing lock; returns
     /// the outgoing lock's expiry `E_out = E_in − reveal_margin`, which must itself satisfy the
     /// minimum expiry at `height`.
-    pub fn outgoing_expiry(&self, incoming: &Lock, amount: Amount, height: Height) -> Result<Height, RoutingError> {
+    pub fn outgoing_expiry(
+        &self,
+        incoming: &Lock,
+        amount: Amount,
+        height: Height,
+    ) -> Result<Height, RoutingError> {
         let needed = self.incoming_amount(amount)?;
         if incoming.amount < needed {
-            return Err(RoutingError::FeeNotCovered { needed, got: incoming.amount });
+            return Err(RoutingError::FeeNotCovered {
+                needed,
+                got: incoming.amount,
+            });
         }
         let min = height
             .saturating_add(self.policy.min_expiry_delta)
             .saturating_add(self.reveal_margin);
         if incoming.expiry < min {
-            return Err(RoutingError::ExpiryTooSoon { e_in: incoming.expiry, min });
+            return Err(RoutingError::ExpiryTooSoon {
+                e_in: incoming.expiry,
+                min,
+            });
         }
         Ok(incoming.expiry - self.reveal_margin)
     }
@@ -78,11 +94,21 @@ mod tests {
     use crate::Hash32;
 
     fn terms() -> RoutingTerms {
-        RoutingTerms { fee_base: 2, fee_ppm: 10_000, reveal_margin: 20, policy: Policy::default() }
+        RoutingTerms {
+            fee_base: 2,
+            fee_ppm: 10_000,
+            reveal_margin: 20,
+            policy: Policy::default(),
+        }
     }
 
     fn lock(amount: Amount, expiry: Height) -> Lock {
-        Lock { direction: Direction::AtoB, amount, hashlock: Hash32([1; 32]), expiry }
+        Lock {
+            direction: Direction::AtoB,
+            amount,
+            hashlock: Hash32([1; 32]),
+            expiry,
+        }
     }
 
     #[test]
@@ -94,21 +120,39 @@ mod tests {
 
     #[test]
     fn fee_overflow_is_an_error() {
-        let t = RoutingTerms { fee_ppm: u64::MAX, ..terms() };
+        let t = RoutingTerms {
+            fee_ppm: u64::MAX,
+            ..terms()
+        };
         assert!(t.fee(crate::MAX_AMOUNT).is_err());
         assert!(terms().incoming_amount(crate::MAX_AMOUNT).is_err());
     }
 
     #[test]
     fn outgoing_expiry_keeps_the_margin() {
-        assert_eq!(terms().outgoing_expiry(&lock(1_012, 500), 1_000, 100), Ok(480));
+        assert_eq!(
+            terms().outgoing_expiry(&lock(1_012, 500), 1_000, 100),
+            Ok(480)
+        );
     }
 
     #[test]
     fn underpaid_or_short_lived_incoming_locks_are_refused() {
         let r = terms().outgoing_expiry(&lock(1_011, 500), 1_000, 100);
-        assert_eq!(r, Err(RoutingError::FeeNotCovered { needed: 1_012, got: 1_011 }));
+        assert_eq!(
+            r,
+            Err(RoutingError::FeeNotCovered {
+                needed: 1_012,
+                got: 1_011
+            })
+        );
         let r = terms().outgoing_expiry(&lock(1_012, 129), 1_000, 100);
-        assert_eq!(r, Err(RoutingError::ExpiryTooSoon { e_in: 129, min: 130 }));
+        assert_eq!(
+            r,
+            Err(RoutingError::ExpiryTooSoon {
+                e_in: 129,
+                min: 130
+            })
+        );
     }
 }

@@ -200,7 +200,8 @@ pub struct Event {
 
 impl EventFilter {
     pub fn matches(&self, e: &Event) -> bool {
-        self.channel_id.is_none_or(|c| e.event.channel_id() == Some(c))
+        self.channel_id
+            .is_none_or(|c| e.event.channel_id() == Some(c))
             && self.participant.is_none_or(|p| e.participants.contains(&p))
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == e.event.name()))
     }

@@ -40,8 +40,18 @@ mod tests {
 
     fn setup() -> (ChannelState, Vec<Lock>) {
         let mut locks = vec![
-            Lock { direction: Direction::AtoB, amount: 30, hashlock: sha256(&[1]), expiry: 50 },
-            Lock { direction: Direction::BtoA, amount: 20, hashlock: sha256(&[2]), expiry: 60 },
+            Lock {
+                direction: Direction::AtoB,
+                amount: 30,
+                hashlock: sha256(&[1]),
+                expiry: 50,
+            },
+            Lock {
+                direction: Direction::BtoA,
+                amount: 20,
+                hashlock: sha256(&[2]),
+                expiry: 60,
+            },
         ];
         locks.sort_by_key(|l| l.hashlock);
         let mut s = ChannelState::opening(1, Hash32([0; 32]));
@@ -79,12 +89,18 @@ mod tests {
     fn mismatched_locks_are_rejected() {
         let (s, mut locks) = setup();
         locks.pop();
-        assert_eq!(payouts(100, 100, &s, &locks, |_| None), Err(StateError::LocksMismatch));
+        assert_eq!(
+            payouts(100, 100, &s, &locks, |_| None),
+            Err(StateError::LocksMismatch)
+        );
     }
 
     #[test]
     fn state_beyond_deposits_is_rejected() {
         let (s, locks) = setup();
-        assert!(matches!(payouts(10, 100, &s, &locks, |_| None), Err(StateError::NegativeBalance(_))));
+        assert!(matches!(
+            payouts(10, 100, &s, &locks, |_| None),
+            Err(StateError::NegativeBalance(_))
+        ));
     }
 }

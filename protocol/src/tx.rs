@@ -13,14 +13,37 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TxKind {
-    Transfer { to: Address, amount: Amount },
-    OpenChannel { counterparty: Address, deposit: Amount, challenge_period: Height, salt: Hash32 },
-    Deposit { channel_id: Hash32, amount: Amount },
-    CooperativeClose { cosigned: CoSigned },
-    Close { cosigned: CoSigned, locks: Vec<Lock> },
-    Challenge { cosigned: CoSigned, locks: Vec<Lock> },
-    RegisterSecret { secret: Hash32 },
-    Settle { channel_id: Hash32 },
+    Transfer {
+        to: Address,
+        amount: Amount,
+    },
+    OpenChannel {
+        counterparty: Address,
+        deposit: Amount,
+        challenge_period: Height,
+        salt: Hash32,
+    },
+    Deposit {
+        channel_id: Hash32,
+        amount: Amount,
+    },
+    CooperativeClose {
+        cosigned: CoSigned,
+    },
+    Close {
+        cosigned: CoSigned,
+        locks: Vec<Lock>,
+    },
+    Challenge {
+        cosigned: CoSigned,
+        locks: Vec<Lock>,
+    },
+    RegisterSecret {
+        secret: Hash32,
+    },
+    Settle {
+        channel_id: Hash32,
+    },
 }
 
 impl TxKind {
@@ -54,8 +77,17 @@ impl Canonical for TxKind {
             TxKind::Transfer { to, amount } => {
                 w.u8(0).address(to).u64(*amount);
             }
-            TxKind::OpenChannel { counterparty, deposit, challenge_period, salt } => {
-                w.u8(1).address(counterparty).u64(*deposit).u64(*challenge_period).hash(salt);
+            TxKind::OpenChannel {
+                counterparty,
+                deposit,
+                challenge_period,
+                salt,
+            } => {
+                w.u8(1)
+                    .address(counterparty)
+                    .u64(*deposit)
+                    .u64(*challenge_period)
+                    .hash(salt);
             }
             TxKind::Deposit { channel_id, amount } => {
                 w.u8(2).hash(channel_id).u64(*amount);
@@ -84,20 +116,41 @@ impl Canonical for TxKind {
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match r.u8()? {
-            0 => TxKind::Transfer { to: r.address()?, amount: r.amount()? },
+            0 => TxKind::Transfer {
+                to: r.address()?,
+                amount: r.amount()?,
+            },
             1 => TxKind::OpenChannel {
                 counterparty: r.address()?,
                 deposit: r.amount()?,
                 challenge_period: r.u64()?,
                 salt: r.hash()?,
             },
-            2 => TxKind::Deposit { channel_id: r.hash()?, amount: r.amount()? },
-            3 => TxKind::CooperativeClose { cosigned: CoSigned::decode(r)? },
-            4 => TxKind::Close { cosigned: CoSigned::decode(r)?, locks: r.list(MAX_LOCKS)? },
-            5 => TxKind::Challenge { cosigned: CoSigned::decode(r)?, locks: r.list(MAX_LOCKS)? },
+            2 => TxKind::Deposit {
+                channel_id: r.hash()?,
+                amount: r.amount()?,
+            },
+            3 => TxKind::CooperativeClose {
+                cosigned: CoSigned::decode(r)?,
+            },
+            4 => TxKind::Close {
+                cosigned: CoSigned::decode(r)?,
+                locks: r.list(MAX_LOCKS)?,
+            },
+            5 => TxKind::Challenge {
+                cosigned: CoSigned::decode(r)?,
+                locks: r.list(MAX_LOCKS)?,
+            },
             6 => TxKind::RegisterSecret { secret: r.hash()? },
-            7 => TxKind::Settle { channel_id: r.hash()? },
-            tag => return Err(DecodeError::UnknownTag { what: "transaction kind", tag }),
+            7 => TxKind::Settle {
+                channel_id: r.hash()?,
+            },
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    what: "transaction kind",
+                    tag,
+                })
+            }
         })
     }
 }
@@ -114,7 +167,10 @@ pub struct Transaction {
 
 impl Canonical for Transaction {
     fn encode(&self, w: &mut Writer) {
-        w.u64(self.chain_id).address(&self.from).u64(self.nonce).u64(self.fee);
+        w.u64(self.chain_id)
+            .address(&self.from)
+            .u64(self.nonce)
+            .u64(self.fee);
         self.kind.encode(w);
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -170,7 +226,10 @@ impl Canonical for SignedTx {
         w.signature(&self.sig);
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(SignedTx { tx: Transaction::decode(r)?, sig: r.signature()? })
+        Ok(SignedTx {
+            tx: Transaction::decode(r)?,
+            sig: r.signature()?,
+        })
     }
 }
 
@@ -188,7 +247,10 @@ mod tests {
             from: key().address(),
             nonce: 0,
             fee: 1,
-            kind: TxKind::Transfer { to: Address([2; 32]), amount: 10 },
+            kind: TxKind::Transfer {
+                to: Address([2; 32]),
+                amount: 10,
+            },
         }
     }
 
@@ -209,7 +271,10 @@ mod tests {
     #[test]
     fn signature_does_not_carry_to_another_chain() {
         let stx = transfer(1).sign(&key());
-        let moved = SignedTx { tx: transfer(2), sig: stx.sig };
+        let moved = SignedTx {
+            tx: transfer(2),
+            sig: stx.sig,
+        };
         assert_eq!(moved.verify(), Err(KeyError::BadSignature));
     }
 
@@ -217,9 +282,15 @@ mod tests {
     fn unknown_kind_and_truncation_are_errors() {
         let mut bytes = transfer(1).to_bytes();
         bytes[56] = 99;
-        assert!(matches!(Transaction::from_bytes(&bytes), Err(DecodeError::UnknownTag { .. })));
+        assert!(matches!(
+            Transaction::from_bytes(&bytes),
+            Err(DecodeError::UnknownTag { .. })
+        ));
         let bytes = transfer(1).sign(&key()).to_bytes();
-        assert_eq!(SignedTx::from_bytes(&bytes[..bytes.len() - 1]), Err(DecodeError::Truncated));
+        assert_eq!(
+            SignedTx::from_bytes(&bytes[..bytes.len() - 1]),
+            Err(DecodeError::Truncated)
+        );
     }
 
     #[test]

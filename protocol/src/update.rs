@@ -43,11 +43,20 @@ impl Canonical for Change {
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match r.u8()? {
-            0 => Change::AddLock { lock: Lock::decode(r)? },
+            0 => Change::AddLock {
+                lock: Lock::decode(r)?,
+            },
             1 => Change::Unlock { secret: r.hash()? },
-            2 => Change::RemoveLock { hashlock: r.hash()? },
+            2 => Change::RemoveLock {
+                hashlock: r.hash()?,
+            },
             3 => Change::Finalize,
-            tag => return Err(DecodeError::UnknownTag { what: "change", tag }),
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    what: "change",
+                    tag,
+                })
+            }
         })
     }
 }
@@ -65,7 +74,11 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { max_locks: 64, min_expiry_delta: 10, max_expiry_delta: 1_000 }
+        Policy {
+            max_locks: 64,
+            min_expiry_delta: 10,
+            max_expiry_delta: 1_000,
+        }
     }
 }
 
@@ -93,7 +106,11 @@ pub enum UpdateError {
     #[error("too many pending locks (limit {0})")]
     TooManyLocks(usize),
     #[error("lock expiry {expiry} outside [{min}, {max}]")]
-    ExpiryOutOfBounds { expiry: Height, min: Height, max: Height },
+    ExpiryOutOfBounds {
+        expiry: Height,
+        min: Height,
+        max: Height,
+    },
     #[error("no pending lock with this hashlock")]
     UnknownLock,
     #[error("lock expired at height {0}")]
@@ -119,7 +136,10 @@ pub struct Position {
 
 impl Position {
     pub fn opening(state: ChannelState) -> Self {
-        Position { state, locks: Vec::new() }
+        Position {
+            state,
+            locks: Vec::new(),
+        }
     }
 }
 
@@ -166,7 +186,10 @@ pub fn check_proposal(
 ) -> Result<Position, UpdateError> {
     let expected = current.state.version.saturating_add(1);
     if proposed.version != expected {
-        return Err(UpdateError::WrongVersion { expected, got: proposed.version });
+        return Err(UpdateError::WrongVersion {
+            expected,
+            got: proposed.version,
+        });
     }
     let next = apply(current, change, proposer, ctx)?;
     if &next.state != proposed {
@@ -189,7 +212,12 @@ fn sent_mut(state: &mut ChannelState, dir: Direction) -> &mut Amount {
     }
 }
 
-fn add_lock(next: &mut Position, lock: &Lock, proposer: Party, ctx: &Context) -> Result<(), UpdateError> {
+fn add_lock(
+    next: &mut Position,
+    lock: &Lock,
+    proposer: Party,
+    ctx: &Context,
+) -> Result<(), UpdateError> {
     if lock.direction.sender() != proposer {
         return Err(UpdateError::WrongProposer(proposer));
     }
@@ -204,9 +232,16 @@ fn add_lock(next: &mut Position, lock: &Lock, proposer: Party, ctx: &Context) ->
     let min = ctx.height.saturating_add(ctx.policy.min_expiry_delta);
     let max = ctx.height.saturating_add(ctx.policy.max_expiry_delta);
     if lock.expiry < min || lock.expiry > max {
-        return Err(UpdateError::ExpiryOutOfBounds { expiry: lock.expiry, min, max });
+        return Err(UpdateError::ExpiryOutOfBounds {
+            expiry: lock.expiry,
+            min,
+            max,
+        });
     }
-    let pos = match next.locks.binary_search_by(|l| l.hashlock.cmp(&lock.hashlock)) {
+    let pos = match next
+        .locks
+        .binary_search_by(|l| l.hashlock.cmp(&lock.hashlock))
+    {
         Ok(_) => return Err(UpdateError::DuplicateHashlock),
         Err(pos) => pos,
     };
@@ -227,7 +262,12 @@ fn take_lock(next: &mut Position, hashlock: &Hash32) -> Result<Lock, UpdateError
     Ok(lock)
 }
 
-fn unlock(next: &mut Position, secret: &Hash32, proposer: Party, ctx: &Context) -> Result<(), UpdateError> {
+fn unlock(
+    next: &mut Position,
+    secret: &Hash32,
+    proposer: Party,
+    ctx: &Context,
+) -> Result<(), UpdateError> {
     let lock = take_lock(next, &sha256(&secret.0))?;
     if lock.direction.receiver() != proposer {
         return Err(UpdateError::WrongProposer(proposer));
@@ -240,7 +280,12 @@ fn unlock(next: &mut Position, secret: &Hash32, proposer: Party, ctx: &Context) 
     Ok(())
 }
 
-fn remove_lock(next: &mut Position, hashlock: &Hash32, proposer: Party, ctx: &Context) -> Result<(), UpdateError> {
+fn remove_lock(
+    next: &mut Position,
+    hashlock: &Hash32,
+    proposer: Party,
+    ctx: &Context,
+) -> Result<(), UpdateError> {
     let lock = take_lock(next, hashlock)?;
     if proposer == lock.direction.sender() && ctx.height < lock.expiry {
         return Err(UpdateError::LockNotExpired(lock.expiry));
@@ -255,7 +300,12 @@ mod tests {
     const H: Height = 100;
 
     fn ctx() -> Context {
-        Context { deposit_a: 1_000, deposit_b: 500, height: H, policy: Policy::default() }
+        Context {
+            deposit_a: 1_000,
+            deposit_b: 500,
+            height: H,
+            policy: Policy::default(),
+        }
     }
 
     fn open() -> Position {
@@ -267,11 +317,21 @@ mod tests {
     }
 
     fn lock(dir: Direction, amount: Amount, n: u8) -> Lock {
-        Lock { direction: dir, amount, hashlock: sha256(&[n; 32]), expiry: H + 50 }
+        Lock {
+            direction: dir,
+            amount,
+            hashlock: sha256(&[n; 32]),
+            expiry: H + 50,
+        }
     }
 
     fn add(p: &Position, l: Lock) -> Result<Position, UpdateError> {
-        apply(p, &Change::AddLock { lock: l }, l.direction.sender(), &ctx())
+        apply(
+            p,
+            &Change::AddLock { lock: l },
+            l.direction.sender(),
+            &ctx(),
+        )
     }
 
     #[test]
@@ -280,7 +340,10 @@ mod tests {
         assert_eq!((p.state.version, p.state.locked_a), (1, 300));
         assert_eq!(p.state.balances(1_000, 500), Ok((700, 500)));
         let p = apply(&p, &Change::Unlock { secret: secret(1) }, Party::B, &ctx()).unwrap();
-        assert_eq!((p.state.version, p.state.locked_a, p.state.sent_a), (2, 0, 300));
+        assert_eq!(
+            (p.state.version, p.state.locked_a, p.state.sent_a),
+            (2, 0, 300)
+        );
         assert_eq!(p.state.balances(1_000, 500), Ok((700, 800)));
         assert_eq!(p.state.locks_root, locks_root(&[]));
     }
@@ -298,9 +361,17 @@ mod tests {
     fn sender_may_remove_only_after_expiry() {
         let l = lock(Direction::AtoB, 10, 1);
         let p = add(&open(), l).unwrap();
-        let rm = Change::RemoveLock { hashlock: l.hashlock };
-        assert_eq!(apply(&p, &rm, Party::A, &ctx()), Err(UpdateError::LockNotExpired(l.expiry)));
-        let later = Context { height: l.expiry, ..ctx() };
+        let rm = Change::RemoveLock {
+            hashlock: l.hashlock,
+        };
+        assert_eq!(
+            apply(&p, &rm, Party::A, &ctx()),
+            Err(UpdateError::LockNotExpired(l.expiry))
+        );
+        let later = Context {
+            height: l.expiry,
+            ..ctx()
+        };
         assert!(apply(&p, &rm, Party::A, &later).is_ok());
     }
 
@@ -324,7 +395,10 @@ mod tests {
         let p = add(&open(), l).unwrap();
         let wrong = apply(&p, &Change::Unlock { secret: secret(2) }, Party::B, &ctx());
         assert_eq!(wrong, Err(UpdateError::UnknownLock));
-        let late = Context { height: l.expiry, ..ctx() };
+        let late = Context {
+            height: l.expiry,
+            ..ctx()
+        };
         let r = apply(&p, &Change::Unlock { secret: secret(1) }, Party::B, &late);
         assert_eq!(r, Err(UpdateError::LockExpired(l.expiry)));
     }
@@ -332,49 +406,82 @@ mod tests {
     #[test]
     fn overdraft_is_rejected() {
         let r = add(&open(), lock(Direction::AtoB, 1_001, 1));
-        assert_eq!(r, Err(UpdateError::State(StateError::NegativeBalance(Party::A))));
+        assert_eq!(
+            r,
+            Err(UpdateError::State(StateError::NegativeBalance(Party::A)))
+        );
     }
 
     #[test]
     fn zero_and_overflowing_amounts_are_rejected() {
-        assert_eq!(add(&open(), lock(Direction::AtoB, 0, 1)), Err(UpdateError::ZeroAmount));
-        assert!(matches!(add(&open(), lock(Direction::AtoB, u64::MAX, 1)), Err(UpdateError::Amount(_))));
+        assert_eq!(
+            add(&open(), lock(Direction::AtoB, 0, 1)),
+            Err(UpdateError::ZeroAmount)
+        );
+        assert!(matches!(
+            add(&open(), lock(Direction::AtoB, u64::MAX, 1)),
+            Err(UpdateError::Amount(_))
+        ));
     }
 
     #[test]
     fn duplicate_hashlock_is_rejected() {
         let p = add(&open(), lock(Direction::AtoB, 1, 1)).unwrap();
-        assert_eq!(add(&p, lock(Direction::BtoA, 1, 1)), Err(UpdateError::DuplicateHashlock));
+        assert_eq!(
+            add(&p, lock(Direction::BtoA, 1, 1)),
+            Err(UpdateError::DuplicateHashlock)
+        );
     }
 
     #[test]
     fn lock_count_is_bounded_by_policy() {
-        let c = Context { policy: Policy { max_locks: 2, ..Policy::default() }, ..ctx() };
+        let c = Context {
+            policy: Policy {
+                max_locks: 2,
+                ..Policy::default()
+            },
+            ..ctx()
+        };
         let mut p = open();
         for n in 0..2 {
             let l = lock(Direction::AtoB, 1, n);
             p = apply(&p, &Change::AddLock { lock: l }, Party::A, &c).unwrap();
         }
         let l = lock(Direction::AtoB, 1, 9);
-        assert_eq!(apply(&p, &Change::AddLock { lock: l }, Party::A, &c), Err(UpdateError::TooManyLocks(2)));
+        assert_eq!(
+            apply(&p, &Change::AddLock { lock: l }, Party::A, &c),
+            Err(UpdateError::TooManyLocks(2))
+        );
     }
 
     #[test]
     fn expiry_is_bounded() {
         let mut l = lock(Direction::AtoB, 1, 1);
         l.expiry = H + 5;
-        assert!(matches!(add(&open(), l), Err(UpdateError::ExpiryOutOfBounds { .. })));
+        assert!(matches!(
+            add(&open(), l),
+            Err(UpdateError::ExpiryOutOfBounds { .. })
+        ));
         l.expiry = H + 5_000;
-        assert!(matches!(add(&open(), l), Err(UpdateError::ExpiryOutOfBounds { .. })));
+        assert!(matches!(
+            add(&open(), l),
+            Err(UpdateError::ExpiryOutOfBounds { .. })
+        ));
     }
 
     #[test]
     fn finalize_needs_no_locks_and_ends_the_channel() {
         let p = add(&open(), lock(Direction::AtoB, 1, 1)).unwrap();
-        assert_eq!(apply(&p, &Change::Finalize, Party::A, &ctx()), Err(UpdateError::LocksPending));
+        assert_eq!(
+            apply(&p, &Change::Finalize, Party::A, &ctx()),
+            Err(UpdateError::LocksPending)
+        );
         let f = apply(&open(), &Change::Finalize, Party::B, &ctx()).unwrap();
         assert!(f.state.is_final);
-        assert_eq!(add(&f, lock(Direction::AtoB, 1, 1)), Err(UpdateError::ChannelFinal));
+        assert_eq!(
+            add(&f, lock(Direction::AtoB, 1, 1)),
+            Err(UpdateError::ChannelFinal)
+        );
     }
 
     #[test]
@@ -382,21 +489,39 @@ mod tests {
         let l = lock(Direction::AtoB, 10, 1);
         let change = Change::AddLock { lock: l };
         let good = apply(&open(), &change, Party::A, &ctx()).unwrap();
-        assert_eq!(check_proposal(&open(), &change, &good.state, Party::A, &ctx()), Ok(good.clone()));
+        assert_eq!(
+            check_proposal(&open(), &change, &good.state, Party::A, &ctx()),
+            Ok(good.clone())
+        );
         let mut skewed = good.state;
         skewed.sent_b = 5;
-        assert_eq!(check_proposal(&open(), &change, &skewed, Party::A, &ctx()), Err(UpdateError::StateMismatch));
+        assert_eq!(
+            check_proposal(&open(), &change, &skewed, Party::A, &ctx()),
+            Err(UpdateError::StateMismatch)
+        );
         let mut skipped = good.state;
         skipped.version = 5;
         assert_eq!(
             check_proposal(&open(), &change, &skipped, Party::A, &ctx()),
-            Err(UpdateError::WrongVersion { expected: 1, got: 5 })
+            Err(UpdateError::WrongVersion {
+                expected: 1,
+                got: 5
+            })
         );
     }
 
     #[test]
     fn change_decode_rejects_unknown_tag() {
-        assert_eq!(Change::from_bytes(&[9]), Err(DecodeError::UnknownTag { what: "change", tag: 9 }));
-        assert_eq!(Change::from_bytes(&Change::Finalize.to_bytes()), Ok(Change::Finalize));
+        assert_eq!(
+            Change::from_bytes(&[9]),
+            Err(DecodeError::UnknownTag {
+                what: "change",
+                tag: 9
+            })
+        );
+        assert_eq!(
+            Change::from_bytes(&Change::Finalize.to_bytes()),
+            Ok(Change::Finalize)
+        );
     }
 }

@@ -14,10 +14,22 @@ use sluice_protocol::wire::{self, hub::SessionMsg};
 
 #[derive(Debug, Clone)]
 enum Op {
-    Add { dir: Direction, amount: u64, n: u8, ttl: u64 },
-    Unlock { n: u8 },
-    Remove { n: u8, by_sender: bool },
-    Advance { blocks: u64 },
+    Add {
+        dir: Direction,
+        amount: u64,
+        n: u8,
+        ttl: u64,
+    },
+    Unlock {
+        n: u8,
+    },
+    Remove {
+        n: u8,
+        by_sender: bool,
+    },
+    Advance {
+        blocks: u64,
+    },
     Finalize,
 }
 
@@ -42,11 +54,34 @@ fn run(deposit_a: u64, deposit_b: u64, ops: &[Op]) -> (Position, u64) {
     let mut height = 100u64;
     let total = deposit_a + deposit_b;
     for op in ops {
-        let ctx = Context { deposit_a, deposit_b, height, policy: Policy { max_locks: 8, ..Policy::default() } };
-        let lock_of = |n: u8, p: &Position| p.locks.iter().find(|l| l.hashlock == sha256(&[n; 32])).copied();
+        let ctx = Context {
+            deposit_a,
+            deposit_b,
+            height,
+            policy: Policy {
+                max_locks: 8,
+                ..Policy::default()
+            },
+        };
+        let lock_of = |n: u8, p: &Position| {
+            p.locks
+                .iter()
+                .find(|l| l.hashlock == sha256(&[n; 32]))
+                .copied()
+        };
         let step = match op {
-            Op::Add { dir, amount, n, ttl } => {
-                let lock = Lock { direction: *dir, amount: *amount, hashlock: sha256(&[*n; 32]), expiry: height + ttl };
+            Op::Add {
+                dir,
+                amount,
+                n,
+                ttl,
+            } => {
+                let lock = Lock {
+                    direction: *dir,
+                    amount: *amount,
+                    hashlock: sha256(&[*n; 32]),
+                    expiry: height + ttl,
+                };
                 apply(&pos, &Change::AddLock { lock }, dir.sender(), &ctx)
             }
             Op::Unlock { n } => {
@@ -55,8 +90,21 @@ fn run(deposit_a: u64, deposit_b: u64, ops: &[Op]) -> (Position, u64) {
             }
             Op::Remove { n, by_sender } => {
                 let l = lock_of(*n, &pos);
-                let who = l.map_or(Party::B, |l| if *by_sender { l.direction.sender() } else { l.direction.receiver() });
-                apply(&pos, &Change::RemoveLock { hashlock: sha256(&[*n; 32]) }, who, &ctx)
+                let who = l.map_or(Party::B, |l| {
+                    if *by_sender {
+                        l.direction.sender()
+                    } else {
+                        l.direction.receiver()
+                    }
+                });
+                apply(
+                    &pos,
+                    &Change::RemoveLock {
+                        hashlock: sha256(&[*n; 32]),
+                    },
+                    who,
+                    &ctx,
+                )
             }
             Op::Advance { blocks } => {
                 height += blocks;
@@ -66,9 +114,18 @@ fn run(deposit_a: u64, deposit_b: u64, ops: &[Op]) -> (Position, u64) {
         };
         if let Ok(next) = step {
             assert_eq!(next.state.version, pos.state.version + 1);
-            let (ba, bb) = next.state.balances(deposit_a, deposit_b).expect("accepted state has valid balances");
-            assert_eq!(ba + bb + next.state.locked_a + next.state.locked_b, total, "funds not conserved");
-            next.state.check_locks(&next.locks).expect("accepted state commits to its locks");
+            let (ba, bb) = next
+                .state
+                .balances(deposit_a, deposit_b)
+                .expect("accepted state has valid balances");
+            assert_eq!(
+                ba + bb + next.state.locked_a + next.state.locked_b,
+                total,
+                "funds not conserved"
+            );
+            next.state
+                .check_locks(&next.locks)
+                .expect("accepted state commits to its locks");
             pos = next;
         }
     }
@@ -177,7 +234,16 @@ proptest! {
 #[test]
 fn truncations_of_a_valid_transaction_all_fail_cleanly() {
     let key = Keypair::from_secret(&[7; 32]).unwrap();
-    let stx = Transaction { chain_id: 1, from: key.address(), nonce: 0, fee: 1, kind: TxKind::Settle { channel_id: Hash32([1; 32]) } }.sign(&key);
+    let stx = Transaction {
+        chain_id: 1,
+        from: key.address(),
+        nonce: 0,
+        fee: 1,
+        kind: TxKind::Settle {
+            channel_id: Hash32([1; 32]),
+        },
+    }
+    .sign(&key);
     let bytes = stx.to_bytes();
     for cut in 0..bytes.len() {
         assert!(SignedTx::from_bytes(&bytes[..cut]).is_err());

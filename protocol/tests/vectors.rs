@@ -24,11 +24,19 @@ fn compute() -> Value {
         from: a,
         nonce: 3,
         fee: 10,
-        kind: TxKind::Transfer { to: b, amount: 1_000 },
+        kind: TxKind::Transfer {
+            to: b,
+            amount: 1_000,
+        },
     };
     let stx = tx.clone().sign(&ka);
     let id = channel_id(7, &a, &b, &Hash32([9; 32]));
-    let locks = vec![Lock { direction: Direction::AtoB, amount: 50, hashlock: sha256(&[5; 32]), expiry: 120 }];
+    let locks = vec![Lock {
+        direction: Direction::AtoB,
+        amount: 50,
+        hashlock: sha256(&[5; 32]),
+        expiry: 120,
+    }];
     let state = ChannelState {
         chain_id: 7,
         channel_id: id,
@@ -77,7 +85,10 @@ fn vectors_match_the_committed_file() {
     for (k, v) in expected.as_object().unwrap() {
         assert_eq!(&got[k], v, "vector {k} changed");
     }
-    assert_eq!(expected.as_object().unwrap().len(), got.as_object().unwrap().len());
+    assert_eq!(
+        expected.as_object().unwrap().len(),
+        got.as_object().unwrap().len()
+    );
 }
 
 #[test]

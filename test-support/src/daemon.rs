@@ -25,7 +25,10 @@ pub fn bin_path(name: &str) -> Result<PathBuf, SupportError> {
             return Ok(path);
         }
     }
-    Err(SupportError::Failed(format!("binary `{name}` not found next to {}; run `cargo build --bins` first", exe.display())))
+    Err(SupportError::Failed(format!(
+        "binary `{name}` not found next to {}; run `cargo build --bins` first",
+        exe.display()
+    )))
 }
 
 /// Waits until `path` exists with non-empty content and returns that content, trimmed.
@@ -59,14 +62,23 @@ impl Daemon {
             .append(true)
             .open(log)
             .map_err(SupportError::io(format!("open log {}", log.display())))?;
-        let err = out.try_clone().map_err(SupportError::io("clone log handle"))?;
+        let err = out
+            .try_clone()
+            .map_err(SupportError::io("clone log handle"))?;
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
-            .map_err(SupportError::io(format!("start {name} ({:?})", cmd.get_program())))?;
-        Ok(Daemon { name: name.to_string(), child: Some(child), log: log.to_path_buf() })
+            .map_err(SupportError::io(format!(
+                "start {name} ({:?})",
+                cmd.get_program()
+            )))?;
+        Ok(Daemon {
+            name: name.to_string(),
+            child: Some(child),
+            log: log.to_path_buf(),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -92,8 +104,13 @@ impl Daemon {
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.
     pub fn stop(&mut self, grace: Duration) {
-        let Some(mut c) = self.child.take() else { return };
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = c.try_wait() {

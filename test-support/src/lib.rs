@@ -10,7 +10,10 @@ pub use postgres::TempPostgres;
 #[derive(Debug, thiserror::Error)]
 pub enum SupportError {
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Failed(String),
     #[error("timed out waiting for {0}")]

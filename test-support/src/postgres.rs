@@ -22,16 +22,17 @@ fn bin_dir() -> Result<PathBuf, SupportError> {
         return Ok(PathBuf::from(dir));
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .map_err(SupportError::io("look for Postgres in /usr/lib/postgresql (install postgresql)"))?
+        .map_err(SupportError::io(
+            "look for Postgres in /usr/lib/postgresql (install postgresql)",
+        ))?
         .flatten()
         .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
         .filter(|(_, p)| p.join("initdb").exists())
         .collect();
     versions.sort();
-    versions
-        .pop()
-        .map(|(_, p)| p)
-        .ok_or_else(|| SupportError::Failed("no Postgres server binaries found (install postgresql)".into()))
+    versions.pop().map(|(_, p)| p).ok_or_else(|| {
+        SupportError::Failed("no Postgres server binaries found (install postgresql)".into())
+    })
 }
 
 /// `(uid, gid)` of the `postgres` user when we are root, so the server can drop privileges.
@@ -42,7 +43,11 @@ fn run_as() -> Option<(u32, u32)> {
         return None;
     }
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    let fields: Vec<&str> = passwd.lines().find(|l| l.starts_with("postgres:"))?.split(':').collect();
+    let fields: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("postgres:"))?
+        .split(':')
+        .collect();
     Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
 }
 
@@ -64,27 +69,51 @@ impl TempPostgres {
             .tempdir()
             .map_err(SupportError::io("create temp dir"))?;
         if let Some((uid, gid)) = user {
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).map_err(SupportError::io("chown temp dir"))?;
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .map_err(SupportError::io("chown temp dir"))?;
         }
         let data = dir.path().join("data");
         let out = command(&bin, "initdb", user)
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
             .arg(&data)
             .output()
             .map_err(SupportError::io("run initdb"))?;
         if !out.status.success() {
-            return Err(SupportError::Failed(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr))));
+            return Err(SupportError::Failed(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
         }
         let port = free_port();
         let mut cmd = command(&bin, "postgres", user);
         cmd.arg("-D")
             .arg(&data)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=200",
+            ])
             .arg("-k")
             .arg(dir.path());
         let log = dir.path().join("postgres.log");
         let server = Daemon::spawn("postgres", cmd, &log)?;
-        let pg = TempPostgres { server: Some(server), port, bin, _dir: dir };
+        let pg = TempPostgres {
+            server: Some(server),
+            port,
+            bin,
+            _dir: dir,
+        };
         pg.wait_ready(Duration::from_secs(30))?;
         Ok(pg)
     }
@@ -93,7 +122,14 @@ impl TempPostgres {
         let deadline = Instant::now() + timeout;
         loop {
             let ok = Command::new(self.bin.join("pg_isready"))
-                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
                 .output()
                 .map(|o| o.status.success())
                 .unwrap_or(false);
@@ -102,7 +138,9 @@ impl TempPostgres {
             }
             if Instant::now() >= deadline {
                 let tail = self.server.as_ref().map(|s| s.tail(20)).unwrap_or_default();
-                return Err(SupportError::Timeout(format!("Postgres to accept connections:\n{tail}")));
+                return Err(SupportError::Timeout(format!(
+                    "Postgres to accept connections:\n{tail}"
+                )));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -115,11 +153,22 @@ impl TempPostgres {
     /// Creates a fresh database and returns its connection URL.
     pub fn create_database(&self, name: &str) -> Result<String, SupportError> {
         let out = Command::new(self.bin.join("createdb"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", name])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                name,
+            ])
             .output()
             .map_err(SupportError::io("run createdb"))?;
         if !out.status.success() {
-            return Err(SupportError::Failed(format!("createdb {name}: {}", String::from_utf8_lossy(&out.stderr))));
+            return Err(SupportError::Failed(format!(
+                "createdb {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
         }
         Ok(self.url(name))
     }
@@ -148,6 +197,9 @@ mod tests {
         assert!(url.ends_with("/probe"));
         let port = pg.port();
         drop(pg);
-        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "server still up after drop");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "server still up after drop"
+        );
     }
 }

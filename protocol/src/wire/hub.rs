@@ -58,22 +58,55 @@ pub enum ErrorCode {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionMsg {
     /// Hub → client, first frame: sign this to log in.
-    Challenge { chain_id: ChainId, hub: Address, nonce: Hash32 },
+    Challenge {
+        chain_id: ChainId,
+        hub: Address,
+        nonce: Hash32,
+    },
     /// Client → hub: `sig` over `auth_bytes(chain_id, hub, AUTH_ACTION, nonce, address, 0)`.
-    Auth { address: Address, sig: Signature },
+    Auth {
+        address: Address,
+        sig: Signature,
+    },
     /// Hub → client: logged in; the channels the hub knows with this client and its terms.
-    Welcome { channels: Vec<Hash32>, terms: RoutingTerms },
+    Welcome {
+        channels: Vec<Hash32>,
+        terms: RoutingTerms,
+    },
     /// Either way: my latest co-signed position for this channel.
-    Sync { channel_id: Hash32, snapshot: Snapshot },
+    Sync {
+        channel_id: Hash32,
+        snapshot: Snapshot,
+    },
     Propose(Proposal),
     /// The receiver's signature over the proposed state, sent only after it stored the state.
-    Accept { channel_id: Hash32, version: u64, sig: Signature },
-    Reject { channel_id: Hash32, version: u64, code: ErrorCode, reason: String },
+    Accept {
+        channel_id: Hash32,
+        version: u64,
+        sig: Signature,
+    },
+    Reject {
+        channel_id: Hash32,
+        version: u64,
+        code: ErrorCode,
+        reason: String,
+    },
     /// Hub → client: progress of a payment this client sent, by hashlock.
-    Payment { hashlock: Hash32, status: PaymentStatus, reason: Option<String> },
-    Error { code: ErrorCode, message: String },
-    Ping { nonce: u64 },
-    Pong { nonce: u64 },
+    Payment {
+        hashlock: Hash32,
+        status: PaymentStatus,
+        reason: Option<String>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    Ping {
+        nonce: u64,
+    },
+    Pong {
+        nonce: u64,
+    },
 }
 
 #[cfg(test)]
@@ -83,7 +116,11 @@ mod tests {
 
     #[test]
     fn messages_round_trip_with_hex_bytes() {
-        let m = SessionMsg::Challenge { chain_id: 1, hub: Address([0xab; 32]), nonce: Hash32([1; 32]) };
+        let m = SessionMsg::Challenge {
+            chain_id: 1,
+            hub: Address([0xab; 32]),
+            nonce: Hash32([1; 32]),
+        };
         let s = encode(&m);
         assert!(s.contains(&"ab".repeat(32)));
         assert_eq!(decode::<SessionMsg>(s.as_bytes(), MAX_SESSION_FRAME), Ok(m));
@@ -97,7 +134,10 @@ mod tests {
 
     #[test]
     fn bad_hex_is_malformed() {
-        let r = decode::<SessionMsg>(br#"{"v":1,"msg":{"type":"auth","address":"zz","sig":"00"}}"#, MAX_SESSION_FRAME);
+        let r = decode::<SessionMsg>(
+            br#"{"v":1,"msg":{"type":"auth","address":"zz","sig":"00"}}"#,
+            MAX_SESSION_FRAME,
+        );
         assert!(matches!(r, Err(WireError::Malformed(_))));
     }
 }

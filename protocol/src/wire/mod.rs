@@ -39,13 +39,20 @@ pub fn encode<M: Serialize>(msg: &M) -> String {
         msg: &'a M,
     }
     // Serializing our own types to a String cannot fail: no maps with non-string keys.
-    serde_json::to_string(&Out { v: PROTOCOL_VERSION, msg }).unwrap_or_default()
+    serde_json::to_string(&Out {
+        v: PROTOCOL_VERSION,
+        msg,
+    })
+    .unwrap_or_default()
 }
 
 /// Parses a frame of at most `max` bytes and of the current version.
 pub fn decode<M: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<M, WireError> {
     if bytes.len() > max {
-        return Err(WireError::TooLarge { len: bytes.len(), max });
+        return Err(WireError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
     }
     #[derive(Deserialize)]
     struct Version {
@@ -64,9 +71,21 @@ pub fn decode<M: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<M, WireEr
 
 /// The bytes a user signs (under `sluice/auth`) to prove its key to a server: bound to the
 /// chain, the server's key, the action, a fresh nonce and the request body's digest.
-pub fn auth_bytes(chain_id: ChainId, server: &Address, action: &str, nonce: &Hash32, user: &Address, body: &Hash32) -> Vec<u8> {
+pub fn auth_bytes(
+    chain_id: ChainId,
+    server: &Address,
+    action: &str,
+    nonce: &Hash32,
+    user: &Address,
+    body: &Hash32,
+) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u64(chain_id).address(server).bytes(action.as_bytes()).hash(nonce).address(user).hash(body);
+    w.u64(chain_id)
+        .address(server)
+        .bytes(action.as_bytes())
+        .hash(nonce)
+        .address(user)
+        .hash(body);
     w.into_bytes()
 }
 
@@ -94,8 +113,17 @@ mod tests {
 
     #[test]
     fn rejects_other_versions_and_garbage() {
-        assert_eq!(decode::<Ping>(br#"{"v":2,"msg":{"n":3}}"#, 100), Err(WireError::UnsupportedVersion(2)));
-        assert!(matches!(decode::<Ping>(b"{", 100), Err(WireError::Malformed(_))));
-        assert!(matches!(decode::<Ping>(br#"{"v":1,"msg":{"n":-1}}"#, 100), Err(WireError::Malformed(_))));
+        assert_eq!(
+            decode::<Ping>(br#"{"v":2,"msg":{"n":3}}"#, 100),
+            Err(WireError::UnsupportedVersion(2))
+        );
+        assert!(matches!(
+            decode::<Ping>(b"{", 100),
+            Err(WireError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<Ping>(br#"{"v":1,"msg":{"n":-1}}"#, 100),
+            Err(WireError::Malformed(_))
+        ));
     }
 }

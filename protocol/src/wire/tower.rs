@@ -22,13 +22,29 @@ pub struct UserAuth {
 }
 
 impl UserAuth {
-    pub fn sign(key: &Keypair, chain_id: ChainId, tower: &Address, action: &str, nonce: Hash32, body: &Hash32) -> Self {
+    pub fn sign(
+        key: &Keypair,
+        chain_id: ChainId,
+        tower: &Address,
+        action: &str,
+        nonce: Hash32,
+        body: &Hash32,
+    ) -> Self {
         let user = key.address();
-        let sig = key.sign(Tag::Auth, &super::auth_bytes(chain_id, tower, action, &nonce, &user, body));
+        let sig = key.sign(
+            Tag::Auth,
+            &super::auth_bytes(chain_id, tower, action, &nonce, &user, body),
+        );
         UserAuth { user, nonce, sig }
     }
 
-    pub fn verify(&self, chain_id: ChainId, tower: &Address, action: &str, body: &Hash32) -> Result<(), KeyError> {
+    pub fn verify(
+        &self,
+        chain_id: ChainId,
+        tower: &Address,
+        action: &str,
+        body: &Hash32,
+    ) -> Result<(), KeyError> {
         let bytes = super::auth_bytes(chain_id, tower, action, &self.nonce, &self.user, body);
         self.user.verify(Tag::Auth, &bytes, &self.sig)
     }
@@ -85,21 +101,53 @@ pub struct Receipt {
     pub sig: Signature,
 }
 
-fn receipt_bytes(chain_id: ChainId, tower: &Address, channel_id: &Hash32, version: u64, height: Height) -> Vec<u8> {
+fn receipt_bytes(
+    chain_id: ChainId,
+    tower: &Address,
+    channel_id: &Hash32,
+    version: u64,
+    height: Height,
+) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u64(chain_id).address(tower).hash(channel_id).u64(version).u64(height);
+    w.u64(chain_id)
+        .address(tower)
+        .hash(channel_id)
+        .u64(version)
+        .u64(height);
     w.into_bytes()
 }
 
 impl Receipt {
-    pub fn sign(key: &Keypair, chain_id: ChainId, channel_id: Hash32, version: u64, height: Height) -> Self {
+    pub fn sign(
+        key: &Keypair,
+        chain_id: ChainId,
+        channel_id: Hash32,
+        version: u64,
+        height: Height,
+    ) -> Self {
         let tower = key.address();
-        let sig = key.sign(Tag::Receipt, &receipt_bytes(chain_id, &tower, &channel_id, version, height));
-        Receipt { chain_id, tower, channel_id, version, height, sig }
+        let sig = key.sign(
+            Tag::Receipt,
+            &receipt_bytes(chain_id, &tower, &channel_id, version, height),
+        );
+        Receipt {
+            chain_id,
+            tower,
+            channel_id,
+            version,
+            height,
+            sig,
+        }
     }
 
     pub fn verify(&self) -> Result<(), KeyError> {
-        let bytes = receipt_bytes(self.chain_id, &self.tower, &self.channel_id, self.version, self.height);
+        let bytes = receipt_bytes(
+            self.chain_id,
+            &self.tower,
+            &self.channel_id,
+            self.version,
+            self.height,
+        );
         self.tower.verify(Tag::Receipt, &bytes, &self.sig)
     }
 }
@@ -114,7 +162,7 @@ pub struct TowerError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::{CoSigned, ChannelState};
+    use crate::channel::{ChannelState, CoSigned};
 
     fn keys() -> (Keypair, Keypair, Keypair) {
         let k = |n| Keypair::from_secret(&[n; 32]).unwrap();
@@ -127,8 +175,20 @@ mod tests {
         let id = channel_id(chain, &ka.address(), &kb.address(), &salt);
         let mut state = ChannelState::opening(chain, id);
         state.version = 3;
-        let cosigned = CoSigned { state, sig_a: state.sign(&ka), sig_b: state.sign(&kb) };
-        Appointment { a: ka.address(), b: kb.address(), salt, snapshot: Snapshot { cosigned, locks: vec![] } }
+        let cosigned = CoSigned {
+            state,
+            sig_a: state.sign(&ka),
+            sig_b: state.sign(&kb),
+        };
+        Appointment {
+            a: ka.address(),
+            b: kb.address(),
+            salt,
+            snapshot: Snapshot {
+                cosigned,
+                locks: vec![],
+            },
+        }
     }
 
     #[test]
@@ -162,6 +222,8 @@ mod tests {
         assert!(auth.verify(1, &tower.address(), "delete", &body).is_err());
         assert!(auth.verify(1, &ka.address(), "register", &body).is_err());
         assert!(auth.verify(2, &tower.address(), "register", &body).is_err());
-        assert!(auth.verify(1, &tower.address(), "register", &Hash32([8; 32])).is_err());
+        assert!(auth
+            .verify(1, &tower.address(), "register", &Hash32([8; 32]))
+            .is_err());
     }
 }

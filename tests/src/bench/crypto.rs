@@ -32,13 +32,18 @@ fn rate(budget: Duration, mut op: impl FnMut(u64)) -> f64 {
 }
 
 fn signed_set(key: &Keypair, n: usize) -> Vec<(Hash32, Signature)> {
-    (0..n as u64).map(|i| (digest(i), key.sign_hash(&digest(i)))).collect()
+    (0..n as u64)
+        .map(|i| (digest(i), key.sign_hash(&digest(i))))
+        .collect()
 }
 
 fn verify_rate(addr: Address, set: &[(Hash32, Signature)], budget: Duration) -> f64 {
     rate(budget, |i| {
         let (d, s) = &set[i as usize % set.len()];
-        assert!(addr.verify_hash(d, s).is_ok(), "benchmark signature must verify");
+        assert!(
+            addr.verify_hash(d, s).is_ok(),
+            "benchmark signature must verify"
+        );
     })
 }
 
@@ -53,10 +58,17 @@ pub fn measure(budget: Duration) -> CryptoRates {
     let verify_per_sec = verify_rate(addr, &set, budget);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let verify_per_sec_all_cores = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..cores).map(|_| s.spawn(|| verify_rate(addr, &set, budget))).collect();
+        let handles: Vec<_> = (0..cores)
+            .map(|_| s.spawn(|| verify_rate(addr, &set, budget)))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
     });
-    CryptoRates { sign_per_sec, verify_per_sec, verify_per_sec_all_cores, cores }
+    CryptoRates {
+        sign_per_sec,
+        verify_per_sec,
+        verify_per_sec_all_cores,
+        cores,
+    }
 }
 
 /// The `{"bench":"crypto",…}` line.
@@ -78,7 +90,10 @@ mod tests {
     fn rates_are_positive_and_all_cores_is_not_slower() {
         let r = measure(Duration::from_millis(100));
         assert!(r.sign_per_sec > 0.0 && r.verify_per_sec > 0.0);
-        assert!(r.verify_per_sec_all_cores >= r.verify_per_sec * 0.5, "{r:?}");
+        assert!(
+            r.verify_per_sec_all_cores >= r.verify_per_sec * 0.5,
+            "{r:?}"
+        );
         let line = report(&r);
         assert_eq!(line["bench"], "crypto");
     }

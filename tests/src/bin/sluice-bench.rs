@@ -5,7 +5,9 @@ use sluice_tests::bench::crypto;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(about = "Sluice benchmarks: one JSON line per benchmark, with the ceiling measured in the same run")]
+#[command(
+    about = "Sluice benchmarks: one JSON line per benchmark, with the ceiling measured in the same run"
+)]
 struct Cli {
     #[command(subcommand)]
     bench: Bench,
