@@ -1,0 +1,3 @@
+//! The Sluice payment hub (DESIGN.md §5).
+
+pub mod store;

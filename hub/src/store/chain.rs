@@ -1,0 +1,80 @@
+//! The chain cursor and the channel facts learned from chain events. Effects and the cursor
+//! advance commit together, so a restart replays exactly what was not yet applied.
+
+use super::codec::{self, int, uint};
+use super::{now_secs, on_pool, ChainWrite, Store, StoreError};
+use sluice_protocol::Height;
+
+macro_rules! chain_write {
+    ($conn:expr, $w:expr) => {{
+        match $w {
+            ChainWrite::Opened(row) => {
+                sqlx::query(
+                    "INSERT INTO channels (id, client, deposit_a, deposit_b, challenge_period, \
+                     status, version, snapshot, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&row.id.0[..])
+                .bind(&row.client.0[..])
+                .bind(int(row.deposit_a)?)
+                .bind(int(row.deposit_b)?)
+                .bind(int(row.challenge_period)?)
+                .bind(row.phase.as_str())
+                .bind(int(row.version())?)
+                .bind(codec::snapshot_bytes(&row.snapshot))
+                .bind(int(now_secs())?)
+                .execute($conn)
+                .await?;
+            }
+            ChainWrite::Deposits {
+                id,
+                deposit_a,
+                deposit_b,
+            } => {
+                sqlx::query("UPDATE channels SET deposit_a = $1, deposit_b = $2 WHERE id = $3")
+                    .bind(int(*deposit_a)?)
+                    .bind(int(*deposit_b)?)
+                    .bind(&id.0[..])
+                    .execute($conn)
+                    .await?;
+            }
+            ChainWrite::Phase { id, phase } => {
+                sqlx::query("UPDATE channels SET status = $1 WHERE id = $2")
+                    .bind(phase.as_str())
+                    .bind(&id.0[..])
+                    .execute($conn)
+                    .await?;
+            }
+        }
+    }};
+}
+
+impl Store {
+    /// The last height whose events are fully applied.
+    pub async fn cursor(&self) -> Result<Height, StoreError> {
+        let (h,): (i64,) = on_pool!(self, p => sqlx::query_as("SELECT height FROM chain_cursor WHERE id = 1")
+            .fetch_one(p).await)?;
+        uint(h)
+    }
+
+    /// Applies `writes` and moves the cursor to `height` (never backwards) in one transaction.
+    pub async fn apply_chain(
+        &self,
+        height: Height,
+        writes: &[ChainWrite],
+    ) -> Result<(), StoreError> {
+        let h = int(height)?;
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for w in writes {
+                chain_write!(&mut *tx, w);
+            }
+            sqlx::query("UPDATE chain_cursor SET height = $1 WHERE id = 1 AND height < $1")
+                .bind(h)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! Channel rows: insert on open, read, and the update transaction (row lock + version CAS).
+
+use super::codec::{self, int, uint};
+use super::{
+    now_secs, on_pool, payments, ChannelPhase, ChannelRow, PaymentWrite, Store, StoreError,
+};
+use sluice_protocol::{Address, Hash32, Snapshot};
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ChannelDb {
+    id: Vec<u8>,
+    client: Vec<u8>,
+    deposit_a: i64,
+    deposit_b: i64,
+    challenge_period: i64,
+    status: String,
+    snapshot: Vec<u8>,
+}
+
+impl ChannelDb {
+    fn into_row(self) -> Result<ChannelRow, StoreError> {
+        Ok(ChannelRow {
+            id: codec::hash(&self.id)?,
+            client: codec::address(&self.client)?,
+            deposit_a: uint(self.deposit_a)?,
+            deposit_b: uint(self.deposit_b)?,
+            challenge_period: uint(self.challenge_period)?,
+            phase: ChannelPhase::parse(&self.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("channel status {:?}", self.status)))?,
+            snapshot: codec::snapshot(&self.snapshot)?,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, client, deposit_a, deposit_b, challenge_period, status, snapshot";
+
+/// What an update closure returns: the new snapshot, payment writes for the same transaction,
+/// and a value handed back to the caller once everything is committed.
+pub type Update<T> = (Snapshot, Vec<PaymentWrite>, T);
+
+macro_rules! update_tx {
+    ($pool:ident, $select:expr, $id:expr, $f:expr) => {{
+        let mut tx = $pool.begin().await?;
+        let row = sqlx::query_as::<_, ChannelDb>($select)
+            .bind(&$id.0[..])
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::UnknownChannel(*$id))?
+            .into_row()?;
+        let old = row.version();
+        match $f(&row) {
+            Err(e) => {
+                tx.rollback().await?;
+                Ok(Err(e))
+            }
+            Ok((snap, writes, out)) => {
+                let done = sqlx::query(
+                    "UPDATE channels SET version = $1, snapshot = $2, updated_at = $3 \
+                     WHERE id = $4 AND version = $5",
+                )
+                .bind(int(snap.state().version)?)
+                .bind(codec::snapshot_bytes(&snap))
+                .bind(int(now_secs())?)
+                .bind(&$id.0[..])
+                .bind(int(old)?)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Err(StoreError::Conflict {
+                        id: *$id,
+                        expected: old,
+                        found: old.saturating_add(1),
+                    });
+                }
+                for w in &writes {
+                    payments::write!(&mut *tx, w);
+                }
+                tx.commit().await?;
+                Ok(Ok(out))
+            }
+        }
+    }};
+}
+
+impl Store {
+    /// Inserts a channel learned from the chain; an existing row is left untouched.
+    pub async fn insert_channel(&self, row: &ChannelRow) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO channels (id, client, deposit_a, deposit_b, challenge_period, \
+                   status, version, snapshot, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING";
+        let (da, db, cp) = (
+            int(row.deposit_a)?,
+            int(row.deposit_b)?,
+            int(row.challenge_period)?,
+        );
+        let (v, snap, now) = (
+            int(row.version())?,
+            codec::snapshot_bytes(&row.snapshot),
+            int(now_secs())?,
+        );
+        let done = on_pool!(self, p => sqlx::query(sql)
+            .bind(&row.id.0[..]).bind(&row.client.0[..]).bind(da).bind(db).bind(cp)
+            .bind(row.phase.as_str()).bind(v).bind(&snap).bind(now)
+            .execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn channel(&self, id: &Hash32) -> Result<Option<ChannelRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM channels WHERE id = $1");
+        let row = on_pool!(self, p => sqlx::query_as::<_, ChannelDb>(&sql)
+            .bind(&id.0[..]).fetch_optional(p).await)?;
+        row.map(ChannelDb::into_row).transpose()
+    }
+
+    /// The client's channels, oldest first.
+    pub async fn channels_of(&self, client: &Address) -> Result<Vec<ChannelRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM channels WHERE client = $1 ORDER BY id");
+        let rows = on_pool!(self, p => sqlx::query_as::<_, ChannelDb>(&sql)
+            .bind(&client.0[..]).fetch_all(p).await)?;
+        rows.into_iter().map(ChannelDb::into_row).collect()
+    }
+
+    /// Up to `limit` channels, ordered by id.
+    pub async fn channels(&self, limit: u32) -> Result<Vec<ChannelRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM channels ORDER BY id LIMIT $1");
+        let rows = on_pool!(self, p => sqlx::query_as::<_, ChannelDb>(&sql)
+            .bind(i64::from(limit)).fetch_all(p).await)?;
+        rows.into_iter().map(ChannelDb::into_row).collect()
+    }
+
+    /// Runs `f` on the channel's latest row under an exclusive lock and commits what it returns
+    /// with a version compare-and-swap. `Ok(Err(e))`: `f` refused, nothing written.
+    pub async fn update_channel<T, E>(
+        &self,
+        id: &Hash32,
+        f: impl FnOnce(&ChannelRow) -> Result<Update<T>, E>,
+    ) -> Result<Result<T, E>, StoreError> {
+        let select = format!("SELECT {COLUMNS} FROM channels WHERE id = $1");
+        match self {
+            Store::Pg(p) => update_tx!(p, &format!("{select} FOR UPDATE"), id, f),
+            Store::Lite(p) => update_tx!(p, &select, id, f),
+        }
+    }
+
+    /// Stores `snap` if it is newer than the stored one (resync); returns whether it was adopted.
+    pub async fn adopt_snapshot(&self, id: &Hash32, snap: &Snapshot) -> Result<bool, StoreError> {
+        let newer = snap.state().version;
+        let r = self
+            .update_channel(id, |row| match newer > row.version() {
+                true => Ok((snap.clone(), Vec::new(), ())),
+                false => Err(()),
+            })
+            .await?;
+        Ok(r.is_ok())
+    }
+}

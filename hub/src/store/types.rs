@@ -1,0 +1,195 @@
+//! What the store holds, as the rest of the hub sees it.
+
+use serde::{Deserialize, Serialize};
+use sluice_protocol::{Address, Amount, Hash32, Height, Snapshot};
+
+/// A channel's life on chain, as far as the hub has followed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelPhase {
+    Open,
+    Closing,
+    Settled,
+}
+
+impl ChannelPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelPhase::Open => "open",
+            ChannelPhase::Closing => "closing",
+            ChannelPhase::Settled => "settled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "open" => ChannelPhase::Open,
+            "closing" => ChannelPhase::Closing,
+            "settled" => ChannelPhase::Settled,
+            _ => return None,
+        })
+    }
+}
+
+/// A channel toward the hub: the client is party `a`, the hub party `b`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRow {
+    pub id: Hash32,
+    pub client: Address,
+    pub deposit_a: Amount,
+    pub deposit_b: Amount,
+    pub challenge_period: Height,
+    pub phase: ChannelPhase,
+    pub snapshot: Snapshot,
+}
+
+impl ChannelRow {
+    pub fn version(&self) -> u64 {
+        self.snapshot.state().version
+    }
+}
+
+/// A routed payment's progress, as recorded in its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentState {
+    /// The payer's lock toward the hub is co-signed.
+    Pending,
+    /// The hub's lock toward the payee is co-signed.
+    Forwarded,
+    /// The payee unlocked: the hub knows the secret and is owed by the payer.
+    SecretKnown,
+    /// The payer's lock is unlocked to the hub.
+    Completed,
+    /// The payment cannot complete; the payer's lock is (being) released.
+    Failed,
+}
+
+impl PaymentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentState::Pending => "pending",
+            PaymentState::Forwarded => "forwarded",
+            PaymentState::SecretKnown => "secret_known",
+            PaymentState::Completed => "completed",
+            PaymentState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => PaymentState::Pending,
+            "forwarded" => PaymentState::Forwarded,
+            "secret_known" => PaymentState::SecretKnown,
+            "completed" => PaymentState::Completed,
+            "failed" => PaymentState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PaymentRecord {
+    pub hashlock: Hash32,
+    pub payer: Address,
+    pub payee: Address,
+    pub channel_in: Hash32,
+    pub channel_out: Option<Hash32>,
+    /// What the payee receives.
+    pub amount: Amount,
+    /// What the payer locked (amount + fee).
+    pub amount_in: Amount,
+    pub expiry_in: Height,
+    pub expiry_out: Option<Height>,
+    pub state: PaymentState,
+    pub reason: Option<String>,
+    pub secret: Option<Hash32>,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// One recorded transition of a payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PaymentEvent {
+    pub state: PaymentState,
+    pub reason: Option<String>,
+    pub at: u64,
+}
+
+/// A payment write that rides in the same transaction as a channel update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentWrite {
+    Insert(PaymentRecord),
+    Transition {
+        hashlock: Hash32,
+        state: PaymentState,
+        reason: Option<String>,
+        channel_out: Option<(Hash32, Height)>,
+        secret: Option<Hash32>,
+    },
+}
+
+impl PaymentWrite {
+    pub fn to(hashlock: Hash32, state: PaymentState) -> Self {
+        PaymentWrite::Transition {
+            hashlock,
+            state,
+            reason: None,
+            channel_out: None,
+            secret: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting to be (re)submitted.
+    Queued,
+    /// Submitted as `tx_id`; waiting for inclusion.
+    Submitted,
+    Done,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Submitted => "submitted",
+            JobStatus::Done => "done",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => JobStatus::Queued,
+            "submitted" => JobStatus::Submitted,
+            "done" => JobStatus::Done,
+            _ => return None,
+        })
+    }
+}
+
+/// A collateral deposit the hub owes a channel; at most one live job per channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollateralJob {
+    pub channel_id: Hash32,
+    pub amount: Amount,
+    pub status: JobStatus,
+    pub tx_id: Option<Hash32>,
+    pub attempts: u64,
+    pub last_error: Option<String>,
+}
+
+/// A change the chain watcher makes; applied with the cursor advance in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainWrite {
+    /// A channel opened toward the hub (inserted once; replays are no-ops).
+    Opened(ChannelRow),
+    Deposits {
+        id: Hash32,
+        deposit_a: Amount,
+        deposit_b: Amount,
+    },
+    Phase {
+        id: Hash32,
+        phase: ChannelPhase,
+    },
+}

@@ -1,0 +1,282 @@
+//! The same store conformance suite against SQLite (a real file) and a real Postgres server.
+
+use sluice_hub::store::*;
+use sluice_protocol::{sha256, Address, ChannelState, CoSigned, Hash32, Signature, Snapshot};
+use sluice_test_support::TempPostgres;
+
+fn snap(id: Hash32, version: u64) -> Snapshot {
+    let mut state = ChannelState::opening(7, id);
+    state.version = version;
+    state.sent_a = version;
+    Snapshot {
+        cosigned: CoSigned {
+            state,
+            sig_a: Signature([1; 64]),
+            sig_b: Signature([2; 64]),
+        },
+        locks: vec![],
+    }
+}
+
+fn channel(n: u8) -> ChannelRow {
+    let id = Hash32([n; 32]);
+    ChannelRow {
+        id,
+        client: Address([n + 100; 32]),
+        deposit_a: 1_000,
+        deposit_b: 0,
+        challenge_period: 10,
+        phase: ChannelPhase::Open,
+        snapshot: Snapshot::opening(7, id),
+    }
+}
+
+fn payment(n: u8) -> PaymentRecord {
+    PaymentRecord {
+        hashlock: sha256(&[n; 32]),
+        payer: Address([1; 32]),
+        payee: Address([2; 32]),
+        channel_in: Hash32([1; 32]),
+        channel_out: None,
+        amount: 100,
+        amount_in: 102,
+        expiry_in: 500,
+        expiry_out: None,
+        state: PaymentState::Pending,
+        reason: None,
+        secret: None,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+async fn suite(store: Store) {
+    channels_insert_read_and_replay(&store).await;
+    update_commits_with_cas_and_refusal_writes_nothing(&store).await;
+    adopt_only_newer(&store).await;
+    payments_record_every_transition(&store).await;
+    cursor_moves_forward_with_effects(&store).await;
+    one_live_collateral_job_per_channel(&store).await;
+    concurrent_updates_lose_nothing(&store).await;
+}
+
+async fn channels_insert_read_and_replay(store: &Store) {
+    let c = channel(1);
+    assert!(store.insert_channel(&c).await.unwrap());
+    assert!(
+        !store.insert_channel(&c).await.unwrap(),
+        "replayed insert must be a no-op"
+    );
+    assert_eq!(store.channel(&c.id).await.unwrap(), Some(c.clone()));
+    assert_eq!(store.channels_of(&c.client).await.unwrap(), vec![c.clone()]);
+    assert_eq!(store.channel(&Hash32([99; 32])).await.unwrap(), None);
+}
+
+async fn update_commits_with_cas_and_refusal_writes_nothing(store: &Store) {
+    let id = Hash32([1; 32]);
+    let p = payment(1);
+    let r: Result<u64, ()> = store
+        .update_channel(&id, |row| {
+            Ok((
+                snap(id, row.version() + 1),
+                vec![PaymentWrite::Insert(p.clone())],
+                42,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(r, Ok(42));
+    assert_eq!(store.channel(&id).await.unwrap().unwrap().version(), 1);
+    assert_eq!(
+        store.payment(&p.hashlock).await.unwrap().unwrap().state,
+        PaymentState::Pending
+    );
+    let refused: Result<(), &str> = store.update_channel(&id, |_| Err("no")).await.unwrap();
+    assert_eq!(refused, Err("no"));
+    assert_eq!(store.channel(&id).await.unwrap().unwrap().version(), 1);
+    let unknown = store
+        .update_channel(&Hash32([77; 32]), |_| {
+            Ok::<_, ()>((snap(id, 1), vec![], ()))
+        })
+        .await;
+    assert!(matches!(unknown, Err(StoreError::UnknownChannel(_))));
+}
+
+async fn adopt_only_newer(store: &Store) {
+    let id = Hash32([1; 32]);
+    assert!(!store.adopt_snapshot(&id, &snap(id, 1)).await.unwrap());
+    assert!(store.adopt_snapshot(&id, &snap(id, 5)).await.unwrap());
+    assert_eq!(
+        store.channel(&id).await.unwrap().unwrap().snapshot,
+        snap(id, 5)
+    );
+}
+
+async fn payments_record_every_transition(store: &Store) {
+    let p = payment(2);
+    store
+        .record_payment(&PaymentWrite::Insert(p.clone()))
+        .await
+        .unwrap();
+    store
+        .record_payment(&PaymentWrite::Transition {
+            hashlock: p.hashlock,
+            state: PaymentState::Forwarded,
+            reason: None,
+            channel_out: Some((Hash32([2; 32]), 480)),
+            secret: None,
+        })
+        .await
+        .unwrap();
+    store
+        .record_payment(&PaymentWrite::Transition {
+            hashlock: p.hashlock,
+            state: PaymentState::Failed,
+            reason: Some("payee silent".into()),
+            channel_out: None,
+            secret: None,
+        })
+        .await
+        .unwrap();
+    let got = store.payment(&p.hashlock).await.unwrap().unwrap();
+    assert_eq!(got.state, PaymentState::Failed);
+    assert_eq!(got.channel_out, Some(Hash32([2; 32])));
+    assert_eq!(got.expiry_out, Some(480));
+    assert_eq!(got.reason.as_deref(), Some("payee silent"));
+    let states: Vec<_> = store
+        .payment_history(&p.hashlock)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            PaymentState::Pending,
+            PaymentState::Forwarded,
+            PaymentState::Failed
+        ]
+    );
+    let dup = store.record_payment(&PaymentWrite::Insert(p.clone())).await;
+    assert!(dup.is_err(), "a hashlock is routed once");
+    assert_eq!(store.open_payments().await.unwrap().len(), 1);
+}
+
+async fn cursor_moves_forward_with_effects(store: &Store) {
+    assert_eq!(store.cursor().await.unwrap(), 0);
+    let c = channel(3);
+    let writes = vec![
+        ChainWrite::Opened(c.clone()),
+        ChainWrite::Deposits {
+            id: c.id,
+            deposit_a: 1_000,
+            deposit_b: 500,
+        },
+    ];
+    store.apply_chain(12, &writes).await.unwrap();
+    assert_eq!(store.cursor().await.unwrap(), 12);
+    assert_eq!(store.channel(&c.id).await.unwrap().unwrap().deposit_b, 500);
+    // A replay of an older height changes neither the cursor nor a newer channel state.
+    store
+        .apply_chain(5, &[ChainWrite::Opened(c.clone())])
+        .await
+        .unwrap();
+    assert_eq!(store.cursor().await.unwrap(), 12);
+    assert_eq!(store.channel(&c.id).await.unwrap().unwrap().deposit_b, 500);
+    store
+        .apply_chain(
+            13,
+            &[ChainWrite::Phase {
+                id: c.id,
+                phase: ChannelPhase::Closing,
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.channel(&c.id).await.unwrap().unwrap().phase,
+        ChannelPhase::Closing
+    );
+}
+
+async fn one_live_collateral_job_per_channel(store: &Store) {
+    let id = Hash32([3; 32]);
+    assert!(store.queue_collateral(&id, 500).await.unwrap());
+    assert!(
+        !store.queue_collateral(&id, 900).await.unwrap(),
+        "one live job per channel"
+    );
+    store
+        .update_job(&id, JobStatus::Submitted, Some(Hash32([5; 32])), None)
+        .await
+        .unwrap();
+    let job = store.job(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.status, job.amount, job.attempts),
+        (JobStatus::Submitted, 500, 1)
+    );
+    assert_eq!(store.live_jobs().await.unwrap().len(), 1);
+    store
+        .update_job(&id, JobStatus::Done, None, None)
+        .await
+        .unwrap();
+    assert!(store.live_jobs().await.unwrap().is_empty());
+    assert!(
+        store.queue_collateral(&id, 900).await.unwrap(),
+        "a finished job can be followed"
+    );
+}
+
+async fn concurrent_updates_lose_nothing(store: &Store) {
+    let c = channel(4);
+    store.insert_channel(&c).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, id) = (store.clone(), c.id);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                let r: Result<(), ()> = store
+                    .update_channel(&id, |row| Ok((snap(id, row.version() + 1), vec![], ())))
+                    .await
+                    .unwrap();
+                r.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let row = store.channel(&c.id).await.unwrap().unwrap();
+    assert_eq!(row.version(), 80);
+    assert_eq!(
+        row.snapshot.state().sent_a,
+        80,
+        "every increment landed once"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+    suite(Store::connect(&url, 4).await.unwrap()).await;
+    // Reopening runs the migrations again harmlessly and keeps the data.
+    let store = Store::connect(&url, 4).await.unwrap();
+    assert_eq!(store.cursor().await.unwrap(), 13);
+}
+
+#[tokio::test]
+async fn postgres_store_conforms() {
+    let pg = TempPostgres::start().unwrap();
+    let url = pg.create_database("hub").unwrap();
+    suite(Store::connect(&url, 8).await.unwrap()).await;
+    let store = Store::connect(&url, 2).await.unwrap();
+    assert_eq!(store.cursor().await.unwrap(), 13);
+}
+
+#[tokio::test]
+async fn unsupported_url_is_a_typed_error() {
+    let r = Store::connect("mysql://x", 1).await;
+    assert!(matches!(r, Err(StoreError::BadUrl(_))));
+}
