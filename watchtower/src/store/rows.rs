@@ -1,0 +1,204 @@
+//! Row shapes as the store keeps them, and their conversion to the tower's types.
+
+use super::{int, uint, StoreError};
+use serde::Serialize;
+use sluice_protocol::encoding::Canonical;
+use sluice_protocol::{Address, Amount, Hash32, Height, Snapshot};
+
+/// A channel's close as seen on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closing {
+    pub version: u64,
+    pub settle_after: Height,
+}
+
+/// The highest version the tower holds for a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAppointment {
+    pub channel_id: Hash32,
+    pub a: Address,
+    pub b: Address,
+    pub salt: Hash32,
+    pub snapshot: Snapshot,
+    pub stored_height: Height,
+}
+
+impl StoredAppointment {
+    pub fn version(&self) -> u64 {
+        self.snapshot.state().version
+    }
+}
+
+/// What `GET /appointments` shows per channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AppointmentSummary {
+    pub channel_id: Hash32,
+    pub version: u64,
+    pub stored_height: Height,
+}
+
+/// Where the tower's answer to a stale close stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseStatus {
+    /// Challenge submitted (or about to be); not yet included.
+    Pending,
+    /// Our challenge was included: the chain holds our version.
+    Challenged,
+    /// The chain already holds a version at least as high as ours (someone else challenged).
+    Superseded,
+    /// The window closed before a challenge was included.
+    WindowClosed,
+}
+
+impl ResponseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseStatus::Pending => "pending",
+            ResponseStatus::Challenged => "challenged",
+            ResponseStatus::Superseded => "superseded",
+            ResponseStatus::WindowClosed => "window_closed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "pending" => ResponseStatus::Pending,
+            "challenged" => ResponseStatus::Challenged,
+            "superseded" => ResponseStatus::Superseded,
+            "window_closed" => ResponseStatus::WindowClosed,
+            other => return Err(StoreError::Corrupt(format!("response status {other:?}"))),
+        })
+    }
+}
+
+/// The tower's reaction to one channel's stale close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub channel_id: Hash32,
+    pub our_version: u64,
+    pub onchain_version: u64,
+    pub settle_after: Height,
+    pub status: ResponseStatus,
+    pub attempts: u32,
+    pub last_tx: Option<Hash32>,
+    pub last_fee: Amount,
+    pub submitted_height: Height,
+    pub detail: String,
+}
+
+pub(super) const RESPONSE_SELECT: &str = "SELECT channel_id, our_version, onchain_version, \
+    settle_after, status, attempts, last_tx, last_fee, submitted_height, detail FROM responses";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AppointmentRow {
+    channel_id: Vec<u8>,
+    party_a: Vec<u8>,
+    party_b: Vec<u8>,
+    salt: Vec<u8>,
+    version: i64,
+    snapshot: Vec<u8>,
+    stored_height: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SummaryRow {
+    channel_id: Vec<u8>,
+    version: i64,
+    stored_height: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ResponseRow {
+    pub channel_id: Vec<u8>,
+    pub our_version: i64,
+    pub onchain_version: i64,
+    pub settle_after: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub last_tx: Option<Vec<u8>>,
+    pub last_fee: i64,
+    pub submitted_height: i64,
+    pub detail: String,
+}
+
+pub(super) fn encode_snapshot(s: &Snapshot) -> Vec<u8> {
+    s.to_bytes()
+}
+
+fn bytes32(what: &str, v: &[u8]) -> Result<[u8; 32], StoreError> {
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} of {} bytes", v.len())))
+}
+
+impl TryFrom<AppointmentRow> for StoredAppointment {
+    type Error = StoreError;
+    fn try_from(r: AppointmentRow) -> Result<Self, StoreError> {
+        let snapshot = Snapshot::from_bytes(&r.snapshot)
+            .map_err(|e| StoreError::Corrupt(format!("snapshot: {e}")))?;
+        if snapshot.state().version != uint(r.version)? {
+            return Err(StoreError::Corrupt(
+                "version column disagrees with snapshot".into(),
+            ));
+        }
+        Ok(StoredAppointment {
+            channel_id: Hash32(bytes32("channel id", &r.channel_id)?),
+            a: Address(bytes32("party a", &r.party_a)?),
+            b: Address(bytes32("party b", &r.party_b)?),
+            salt: Hash32(bytes32("salt", &r.salt)?),
+            snapshot,
+            stored_height: uint(r.stored_height)?,
+        })
+    }
+}
+
+impl TryFrom<SummaryRow> for AppointmentSummary {
+    type Error = StoreError;
+    fn try_from(r: SummaryRow) -> Result<Self, StoreError> {
+        Ok(AppointmentSummary {
+            channel_id: Hash32(bytes32("channel id", &r.channel_id)?),
+            version: uint(r.version)?,
+            stored_height: uint(r.stored_height)?,
+        })
+    }
+}
+
+impl TryFrom<&Response> for ResponseRow {
+    type Error = StoreError;
+    fn try_from(r: &Response) -> Result<Self, StoreError> {
+        Ok(ResponseRow {
+            channel_id: r.channel_id.0.to_vec(),
+            our_version: int(r.our_version)?,
+            onchain_version: int(r.onchain_version)?,
+            settle_after: int(r.settle_after)?,
+            status: r.status.as_str().to_string(),
+            attempts: i64::from(r.attempts),
+            last_tx: r.last_tx.map(|t| t.0.to_vec()),
+            last_fee: int(r.last_fee)?,
+            submitted_height: int(r.submitted_height)?,
+            detail: r.detail.clone(),
+        })
+    }
+}
+
+impl TryFrom<ResponseRow> for Response {
+    type Error = StoreError;
+    fn try_from(r: ResponseRow) -> Result<Self, StoreError> {
+        Ok(Response {
+            channel_id: Hash32(bytes32("channel id", &r.channel_id)?),
+            our_version: uint(r.our_version)?,
+            onchain_version: uint(r.onchain_version)?,
+            settle_after: uint(r.settle_after)?,
+            status: ResponseStatus::parse(&r.status)?,
+            attempts: u32::try_from(r.attempts)
+                .map_err(|_| StoreError::Corrupt(format!("attempts {}", r.attempts)))?,
+            last_tx: r
+                .last_tx
+                .map(|t| bytes32("tx id", &t).map(Hash32))
+                .transpose()?,
+            last_fee: uint(r.last_fee)?,
+            submitted_height: uint(r.submitted_height)?,
+            detail: r.detail,
+        })
+    }
+}
