@@ -1,0 +1,134 @@
+//! Wallet settings: where the chain node and the hub are, and the wallet's own limits. Kept as
+//! `wallet.toml` in the wallet directory so the CLI needs the flags only once.
+
+use crate::error::{Result, WalletError};
+use serde::{Deserialize, Serialize};
+use sluice_protocol::{Address, Amount, Height};
+use std::path::Path;
+use std::time::Duration;
+
+/// File name of the config inside the wallet directory.
+pub const CONFIG_FILE: &str = "wallet.toml";
+/// File name of the key inside the wallet directory.
+pub const KEY_FILE: &str = "wallet.key";
+/// File name of the SQLite store inside the wallet directory.
+pub const DB_FILE: &str = "wallet.db";
+
+/// How to reach the network and what the wallet will put up with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletConfig {
+    /// Chain node RPC address, `host:port` or `http://host:port`.
+    pub node: String,
+    /// Hub address, `host:port` or `ws://host:port` (the session lives at `/ws`).
+    pub hub: String,
+    /// The hub's public key; the hub must prove it in its `Challenge`.
+    pub hub_key: Address,
+    /// Fee paid per chain transaction.
+    #[serde(default = "default_fee")]
+    pub tx_fee: Amount,
+    /// Challenge period asked for when opening channels (blocks).
+    #[serde(default = "default_challenge_period")]
+    pub challenge_period: Height,
+    /// If the hub has not taken an incoming payment's unlock this many blocks before the lock
+    /// expires, the wallet registers the secret on chain and force-closes.
+    #[serde(default = "default_unlock_margin")]
+    pub unlock_margin: Height,
+    /// How long `pay` waits for the payment to complete (seconds).
+    #[serde(default = "default_pay_timeout")]
+    pub pay_timeout_secs: u64,
+}
+
+fn default_fee() -> Amount {
+    1
+}
+fn default_challenge_period() -> Height {
+    20
+}
+fn default_unlock_margin() -> Height {
+    5
+}
+fn default_pay_timeout() -> u64 {
+    30
+}
+
+impl WalletConfig {
+    /// A config with default limits.
+    pub fn new(node: impl Into<String>, hub: impl Into<String>, hub_key: Address) -> Self {
+        WalletConfig {
+            node: node.into(),
+            hub: hub.into(),
+            hub_key,
+            tx_fee: default_fee(),
+            challenge_period: default_challenge_period(),
+            unlock_margin: default_unlock_margin(),
+            pay_timeout_secs: default_pay_timeout(),
+        }
+    }
+
+    /// The `ws://…/ws` URL of the hub session.
+    pub fn hub_ws_url(&self) -> String {
+        let base = self.hub.trim_end_matches('/');
+        let base = match base.split_once("://") {
+            Some(("http", rest)) => format!("ws://{rest}"),
+            Some(("https", rest)) => format!("wss://{rest}"),
+            Some(_) => base.to_string(),
+            None => format!("ws://{base}"),
+        };
+        match base.ends_with("/ws") {
+            true => base,
+            false => format!("{base}/ws"),
+        }
+    }
+
+    /// How long `pay` waits.
+    pub fn pay_timeout(&self) -> Duration {
+        Duration::from_secs(self.pay_timeout_secs)
+    }
+
+    /// Reads `wallet.toml` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            WalletError::Config(format!(
+                "no config at {}; run `sluice-wallet init --node … --hub … --hub-key …`",
+                path.display()
+            ))
+        })?;
+        toml::from_str(&text).map_err(|e| WalletError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes `wallet.toml` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(CONFIG_FILE);
+        let text = toml::to_string(self).map_err(|e| WalletError::Config(e.to_string()))?;
+        std::fs::write(&path, text).map_err(WalletError::io(format!("write {}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_urls_are_normalised() {
+        let c = |hub: &str| WalletConfig::new("n", hub, Address([1; 32])).hub_ws_url();
+        assert_eq!(c("127.0.0.1:9"), "ws://127.0.0.1:9/ws");
+        assert_eq!(c("http://h:9/"), "ws://h:9/ws");
+        assert_eq!(c("ws://h:9/ws"), "ws://h:9/ws");
+    }
+
+    #[test]
+    fn config_round_trips_through_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = WalletConfig::new("127.0.0.1:1", "127.0.0.1:2", Address([3; 32]));
+        c.save(dir.path()).unwrap();
+        assert_eq!(WalletConfig::load(dir.path()).unwrap(), c);
+    }
+
+    #[test]
+    fn missing_config_says_to_init() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = WalletConfig::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("init"));
+    }
+}

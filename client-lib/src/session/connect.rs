@@ -1,0 +1,133 @@
+//! Opening a hub session: WebSocket connect, check the hub's `Challenge` (our chain, the hub key
+//! we were given), answer with a signed `Auth`, receive `Welcome`.
+
+use crate::core::Core;
+use crate::error::{Result, WalletError};
+use futures::{SinkExt, StreamExt};
+use sluice_protocol::routing::RoutingTerms;
+use sluice_protocol::wire::hub::{SessionMsg, AUTH_ACTION, MAX_SESSION_FRAME};
+use sluice_protocol::wire::{self, auth_bytes};
+use sluice_protocol::{Hash32, Tag};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long each handshake step may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A logged-in session, ready for resync.
+pub(crate) struct Opened {
+    pub ws: Ws,
+    pub channels: Vec<Hash32>,
+    pub terms: RoutingTerms,
+}
+
+/// Connects and logs in.
+pub(crate) async fn connect(core: &Core) -> Result<Opened> {
+    let url = core.config.hub_ws_url();
+    let unreachable = |reason: String| WalletError::HubUnreachable {
+        url: url.clone(),
+        reason,
+    };
+    let (mut ws, _) =
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::connect_async(&url))
+            .await
+            .map_err(|_| unreachable("connect timed out".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+    let (chain_id, hub, nonce) = match recv(&mut ws).await? {
+        SessionMsg::Challenge {
+            chain_id,
+            hub,
+            nonce,
+        } => (chain_id, hub, nonce),
+        other => return Err(misbehaved("expected Challenge", &other)),
+    };
+    if chain_id != core.chain_id {
+        return Err(WalletError::WrongChain {
+            expected: core.chain_id,
+            got: chain_id,
+        });
+    }
+    if hub != core.hub() {
+        return Err(WalletError::HubKeyMismatch {
+            expected: core.hub(),
+            got: hub,
+        });
+    }
+    let me = core.me();
+    let bytes = auth_bytes(chain_id, &hub, AUTH_ACTION, &nonce, &me, &Hash32::default());
+    let auth = SessionMsg::Auth {
+        address: me,
+        sig: core.key.sign(Tag::Auth, &bytes),
+    };
+    send(&mut ws, &auth).await?;
+    match recv(&mut ws).await? {
+        SessionMsg::Welcome { channels, terms } => Ok(Opened {
+            ws,
+            channels,
+            terms,
+        }),
+        SessionMsg::Error { code, message } => Err(WalletError::Rejected {
+            code,
+            reason: message,
+        }),
+        other => Err(misbehaved("expected Welcome", &other)),
+    }
+}
+
+fn misbehaved(what: &str, got: &SessionMsg) -> WalletError {
+    WalletError::HubMisbehaved(format!("{what}, got {got:?}"))
+}
+
+/// Sends one frame.
+pub(crate) async fn send<S>(ws: &mut S, msg: &SessionMsg) -> Result<()>
+where
+    S: futures::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    ws.send(Message::text(wire::encode(msg)))
+        .await
+        .map_err(|e| WalletError::HubUnreachable {
+            url: String::new(),
+            reason: format!("send failed: {e}"),
+        })
+}
+
+/// Receives the next frame within the handshake timeout.
+async fn recv(ws: &mut Ws) -> Result<SessionMsg> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, next(ws))
+        .await
+        .map_err(|_| WalletError::Timeout("the hub's handshake".into()))?
+}
+
+/// The next session message; pings and pongs at the WebSocket level are skipped.
+pub(crate) async fn next<S>(ws: &mut S) -> Result<SessionMsg>
+where
+    S: futures::Stream<Item = std::result::Result<Message, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+{
+    loop {
+        let msg = ws
+            .next()
+            .await
+            .ok_or_else(|| closed("hub closed the connection"))?
+            .map_err(|e| closed(&e.to_string()))?;
+        let bytes = match msg {
+            Message::Text(t) => t.as_bytes().to_vec(),
+            Message::Binary(b) => b.to_vec(),
+            Message::Close(_) => return Err(closed("hub closed the connection")),
+            _ => continue,
+        };
+        return wire::decode::<SessionMsg>(&bytes, MAX_SESSION_FRAME)
+            .map_err(|e| WalletError::HubMisbehaved(format!("bad frame: {e}")));
+    }
+}
+
+fn closed(reason: &str) -> WalletError {
+    WalletError::HubUnreachable {
+        url: String::new(),
+        reason: reason.to_string(),
+    }
+}

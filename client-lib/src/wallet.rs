@@ -1,0 +1,533 @@
+//! The public wallet API.
+
+use crate::config::{WalletConfig, DB_FILE, KEY_FILE};
+use crate::core::Core;
+use crate::error::{Result, WalletError};
+use crate::events::{WalletEvent, EVENT_CAPACITY};
+use crate::onchain::{random32, TX_TIMEOUT};
+use crate::session::{SessionHandle, UpdateCmd};
+use crate::store::{
+    ChannelRow, ChannelStatus, InvoiceRow, PaymentDirection, PaymentRow, PaymentStatus, Store,
+    TowerRow,
+};
+use serde::Serialize;
+use sluice_chain_client::{ChainClient, TxSender};
+use sluice_protocol::invoice::{Invoice, SignedInvoice};
+use sluice_protocol::onchain::ChannelStatus as OnChain;
+use sluice_protocol::{
+    channel_id, sha256, Address, Amount, Change, Direction, Hash32, Height, Lock, Snapshot, TxKind,
+};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+/// Blocks of slack below the hub's maximum lock expiry, so that a hub one or two blocks behind
+/// our view of the chain still accepts the lock.
+const EXPIRY_SLACK: Height = 2;
+
+/// A channel as the app sees it: local state plus on-chain deposits and derived balances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelInfo {
+    /// Channel id.
+    pub id: Hash32,
+    /// Local status.
+    pub status: ChannelStatus,
+    /// Latest co-signed version.
+    pub version: u64,
+    /// Our on-chain deposit.
+    pub deposit_a: Amount,
+    /// The hub's on-chain deposit.
+    pub deposit_b: Amount,
+    /// What we can spend (or would get on settle with no pending locks).
+    pub balance: Amount,
+    /// The hub's side.
+    pub hub_balance: Amount,
+    /// Sum of our pending outgoing locks.
+    pub locked_out: Amount,
+    /// Sum of pending locks toward us.
+    pub locked_in: Amount,
+}
+
+/// Everything the wallet holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Balances {
+    /// The wallet's own chain account.
+    pub on_chain: Amount,
+    /// Sum of channel balances we can spend off-chain.
+    pub off_chain: Amount,
+    /// Per channel.
+    pub channels: Vec<ChannelInfo>,
+}
+
+/// A created invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreatedInvoice {
+    /// The `sluice1…` string to give the payer.
+    pub invoice: String,
+    /// Its hashlock, to follow the payment.
+    pub hashlock: Hash32,
+}
+
+/// An embeddable Sluice wallet. Create with [`Wallet::open`], go online with
+/// [`Wallet::connect`]. On-chain operations (force-close, settle) work without the hub.
+pub struct Wallet {
+    core: Arc<Core>,
+    session: Mutex<Option<SessionHandle>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Wallet {
+    fn drop(&mut self) {
+        if let Ok(tasks) = self.tasks.get_mut() {
+            tasks.iter().for_each(|t| t.abort());
+        }
+    }
+}
+
+impl Wallet {
+    /// Opens the wallet in `dir` (creating the directory, key and database if needed) and
+    /// checks that the node runs the chain this wallet was made for.
+    pub async fn open(dir: &Path, config: WalletConfig) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(WalletError::io(format!(
+            "create wallet dir {}",
+            dir.display()
+        )))?;
+        let key = crate::keyfile::load_or_create(&dir.join(KEY_FILE))?;
+        let store = Store::open(&dir.join(DB_FILE)).await?;
+        let chain = ChainClient::new(&config.node);
+        let chain_id = chain.chain_info().await?.chain_id;
+        match store.meta("chain_id").await? {
+            Some(s) if s != chain_id.to_string() => {
+                return Err(WalletError::WrongChain {
+                    expected: crate::store::parse("chain id", &s)?,
+                    got: chain_id,
+                })
+            }
+            Some(_) => {}
+            None => store.set_meta("chain_id", &chain_id.to_string()).await?,
+        }
+        let sender = TxSender::new(chain.clone(), key.clone(), chain_id, config.tx_fee);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let core = Core {
+            key,
+            config,
+            chain_id,
+            store,
+            chain,
+            sender,
+            events,
+            terms: Default::default(),
+        };
+        Ok(Wallet {
+            core: Arc::new(core),
+            session: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// This wallet's address (its public key).
+    pub fn address(&self) -> Address {
+        self.core.me()
+    }
+
+    /// The chain this wallet lives on.
+    pub fn chain_id(&self) -> sluice_protocol::ChainId {
+        self.core.chain_id
+    }
+
+    /// The local store, for inspection.
+    pub fn store(&self) -> &Store {
+        &self.core.store
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<WalletEvent> {
+        self.core.events.subscribe()
+    }
+
+    /// Starts following the chain (closes, challenges, settlements, secrets), guarding incoming
+    /// payments and delivering watchtower appointments. Needs no hub. Idempotent.
+    pub fn start_watching(&self) {
+        let Ok(mut tasks) = self.tasks.lock() else {
+            return;
+        };
+        if !tasks.is_empty() {
+            return;
+        }
+        tasks.push(tokio::spawn(crate::follower::run(self.core.clone())));
+        tasks.push(tokio::spawn(crate::guard::run(self.core.clone())));
+        tasks.push(tokio::spawn(crate::towers::run(self.core.clone())));
+    }
+
+    /// Connects to the hub (verifying its key), resyncs, and keeps the session up with
+    /// reconnects. Also starts watching the chain. A first failure is returned as is.
+    pub async fn connect(&self) -> Result<()> {
+        let (handle, task) = crate::session::start(self.core.clone()).await?;
+        self.start_watching();
+        if let Ok(mut s) = self.session.lock() {
+            *s = Some(handle);
+        }
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task);
+        }
+        Ok(())
+    }
+
+    /// Whether the hub session is up right now.
+    pub fn is_connected(&self) -> bool {
+        self.session().is_ok_and(|s| s.is_connected())
+    }
+
+    fn session(&self) -> Result<SessionHandle> {
+        self.session
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or(WalletError::NotConnected)
+    }
+
+    /// Opens a channel with the hub, depositing `deposit`; returns its id once included.
+    pub async fn open_channel(&self, deposit: Amount) -> Result<Hash32> {
+        check_amount(deposit)?;
+        let core = &self.core;
+        let salt = random32();
+        let hub = core.hub();
+        let id = channel_id(core.chain_id, &core.me(), &hub, &salt);
+        let row = ChannelRow {
+            id,
+            hub,
+            salt,
+            challenge_period: core.config.challenge_period,
+            deposit,
+            status: ChannelStatus::Opening,
+            snapshot: Snapshot::opening(core.chain_id, id),
+        };
+        core.store.insert_channel(&row).await?;
+        let kind = TxKind::OpenChannel {
+            counterparty: hub,
+            deposit,
+            challenge_period: core.config.challenge_period,
+            salt,
+        };
+        match core.sender.send(kind, TX_TIMEOUT).await {
+            Ok(_) => {
+                core.store
+                    .set_channel_status(&id, ChannelStatus::Open)
+                    .await?;
+                tracing::info!(channel = %id, deposit, "channel open");
+                Ok(id)
+            }
+            Err(e) => {
+                if !matches!(e, sluice_chain_client::ClientError::Timeout(_)) {
+                    core.store
+                        .set_channel_status(&id, ChannelStatus::Failed)
+                        .await?;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Adds `amount` to our deposit in a channel; spendable once included.
+    pub async fn deposit(&self, channel_id: &Hash32, amount: Amount) -> Result<()> {
+        check_amount(amount)?;
+        self.core.store.require_channel(channel_id).await?;
+        let kind = TxKind::Deposit {
+            channel_id: *channel_id,
+            amount,
+        };
+        self.core.sender.send(kind, TX_TIMEOUT).await?;
+        Ok(())
+    }
+
+    /// Creates an invoice for `amount`, valid for `ttl`. Its secret is stored before the
+    /// invoice is returned.
+    pub async fn create_invoice(
+        &self,
+        amount: Amount,
+        memo: &str,
+        ttl: Duration,
+    ) -> Result<CreatedInvoice> {
+        check_amount(amount)?;
+        let core = &self.core;
+        let secret = random32();
+        let hashlock = sha256(&secret.0);
+        let expires_at = (crate::store::now() as u64).saturating_add(ttl.as_secs());
+        let signed = Invoice {
+            chain_id: core.chain_id,
+            hub: core.hub(),
+            payee: core.me(),
+            amount,
+            hashlock,
+            expires_at,
+            memo: memo.to_string(),
+        }
+        .sign(&core.key)?;
+        let encoded = signed.encode_string();
+        let row = InvoiceRow {
+            hashlock,
+            secret,
+            amount,
+            memo: memo.to_string(),
+            expires_at,
+            encoded: encoded.clone(),
+            paid: false,
+        };
+        core.store.insert_invoice(&row).await?;
+        Ok(CreatedInvoice {
+            invoice: encoded,
+            hashlock,
+        })
+    }
+
+    /// Checks an invoice without paying it: well-formed, signed by its payee, for this chain
+    /// and hub, not expired.
+    pub fn check_invoice(&self, invoice: &str) -> Result<SignedInvoice> {
+        let signed = SignedInvoice::parse(invoice.trim())?;
+        let now = crate::store::now() as u64;
+        signed.check_payable(self.core.chain_id, &self.core.hub(), now)?;
+        Ok(signed)
+    }
+
+    /// Pays an invoice through the hub and returns the secret (the proof of payment). Waits up
+    /// to the configured pay timeout; a payment still pending then finishes in the background.
+    pub async fn pay(&self, invoice: &str) -> Result<Hash32> {
+        let signed = self.check_invoice(invoice)?;
+        let inv = &signed.invoice;
+        let core = &self.core;
+        if let Some(done) = self.earlier_payment(&inv.hashlock).await? {
+            return done;
+        }
+        let session = self.session()?;
+        let terms = core.terms().ok_or(WalletError::NotConnected)?;
+        let needed = terms
+            .incoming_amount(inv.amount)
+            .map_err(|e| WalletError::InvalidAmount(e.to_string()))?;
+        let height = core.chain.chain_info().await?.height;
+        let channel_id = self.channel_with(needed).await?;
+        let floor = height
+            .saturating_add(terms.policy.min_expiry_delta)
+            .saturating_add(terms.reveal_margin)
+            .saturating_add(1);
+        let expiry = terms
+            .incoming_expiry(height)
+            .saturating_sub(EXPIRY_SLACK)
+            .max(floor);
+        let lock = Lock {
+            direction: Direction::AtoB,
+            amount: needed,
+            hashlock: inv.hashlock,
+            expiry,
+        };
+        let row = PaymentRow {
+            hashlock: inv.hashlock,
+            direction: PaymentDirection::Out,
+            channel_id,
+            amount: inv.amount,
+            fee: needed - inv.amount,
+            status: PaymentStatus::Pending,
+            secret: None,
+            reason: None,
+            invoice: Some(invoice.trim().to_string()),
+            created_at: crate::store::now(),
+        };
+        let mut events = self.subscribe();
+        let cmd = UpdateCmd {
+            channel_id,
+            change: Change::AddLock { lock },
+            invoice: Some(invoice.trim().to_string()),
+            payment: Some(row),
+            reply: None,
+        };
+        let timeout = core.config.pay_timeout();
+        session.update(cmd, timeout).await?;
+        tracing::info!(hashlock = %inv.hashlock, amount = inv.amount, "payment locked; waiting");
+        self.await_outcome(&inv.hashlock, &mut events, timeout)
+            .await
+    }
+
+    /// A payment of this invoice that already happened or is under way.
+    async fn earlier_payment(&self, hashlock: &Hash32) -> Result<Option<Result<Hash32>>> {
+        let row = self
+            .core
+            .store
+            .payment(hashlock, PaymentDirection::Out)
+            .await?;
+        Ok(match row {
+            Some(PaymentRow {
+                status: PaymentStatus::Completed,
+                secret: Some(s),
+                ..
+            }) => Some(Ok(s)),
+            Some(PaymentRow {
+                status: PaymentStatus::Pending,
+                ..
+            }) => Some(Err(WalletError::PaymentFailed(
+                "a payment of this invoice is already in flight; see `payments`".into(),
+            ))),
+            _ => None,
+        })
+    }
+
+    async fn await_outcome(
+        &self,
+        hashlock: &Hash32,
+        events: &mut broadcast::Receiver<WalletEvent>,
+        timeout: Duration,
+    ) -> Result<Hash32> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let row = self
+                .core
+                .store
+                .payment(hashlock, PaymentDirection::Out)
+                .await?;
+            match row {
+                Some(PaymentRow {
+                    status: PaymentStatus::Completed,
+                    secret: Some(s),
+                    ..
+                }) => return Ok(s),
+                Some(PaymentRow {
+                    status: PaymentStatus::Failed,
+                    reason,
+                    ..
+                }) => {
+                    let reason = reason.unwrap_or_else(|| "failed".into());
+                    return Err(WalletError::PaymentFailed(reason));
+                }
+                _ => {}
+            }
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) => return Err(WalletError::Timeout("the payment to complete".into())),
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Err(WalletError::Shutdown),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The first open channel that can lock `needed`.
+    async fn channel_with(&self, needed: Amount) -> Result<Hash32> {
+        let mut best = 0;
+        for info in self.channels().await? {
+            if info.status != ChannelStatus::Open {
+                continue;
+            }
+            if info.balance >= needed {
+                return Ok(info.id);
+            }
+            best = best.max(info.balance);
+        }
+        Err(WalletError::InsufficientBalance {
+            needed,
+            available: best,
+        })
+    }
+
+    /// Every channel with its derived balances (deposits read from the chain).
+    pub async fn channels(&self) -> Result<Vec<ChannelInfo>> {
+        let mut out = Vec::new();
+        for ch in self.core.store.channels().await? {
+            out.push(self.channel_info(ch).await?);
+        }
+        Ok(out)
+    }
+
+    async fn channel_info(&self, ch: ChannelRow) -> Result<ChannelInfo> {
+        let rec = self.core.chain.channel(&ch.id).await?;
+        let (deposit_a, deposit_b) = rec.as_ref().map_or((0, 0), |r| (r.deposit_a, r.deposit_b));
+        let state = ch.snapshot.state();
+        let (balance, hub_balance) = match rec.map(|r| r.status) {
+            Some(OnChain::Settled { payout_a, payout_b }) => (payout_a, payout_b),
+            _ => state.balances(deposit_a, deposit_b).unwrap_or((0, 0)),
+        };
+        Ok(ChannelInfo {
+            id: ch.id,
+            status: ch.status,
+            version: state.version,
+            deposit_a,
+            deposit_b,
+            balance,
+            hub_balance,
+            locked_out: state.locked_a,
+            locked_in: state.locked_b,
+        })
+    }
+
+    /// On-chain account balance plus every channel.
+    pub async fn balances(&self) -> Result<Balances> {
+        let on_chain = self.core.chain.account(&self.core.me()).await?.balance;
+        let channels = self.channels().await?;
+        let off_chain = channels
+            .iter()
+            .filter(|c| c.status == ChannelStatus::Open)
+            .map(|c| c.balance)
+            .fold(0u64, |a, b| a.saturating_add(b));
+        Ok(Balances {
+            on_chain,
+            off_chain,
+            channels,
+        })
+    }
+
+    /// Every payment, newest first.
+    pub async fn payments(&self) -> Result<Vec<PaymentRow>> {
+        self.core.store.payments().await
+    }
+
+    /// Closes cooperatively: co-signs a final state with the hub, then submits it; returns the
+    /// payouts `(ours, hub's)`.
+    pub async fn close(&self, channel_id: &Hash32) -> Result<(Amount, Amount)> {
+        let ch = self.core.store.require_channel(channel_id).await?;
+        let cosigned = match ch.status {
+            ChannelStatus::Final => ch.snapshot.cosigned,
+            ChannelStatus::Open => {
+                let cmd = UpdateCmd::background(*channel_id, Change::Finalize);
+                let timeout = self.core.config.pay_timeout();
+                self.session()?.update(cmd, timeout).await?.cosigned
+            }
+            status => {
+                return Err(WalletError::ChannelState {
+                    id: *channel_id,
+                    status: status.to_string(),
+                    what: "a cooperative close",
+                })
+            }
+        };
+        crate::onchain::cooperative_close(&self.core, cosigned).await
+    }
+
+    /// Starts a unilateral close with our latest co-signed state; returns the height after
+    /// which [`Wallet::settle`] may pay out. Works without the hub.
+    pub async fn force_close(&self, channel_id: &Hash32) -> Result<Height> {
+        crate::onchain::force_close(&self.core, channel_id).await
+    }
+
+    /// Pays out a closing channel after its challenge window (and lock expiries); returns
+    /// `(ours, hub's)`.
+    pub async fn settle(&self, channel_id: &Hash32) -> Result<(Amount, Amount)> {
+        crate::onchain::settle(&self.core, channel_id).await
+    }
+
+    /// Registers with a watchtower and queues our latest states for it.
+    pub async fn add_watchtower(&self, url: &str, tower: &Address) -> Result<()> {
+        crate::towers::register(&self.core, url, tower).await?;
+        self.core.store.add_tower(tower, url, &self.core.me()).await
+    }
+
+    /// Registered towers with their receipts.
+    pub async fn watchtowers(&self) -> Result<Vec<TowerRow>> {
+        self.core.store.towers().await
+    }
+}
+
+fn check_amount(amount: Amount) -> Result<()> {
+    if amount == 0 {
+        return Err(WalletError::InvalidAmount("amount must be positive".into()));
+    }
+    sluice_protocol::amount::check(amount)
+        .map(|_| ())
+        .map_err(|e| WalletError::InvalidAmount(e.to_string()))
+}
