@@ -1,1 +1,100 @@
-fn main() {}
+//! `sluice-hub init --home DIR` writes a key and settings; `sluice-hub run --home DIR` runs it.
+
+use clap::{Parser, Subcommand};
+use sluice_hub::{keyfile, Hub, HubConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "sluice-hub", about = "Sluice payment hub")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Creates HOME with a fresh hub key and a default hub.toml.
+    Init {
+        #[arg(long)]
+        home: PathBuf,
+        /// Chain node RPC address (host:port) to record in hub.toml.
+        #[arg(long)]
+        chain_rpc: Option<String>,
+        /// Store URL (sqlite://PATH or postgres://…) to record in hub.toml.
+        #[arg(long)]
+        store_url: Option<String>,
+    },
+    /// Runs the hub from HOME until SIGINT or SIGTERM.
+    Run {
+        #[arg(long)]
+        home: PathBuf,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] sluice_hub::config::ConfigError),
+    #[error(transparent)]
+    Key(#[from] keyfile::KeyFileError),
+    #[error(transparent)]
+    Start(#[from] sluice_hub::StartError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn init(
+    home: PathBuf,
+    chain_rpc: Option<String>,
+    store_url: Option<String>,
+) -> Result<(), CliError> {
+    std::fs::create_dir_all(&home)?;
+    let mut cfg = HubConfig::default();
+    cfg.chain_rpc = chain_rpc.unwrap_or_default();
+    cfg.store_url = store_url.unwrap_or_default();
+    let key = keyfile::create(&cfg.key_path(&home))?;
+    cfg.write(&home)?;
+    println!("{}", key.address());
+    Ok(())
+}
+
+async fn run(home: PathBuf) -> Result<(), CliError> {
+    let cfg = HubConfig::load(&home)?;
+    let hub = Hub::start(&home, cfg).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    hub.shutdown().await;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let r = match Cli::parse().cmd {
+        Cmd::Init {
+            home,
+            chain_rpc,
+            store_url,
+        } => init(home, chain_rpc, store_url),
+        Cmd::Run { home } => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(run(home)),
+            Err(e) => Err(e.into()),
+        },
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice-hub: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Payment routing A → hub → B (DESIGN.md §4, Payments). Before the hub co-signs the payer's
+//! lock it checks that the payment can go through (invoice, terms, payee online with a channel
+//! and enough hub-side collateral); afterwards it forwards a lock to the payee, waits for the
+//! secret, and claims the payer's lock, or releases it with a reason.
+
+use crate::shared::Shared;
+use crate::store::{now_secs, ChannelPhase, PaymentRecord, PaymentState, PaymentWrite};
+use crate::updater::{self, ProposeError};
+use sluice_protocol::invoice::SignedInvoice;
+use sluice_protocol::update::Change;
+use sluice_protocol::wire::hub::{PaymentStatus, SessionMsg};
+use sluice_protocol::{Address, Direction, Hash32, Lock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Checks a payer's `AddLock` with invoice; returns the payment to record with it, or the reason
+/// the hub refuses (sent as `Reject{PaymentFailed}`).
+pub async fn plan(
+    sh: &Shared,
+    payer: &Address,
+    channel_in: &Hash32,
+    lock: &Lock,
+    invoice: &str,
+) -> Result<PaymentRecord, String> {
+    let inv = SignedInvoice::parse(invoice).map_err(|e| format!("invoice: {e}"))?;
+    inv.check_payable(sh.chain_id, &sh.address(), now_secs())
+        .map_err(|e| format!("invoice: {e}"))?;
+    let inv = inv.invoice;
+    if lock.direction != Direction::AtoB || lock.hashlock != inv.hashlock {
+        return Err("lock does not match the invoice's hashlock".into());
+    }
+    if inv.amount > sh.cfg.limits.max_payment {
+        return Err(format!(
+            "amount {} over the hub's limit {}",
+            inv.amount, sh.cfg.limits.max_payment
+        ));
+    }
+    let height = sh.height();
+    let expiry_out = sh
+        .cfg
+        .terms
+        .outgoing_expiry(lock, inv.amount, height)
+        .map_err(|e| e.to_string())?;
+    if inv.payee == *payer {
+        return Err("payer and payee are the same".into());
+    }
+    if sh.sessions.get(&inv.payee).is_none() {
+        return Err("payee is offline or unknown to the hub".into());
+    }
+    let channel_out = payee_channel(sh, &inv.payee, inv.amount).await?;
+    Ok(PaymentRecord {
+        hashlock: inv.hashlock,
+        payer: *payer,
+        payee: inv.payee,
+        channel_in: *channel_in,
+        channel_out: Some(channel_out),
+        amount: inv.amount,
+        amount_in: lock.amount,
+        expiry_in: lock.expiry,
+        expiry_out: Some(expiry_out),
+        state: PaymentState::Pending,
+        reason: None,
+        secret: None,
+        created_at: now_secs(),
+        updated_at: now_secs(),
+    })
+}
+
+/// The payee's open channel with the most hub-side balance, if it covers `amount`.
+async fn payee_channel(sh: &Shared, payee: &Address, amount: u64) -> Result<Hash32, String> {
+    let rows = sh
+        .store
+        .channels_of(payee)
+        .await
+        .map_err(|e| format!("hub store: {e}"))?;
+    let best = rows
+        .iter()
+        .filter(|r| r.phase == ChannelPhase::Open && !r.snapshot.state().is_final)
+        .filter_map(|r| {
+            let (_, hub_side) = r.snapshot.state().balances(r.deposit_a, r.deposit_b).ok()?;
+            Some((hub_side, r.id))
+        })
+        .max();
+    match best {
+        None => Err("payee has no open channel with the hub".into()),
+        Some((side, _)) if side < amount => Err(format!(
+            "too little collateral toward the payee ({side} < {amount})"
+        )),
+        Some((_, id)) => Ok(id),
+    }
+}
+
+/// Forwards a co-signed incoming payment and drives it to completion or failure.
+pub async fn route(sh: Arc<Shared>, pay: PaymentRecord) {
+    if sh.inflight_payments.fetch_add(1, Ordering::AcqRel) >= sh.cfg.limits.max_inflight_payments {
+        sh.inflight_payments.fetch_sub(1, Ordering::AcqRel);
+        fail(&sh, &pay, "hub is routing too many payments; try again").await;
+        return;
+    }
+    let started = Instant::now();
+    forward(&sh, &pay).await;
+    sh.metrics
+        .payment_seconds
+        .observe(started.elapsed().as_secs_f64());
+    sh.inflight_payments.fetch_sub(1, Ordering::AcqRel);
+}
+
+async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord) {
+    let (Some(channel_out), Some(expiry)) = (pay.channel_out, pay.expiry_out) else {
+        return fail(sh, pay, "no outgoing channel").await;
+    };
+    let lock = Lock {
+        direction: Direction::BtoA,
+        amount: pay.amount,
+        hashlock: pay.hashlock,
+        expiry,
+    };
+    let unlocked = sh.expect_unlock(pay.hashlock);
+    let w = PaymentWrite::Transition {
+        hashlock: pay.hashlock,
+        state: PaymentState::Forwarded,
+        reason: None,
+        channel_out: Some((channel_out, expiry)),
+        secret: None,
+    };
+    if let Err(e) = updater::propose(sh, &channel_out, Change::AddLock { lock }, vec![w]).await {
+        sh.forget_unlock(&pay.hashlock);
+        return fail(sh, pay, &payee_reason(&e)).await;
+    }
+    let wait = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
+    match tokio::time::timeout(wait, unlocked).await {
+        Ok(Ok(Some(secret))) => complete(sh, pay, secret).await,
+        Ok(Ok(None)) => fail(sh, pay, "payee declined the payment").await,
+        _ => {
+            sh.forget_unlock(&pay.hashlock);
+            fail(sh, pay, "payee did not unlock in time").await
+        }
+    }
+}
+
+fn payee_reason(e: &ProposeError) -> String {
+    match e {
+        ProposeError::Offline => "payee is offline".into(),
+        ProposeError::Timeout => "payee did not answer in time".into(),
+        other => format!("payee refused the lock: {other}"),
+    }
+}
+
+/// Claims the payer's lock with the secret and tells the payer.
+pub async fn complete(sh: &Shared, pay: &PaymentRecord, secret: Hash32) {
+    let w = PaymentWrite::to(pay.hashlock, PaymentState::Completed);
+    let change = Change::Unlock { secret };
+    match updater::propose(sh, &pay.channel_in, change, vec![w]).await {
+        Ok(_) => {
+            sh.metrics.payments.with_label_values(&["completed"]).inc();
+            notify(sh, pay, PaymentStatus::Completed, None);
+        }
+        // The payment stays `secret_known`: retried when the payer reconnects, enforced on chain
+        // by the guard before the lock expires.
+        Err(e) => {
+            tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot claim payer's lock yet")
+        }
+    }
+}
+
+/// Releases the payer's lock and records why the payment failed.
+pub async fn fail(sh: &Shared, pay: &PaymentRecord, reason: &str) {
+    tracing::info!(hashlock = %pay.hashlock, reason, "payment failed");
+    let w = PaymentWrite::Transition {
+        hashlock: pay.hashlock,
+        state: PaymentState::Failed,
+        reason: Some(reason.to_string()),
+        channel_out: None,
+        secret: None,
+    };
+    let change = Change::RemoveLock {
+        hashlock: pay.hashlock,
+    };
+    if let Err(e) = updater::propose(sh, &pay.channel_in, change, vec![w.clone()]).await {
+        // Record the failure now; the lock is removed when the payer is back (see `resume`).
+        tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot release payer's lock yet");
+        if let Err(e) = sh.store.record_payment(&w).await {
+            tracing::error!(error = %e, "cannot record payment failure");
+        }
+    }
+    sh.metrics.payments.with_label_values(&["failed"]).inc();
+    notify(sh, pay, PaymentStatus::Failed, Some(reason.to_string()));
+}
+
+fn notify(sh: &Shared, pay: &PaymentRecord, status: PaymentStatus, reason: Option<String>) {
+    if let Some(s) = sh.sessions.get(&pay.payer) {
+        s.send(SessionMsg::Payment {
+            hashlock: pay.hashlock,
+            status,
+            reason,
+        });
+    }
+}
+
+/// After a payer reconnects: claims locks whose secret the hub learned and releases locks of
+/// failed payments that are still in the payer's channels.
+pub async fn resume(sh: Arc<Shared>, client: Address) {
+    let Ok(open) = sh.store.open_payments().await else {
+        return;
+    };
+    for pay in open.iter().filter(|p| p.payer == client) {
+        if let (PaymentState::SecretKnown, Some(secret)) = (pay.state, pay.secret) {
+            complete(&sh, pay, secret).await;
+        }
+    }
+    let Ok(channels) = sh.store.channels_of(&client).await else {
+        return;
+    };
+    for row in channels {
+        for lock in row
+            .snapshot
+            .locks
+            .iter()
+            .filter(|l| l.direction == Direction::AtoB)
+        {
+            let failed = matches!(sh.store.payment(&lock.hashlock).await,
+                Ok(Some(p)) if p.state == PaymentState::Failed);
+            if failed {
+                let change = Change::RemoveLock {
+                    hashlock: lock.hashlock,
+                };
+                if let Err(e) = updater::propose(&sh, &row.id, change, vec![]).await {
+                    tracing::warn!(error = %e, "cannot release failed payment's lock");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Starting a hub: store, key, chain connection, the warp server (`/ws`, `/api`, `/metrics`)
+//! and the chain tasks.
+
+use crate::config::{HubConfig, ADDR_FILE};
+use crate::metrics::Metrics;
+use crate::shared::Shared;
+use crate::store::{Store, StoreError};
+use crate::{api, chain, keyfile, session};
+use sluice_chain_client::{ChainClient, TxSender};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use warp::Filter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Key(#[from] keyfile::KeyFileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot reach the chain node: {0}")]
+    Chain(#[from] sluice_chain_client::ClientError),
+    #[error("bad listen address {0:?}")]
+    Listen(String),
+    #[error("cannot bind or record the listen address: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A running hub; dropping it does not stop it, [`Hub::shutdown`] does.
+pub struct Hub {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Hub {
+    /// Starts a hub from `cfg` with its files under `home`; writes `home/hub.addr` once listening.
+    pub async fn start(home: &Path, cfg: HubConfig) -> Result<Hub, StartError> {
+        let key = keyfile::load(&cfg.key_path(home))?;
+        let store = Store::connect(&cfg.store_url(home), cfg.store_max_connections).await?;
+        let (chain_id, sender) = match cfg.chain_rpc.is_empty() {
+            true => (cfg.chain_id, None),
+            false => {
+                let client = ChainClient::new(&cfg.chain_rpc);
+                let info = client.chain_info().await?;
+                let sender = TxSender::new(client, key.clone(), info.chain_id, cfg.tx_fee);
+                (info.chain_id, Some(Arc::new(sender)))
+            }
+        };
+        let listen: SocketAddr = cfg
+            .listen
+            .parse()
+            .map_err(|_| StartError::Listen(cfg.listen.clone()))?;
+        let sh = Arc::new(Shared::new(
+            key,
+            chain_id,
+            cfg,
+            store,
+            Metrics::new()?,
+            sender,
+        ));
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(
+            warp::serve(routes(sh.clone()))
+                .incoming(listener)
+                .graceful(async {
+                    let _ = stopped.await;
+                })
+                .run(),
+        );
+        if sh.chain.is_some() {
+            chain::spawn(sh.clone());
+        }
+        std::fs::write(home.join(ADDR_FILE), addr.to_string())?;
+        tracing::info!(%addr, hub = %sh.address(), chain_id, store = sh.store.kind(), "hub listening");
+        Ok(Hub {
+            addr,
+            shared: sh,
+            stop: Some(stop),
+            server,
+        })
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.server.abort();
+        let _ = self.server.await;
+        self.shared.store.close().await;
+    }
+}
+
+fn routes(
+    sh: Arc<Shared>,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
+    let ws_sh = sh.clone();
+    let ws =
+        warp::path("ws")
+            .and(warp::path::end())
+            .and(warp::ws())
+            .map(move |ws: warp::ws::Ws| {
+                let sh = ws_sh.clone();
+                ws.max_message_size(session::HARD_FRAME_LIMIT)
+                    .max_frame_size(session::HARD_FRAME_LIMIT)
+                    .on_upgrade(move |socket| session::run(socket, sh))
+            });
+    ws.or(api::routes(sh))
+}

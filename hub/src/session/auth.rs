@@ -1,0 +1,121 @@
+//! Login (challenge signature), welcome and resync.
+
+use super::{error, Conn, MAX_AUTH_ATTEMPTS};
+use crate::registry::SessionHandle;
+use crate::router;
+use crate::shared::Shared;
+use sluice_protocol::wire::auth_bytes;
+use sluice_protocol::wire::hub::{ErrorCode, SessionMsg, AUTH_ACTION};
+use sluice_protocol::{Address, Hash32, Signature, Snapshot, StateError, Tag};
+
+impl Conn {
+    /// Before login only `Auth` is accepted; false ends the session.
+    pub(super) async fn on_unauthenticated(&mut self, msg: SessionMsg) -> bool {
+        let SessionMsg::Auth { address, sig } = msg else {
+            self.refuse(
+                "unauthenticated",
+                ErrorCode::Unauthenticated,
+                "log in with Auth first",
+            );
+            return true;
+        };
+        if !self.verify(&address, &sig) {
+            self.auth_attempts += 1;
+            self.refuse(
+                "bad_auth",
+                ErrorCode::BadSignature,
+                "login signature does not verify",
+            );
+            return self.auth_attempts < MAX_AUTH_ATTEMPTS;
+        }
+        self.login(address).await
+    }
+
+    fn verify(&self, address: &Address, sig: &Signature) -> bool {
+        let sh = &self.sh;
+        let bytes = auth_bytes(
+            sh.chain_id,
+            &sh.address(),
+            AUTH_ACTION,
+            &self.challenge,
+            address,
+            &Hash32::default(),
+        );
+        address.verify(Tag::Auth, &bytes, sig).is_ok()
+    }
+
+    async fn login(&mut self, client: Address) -> bool {
+        let channels = match self.sh.store.channels_of(&client).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot load channels at login");
+                self.handle
+                    .send(error(ErrorCode::Internal, "hub store unavailable"));
+                return false;
+            }
+        };
+        self.client = Some(client);
+        self.sh.sessions.insert(client, self.handle.clone());
+        self.sh.metrics.sessions.inc();
+        tracing::info!(%client, session = self.handle.id, "client logged in");
+        self.handle.send(SessionMsg::Welcome {
+            channels: channels.iter().map(|c| c.id).collect(),
+            terms: self.sh.cfg.terms,
+        });
+        for c in channels {
+            self.handle.send(SessionMsg::Sync {
+                channel_id: c.id,
+                snapshot: c.snapshot,
+            });
+        }
+        tokio::spawn(router::resume(self.sh.clone(), client));
+        true
+    }
+}
+
+/// A client's latest co-signed snapshot: verified against the chain's parties and adopted when
+/// newer than the hub's.
+pub(super) async fn on_sync(
+    sh: &Shared,
+    session: &SessionHandle,
+    client: Address,
+    id: Hash32,
+    snap: Snapshot,
+) {
+    let row = match sh.store.channel(&id).await {
+        Ok(Some(r)) if r.client == client => r,
+        Ok(_) => {
+            session.send(error(
+                ErrorCode::UnknownChannel,
+                format!("no channel {id} with this client"),
+            ));
+            return;
+        }
+        Err(e) => {
+            session.send(error(ErrorCode::Internal, format!("hub store: {e}")));
+            return;
+        }
+    };
+    if let Err(e) = snap.verify(sh.chain_id, &id, &client, &sh.address()) {
+        let code = match e {
+            StateError::BadSignature(..) => ErrorCode::BadSignature,
+            _ => ErrorCode::InvalidUpdate,
+        };
+        session.send(error(code, format!("sync snapshot refused: {e}")));
+        return;
+    }
+    if snap.state().version <= row.version() {
+        return;
+    }
+    let lock = sh.channel_lock(&id);
+    let _guard = lock.lock().await;
+    match sh.store.adopt_snapshot(&id, &snap).await {
+        Ok(true) => {
+            tracing::info!(%client, channel = %id, version = snap.state().version, "adopted newer snapshot")
+        }
+        Ok(false) => {}
+        Err(e) => {
+            session.send(error(ErrorCode::Internal, format!("hub store: {e}")));
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! A client's proposal: recompute with the protocol's `check_proposal`, verify the client's
+//! signature, apply the hub's policy, commit the co-signed state (with its payment writes), and
+//! only then return the hub's signature.
+
+use crate::router;
+use crate::shared::Shared;
+use crate::store::{ChannelPhase, ChannelRow, PaymentRecord, PaymentState, PaymentWrite};
+use sluice_protocol::update::{check_proposal, Change, Position, UpdateError};
+use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus, Proposal, SessionMsg};
+use sluice_protocol::{sha256, Address, CoSigned, Direction, Hash32, Party, Signature, Snapshot};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to do once the hub's signature is out.
+enum After {
+    Nothing,
+    Route(Box<PaymentRecord>),
+    /// The payee answered the hub's lock: with the secret, or by removing it.
+    PayeeAnswered(Hash32, Option<Hash32>),
+}
+
+type Refusal = (ErrorCode, String);
+
+/// Handles one proposal and queues the answer (and any follow-up) on the client's session.
+pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
+    let (channel_id, version) = (p.channel_id, p.state.version);
+    let reply = match handle(&sh, &client, &p).await {
+        Ok((sig, after)) => {
+            sh.metrics.updates.with_label_values(&["accepted"]).inc();
+            Ok((sig, after))
+        }
+        Err((code, reason)) => {
+            sh.metrics.updates.with_label_values(&["rejected"]).inc();
+            tracing::debug!(%channel_id, version, ?code, %reason, "proposal rejected");
+            Err((code, reason))
+        }
+    };
+    let Some(session) = sh.sessions.get(&client) else {
+        return;
+    };
+    match reply {
+        Err((code, reason)) => {
+            session.send(SessionMsg::Reject {
+                channel_id,
+                version,
+                code,
+                reason,
+            });
+        }
+        Ok((sig, after)) => {
+            session.send(SessionMsg::Accept {
+                channel_id,
+                version,
+                sig,
+            });
+            match after {
+                After::Nothing => {}
+                After::Route(pay) => {
+                    session.send(SessionMsg::Payment {
+                        hashlock: pay.hashlock,
+                        status: PaymentStatus::Pending,
+                        reason: None,
+                    });
+                    tokio::spawn(router::route(sh.clone(), *pay));
+                }
+                After::PayeeAnswered(hashlock, secret) => sh.deliver_unlock(&hashlock, secret),
+            }
+        }
+    }
+}
+
+async fn handle(
+    sh: &Shared,
+    client: &Address,
+    p: &Proposal,
+) -> Result<(Signature, After), Refusal> {
+    if sh.proposal_pending(&p.channel_id) {
+        return Err((
+            ErrorCode::Busy,
+            "the hub's own proposal on this channel wins".into(),
+        ));
+    }
+    let lock = sh.channel_lock(&p.channel_id);
+    let wait = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
+    let _guard = tokio::time::timeout(wait, lock.lock())
+        .await
+        .map_err(|_| (ErrorCode::Busy, "channel busy".to_string()))?;
+    let row = owned_channel(sh, client, &p.channel_id).await?;
+    let ctx = sh.context(row.deposit_a, row.deposit_b);
+    check_proposal(&position(&row), &p.change, &p.state, Party::A, &ctx).map_err(refusal)?;
+    client
+        .verify_hash(&p.state.signing_hash(), &p.sig)
+        .map_err(|_| {
+            (
+                ErrorCode::BadSignature,
+                "proposal signature is not the client's".into(),
+            )
+        })?;
+    let (writes, after) = plan(sh, client, &row, p).await?;
+    commit(sh, client, p, writes).await.map(|sig| (sig, after))
+}
+
+async fn owned_channel(sh: &Shared, client: &Address, id: &Hash32) -> Result<ChannelRow, Refusal> {
+    let row = sh
+        .store
+        .channel(id)
+        .await
+        .map_err(|e| (ErrorCode::Internal, format!("hub store: {e}")))?;
+    match row {
+        Some(r) if r.client == *client && r.phase == ChannelPhase::Open => Ok(r),
+        Some(r) if r.client == *client => {
+            Err((ErrorCode::InvalidUpdate, "channel is not open".into()))
+        }
+        _ => Err((
+            ErrorCode::UnknownChannel,
+            format!("no channel {id} with this client"),
+        )),
+    }
+}
+
+fn position(row: &ChannelRow) -> Position {
+    Position {
+        state: *row.snapshot.state(),
+        locks: row.snapshot.locks.clone(),
+    }
+}
+
+fn refusal(e: UpdateError) -> Refusal {
+    match e {
+        // The hub committed its own update meanwhile: the client re-proposes on top of it.
+        UpdateError::WrongVersion { expected, got } if got < expected => (
+            ErrorCode::Busy,
+            format!("channel moved on to version {}", expected - 1),
+        ),
+        other => (ErrorCode::InvalidUpdate, other.to_string()),
+    }
+}
+
+/// The payment side of a proposal: what to record with it and what to do after.
+async fn plan(
+    sh: &Shared,
+    client: &Address,
+    row: &ChannelRow,
+    p: &Proposal,
+) -> Result<(Vec<PaymentWrite>, After), Refusal> {
+    match &p.change {
+        Change::AddLock { lock } => {
+            let Some(invoice) = &p.invoice else {
+                return Err((
+                    ErrorCode::InvalidUpdate,
+                    "a lock toward the hub needs an invoice".into(),
+                ));
+            };
+            let pay = router::plan(sh, client, &row.id, lock, invoice)
+                .await
+                .map_err(|r| (ErrorCode::PaymentFailed, r))?;
+            Ok((
+                vec![PaymentWrite::Insert(pay.clone())],
+                After::Route(Box::new(pay)),
+            ))
+        }
+        Change::Unlock { secret } => unlock_plan(sh, row, secret).await,
+        Change::RemoveLock { hashlock } => {
+            let lock = row.snapshot.locks.iter().find(|l| l.hashlock == *hashlock);
+            match lock.map(|l| l.direction) {
+                Some(Direction::BtoA) => Ok((vec![], After::PayeeAnswered(*hashlock, None))),
+                _ => Ok((expired_payment(sh, hashlock).await?, After::Nothing)),
+            }
+        }
+        Change::Finalize => Ok((vec![], After::Nothing)),
+    }
+}
+
+async fn unlock_plan(
+    sh: &Shared,
+    row: &ChannelRow,
+    secret: &Hash32,
+) -> Result<(Vec<PaymentWrite>, After), Refusal> {
+    let hashlock = sha256(&secret.0);
+    let pay = sh
+        .store
+        .payment(&hashlock)
+        .await
+        .map_err(|e| (ErrorCode::Internal, format!("hub store: {e}")))?;
+    let Some(pay) = pay.filter(|p| p.channel_out == Some(row.id)) else {
+        return Ok((vec![], After::Nothing));
+    };
+    if pay.state == PaymentState::Failed {
+        return Err((
+            ErrorCode::PaymentFailed,
+            "payment already failed; lock will expire".into(),
+        ));
+    }
+    let w = PaymentWrite::Transition {
+        hashlock,
+        state: PaymentState::SecretKnown,
+        reason: None,
+        channel_out: None,
+        secret: Some(*secret),
+    };
+    Ok((vec![w], After::PayeeAnswered(hashlock, Some(*secret))))
+}
+
+async fn expired_payment(sh: &Shared, hashlock: &Hash32) -> Result<Vec<PaymentWrite>, Refusal> {
+    let pay = sh
+        .store
+        .payment(hashlock)
+        .await
+        .map_err(|e| (ErrorCode::Internal, format!("hub store: {e}")))?;
+    Ok(match pay {
+        Some(p) if matches!(p.state, PaymentState::Pending | PaymentState::Forwarded) => {
+            vec![PaymentWrite::Transition {
+                hashlock: *hashlock,
+                state: PaymentState::Failed,
+                reason: Some("payer reclaimed its expired lock".into()),
+                channel_out: None,
+                secret: None,
+            }]
+        }
+        _ => vec![],
+    })
+}
+
+/// Re-checks against the row read under the store's lock, signs, and commits.
+async fn commit(
+    sh: &Shared,
+    client: &Address,
+    p: &Proposal,
+    writes: Vec<PaymentWrite>,
+) -> Result<Signature, Refusal> {
+    let r = sh
+        .store
+        .update_channel(&p.channel_id, |row| {
+            if row.client != *client {
+                return Err((
+                    ErrorCode::UnknownChannel,
+                    "not this client's channel".to_string(),
+                ));
+            }
+            let ctx = sh.context(row.deposit_a, row.deposit_b);
+            let next = check_proposal(&position(row), &p.change, &p.state, Party::A, &ctx)
+                .map_err(refusal)?;
+            let sig_b = next.state.sign(&sh.key);
+            let snap = Snapshot {
+                cosigned: CoSigned {
+                    state: next.state,
+                    sig_a: p.sig,
+                    sig_b,
+                },
+                locks: next.locks,
+            };
+            Ok((snap, writes, sig_b))
+        })
+        .await;
+    match r {
+        Ok(inner) => inner,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot commit client update");
+            Err((ErrorCode::Internal, format!("hub store: {e}")))
+        }
+    }
+}

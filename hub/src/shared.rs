@@ -1,0 +1,159 @@
+//! What every task of one hub process shares: key, settings, store, sessions, per-channel update
+//! locks and the waiters for replies to the hub's own proposals.
+
+use crate::config::HubConfig;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::store::Store;
+use sluice_chain_client::TxSender;
+use sluice_protocol::update::Context;
+use sluice_protocol::wire::hub::ErrorCode;
+use sluice_protocol::{Address, ChainId, Hash32, Height, Keypair, Signature};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// A client's answer to a hub proposal.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Accept(Signature),
+    Reject(ErrorCode, String),
+}
+
+struct Waiter {
+    client: Address,
+    tx: oneshot::Sender<Reply>,
+}
+
+pub struct Shared {
+    pub key: Keypair,
+    pub chain_id: ChainId,
+    pub cfg: HubConfig,
+    pub store: Store,
+    pub sessions: Registry,
+    pub metrics: Metrics,
+    pub chain: Option<Arc<TxSender>>,
+    pub connections: AtomicUsize,
+    pub inflight_payments: AtomicUsize,
+    height: AtomicU64,
+    channel_locks: Mutex<HashMap<Hash32, Arc<tokio::sync::Mutex<()>>>>,
+    waiters: Mutex<HashMap<(Hash32, u64), Waiter>>,
+    unlocks: Mutex<HashMap<Hash32, oneshot::Sender<Option<Hash32>>>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn new(
+        key: Keypair,
+        chain_id: ChainId,
+        cfg: HubConfig,
+        store: Store,
+        metrics: Metrics,
+        chain: Option<Arc<TxSender>>,
+    ) -> Self {
+        Shared {
+            key,
+            chain_id,
+            cfg,
+            store,
+            sessions: Registry::default(),
+            metrics,
+            chain,
+            connections: AtomicUsize::new(0),
+            inflight_payments: AtomicUsize::new(0),
+            height: AtomicU64::new(0),
+            channel_locks: Mutex::new(HashMap::new()),
+            waiters: Mutex::new(HashMap::new()),
+            unlocks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// The hub's view of the chain height.
+    pub fn height(&self) -> Height {
+        self.height.load(Ordering::Acquire)
+    }
+
+    pub fn set_height(&self, h: Height) {
+        let prev = self.height.fetch_max(h, Ordering::AcqRel);
+        self.metrics.chain_height.set(prev.max(h) as i64);
+    }
+
+    /// The update context for a channel with these deposits, at the current height.
+    pub fn context(&self, deposit_a: u64, deposit_b: u64) -> Context {
+        Context {
+            deposit_a,
+            deposit_b,
+            height: self.height(),
+            policy: self.cfg.terms.policy,
+        }
+    }
+
+    /// The in-process lock that keeps one update in flight per channel.
+    pub fn channel_lock(&self, id: &Hash32) -> Arc<tokio::sync::Mutex<()>> {
+        locked(&self.channel_locks).entry(*id).or_default().clone()
+    }
+
+    /// Registers interest in the client's reply to the hub's proposal of `version`.
+    pub fn expect_reply(
+        &self,
+        channel: Hash32,
+        version: u64,
+        client: Address,
+    ) -> oneshot::Receiver<Reply> {
+        let (tx, rx) = oneshot::channel();
+        locked(&self.waiters).insert((channel, version), Waiter { client, tx });
+        rx
+    }
+
+    /// Whether a hub proposal on `channel` is waiting for the client's reply.
+    pub fn proposal_pending(&self, channel: &Hash32) -> bool {
+        locked(&self.waiters).keys().any(|(c, _)| c == channel)
+    }
+
+    pub fn forget_reply(&self, channel: &Hash32, version: u64) {
+        locked(&self.waiters).remove(&(*channel, version));
+    }
+
+    /// Hands a reply from `from` to the waiting proposer; false if nobody waits for it.
+    pub fn deliver_reply(
+        &self,
+        from: &Address,
+        channel: Hash32,
+        version: u64,
+        reply: Reply,
+    ) -> bool {
+        let mut map = locked(&self.waiters);
+        match map.get(&(channel, version)) {
+            Some(w) if w.client == *from => {}
+            _ => return false,
+        }
+        map.remove(&(channel, version))
+            .is_some_and(|w| w.tx.send(reply).is_ok())
+    }
+
+    /// Waits for the payee's answer to the hub's lock: `Some(secret)` on unlock, `None` if the
+    /// payee removed the lock instead.
+    pub fn expect_unlock(&self, hashlock: Hash32) -> oneshot::Receiver<Option<Hash32>> {
+        let (tx, rx) = oneshot::channel();
+        locked(&self.unlocks).insert(hashlock, tx);
+        rx
+    }
+
+    pub fn forget_unlock(&self, hashlock: &Hash32) {
+        locked(&self.unlocks).remove(hashlock);
+    }
+
+    pub fn deliver_unlock(&self, hashlock: &Hash32, secret: Option<Hash32>) {
+        if let Some(tx) = locked(&self.unlocks).remove(hashlock) {
+            let _ = tx.send(secret);
+        }
+    }
+}
