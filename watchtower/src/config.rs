@@ -1,0 +1,205 @@
+//! Settings: `HOME/tower.toml`, overridden by `SLUICE_TOWER_*` environment variables
+//! (e.g. `SLUICE_TOWER_NODE_RPC=127.0.0.1:9000`). Relative paths are taken from the home.
+
+use serde::{Deserialize, Serialize};
+use sluice_protocol::wire::tower::MAX_TOWER_BODY;
+use sluice_protocol::{Amount, ChainId, Keypair};
+use std::path::{Path, PathBuf};
+
+pub const CONFIG_FILE: &str = "tower.toml";
+/// Written once the API listens: the bound `host:port` (useful with port 0).
+pub const ADDR_FILE: &str = "tower.addr";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key file {0} does not hold 32 hex-encoded secret bytes")]
+    BadKey(PathBuf),
+    #[error("{0} already exists; refusing to overwrite it")]
+    Exists(PathBuf),
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError {
+    let path = path.to_path_buf();
+    move |source| ConfigError::Io { what, path, source }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The chain this tower serves; every state, auth and receipt is bound to it.
+    pub chain_id: ChainId,
+    /// HTTP API listen address; port 0 picks a free port (see `tower.addr`).
+    pub listen_addr: String,
+    /// `sqlite://…` (default: `tower.db` in the home) or `postgres://…`.
+    pub store_url: String,
+    pub store_connections: u32,
+    /// The chain node's JSON-RPC address (`host:port`).
+    pub node_rpc: String,
+    /// Hex secret of the tower's key; its account pays challenge fees.
+    pub key_file: PathBuf,
+    /// Distinct channels one user may have watched.
+    pub quota: u64,
+    /// Fee of a first challenge attempt; each retry doubles it up to `max_fee`.
+    pub fee: Amount,
+    pub max_fee: Amount,
+    /// Blocks to wait for inclusion before resubmitting with a higher fee.
+    pub retry_blocks: u64,
+    /// How often a pending challenge is checked, in milliseconds.
+    pub poll_ms: u64,
+    /// Largest request body, in bytes.
+    pub max_body: u64,
+    /// Appointments waiting to be committed; past it the API answers 503.
+    pub ingest_queue: usize,
+    /// Most appointments committed in one store transaction.
+    pub ingest_batch: usize,
+    /// Most challenges tracked at once.
+    pub max_responses: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            chain_id: 1,
+            listen_addr: "127.0.0.1:0".into(),
+            store_url: String::new(),
+            store_connections: 8,
+            node_rpc: "127.0.0.1:8545".into(),
+            key_file: "tower.key".into(),
+            quota: 1_000,
+            fee: 10,
+            max_fee: 10_000,
+            retry_blocks: 3,
+            poll_ms: 50,
+            max_body: MAX_TOWER_BODY as u64,
+            ingest_queue: 8_192,
+            ingest_batch: 512,
+            max_responses: 10_000,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `HOME/tower.toml` (optional) and the environment; resolves paths against `home`.
+    pub fn load(home: &Path) -> Result<Self, ConfigError> {
+        let file = home.join(CONFIG_FILE);
+        let mut cfg: Config = config::Config::builder()
+            .add_source(config::File::from(file).required(false))
+            .add_source(config::Environment::with_prefix("SLUICE_TOWER"))
+            .build()?
+            .try_deserialize()?;
+        if cfg.store_url.is_empty() {
+            cfg.store_url = format!("sqlite://{}", home.join("tower.db").display());
+        }
+        if cfg.key_file.is_relative() {
+            cfg.key_file = home.join(&cfg.key_file);
+        }
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("quota", self.quota),
+            ("ingest_queue", self.ingest_queue as u64),
+            ("ingest_batch", self.ingest_batch as u64),
+            ("max_responses", self.max_responses as u64),
+            ("poll_ms", self.poll_ms),
+            ("retry_blocks", self.retry_blocks),
+            ("store_connections", u64::from(self.store_connections)),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid(format!("{name} must be positive")));
+        }
+        if self.fee > self.max_fee {
+            return Err(ConfigError::Invalid("fee is above max_fee".into()));
+        }
+        Ok(())
+    }
+
+    pub fn load_key(&self) -> Result<Keypair, ConfigError> {
+        read_key(&self.key_file)
+    }
+}
+
+pub fn read_key(path: &Path) -> Result<Keypair, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(io("read key file", path))?;
+    let secret = sluice_protocol::hex::decode_array::<32>(text.trim())
+        .map_err(|_| ConfigError::BadKey(path.to_path_buf()))?;
+    Keypair::from_secret(&secret).map_err(|_| ConfigError::BadKey(path.to_path_buf()))
+}
+
+/// Creates `home` with a settings file and a fresh key (readable by the owner only).
+pub fn init(
+    home: &Path,
+    chain_id: ChainId,
+    node_rpc: Option<&str>,
+) -> Result<Keypair, ConfigError> {
+    std::fs::create_dir_all(home).map_err(io("create home", home))?;
+    let cfg_path = home.join(CONFIG_FILE);
+    if cfg_path.exists() {
+        return Err(ConfigError::Exists(cfg_path));
+    }
+    let mut cfg = Config {
+        chain_id,
+        ..Config::default()
+    };
+    if let Some(rpc) = node_rpc {
+        cfg.node_rpc = rpc.to_string();
+    }
+    let text = toml::to_string(&cfg).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    std::fs::write(&cfg_path, text).map_err(io("write settings", &cfg_path))?;
+    let key = Keypair::generate();
+    write_key(&home.join(&cfg.key_file), &key)?;
+    Ok(key)
+}
+
+fn write_key(path: &Path, key: &Keypair) -> Result<(), ConfigError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("create key file", path))?;
+    writeln!(f, "{}", sluice_protocol::hex::encode(&key.secret_bytes()))
+        .map_err(io("write key file", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_then_load_round_trips_and_env_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = init(dir.path(), 42, Some("127.0.0.1:9")).unwrap();
+        let cfg = Config::load(dir.path()).unwrap();
+        assert_eq!(cfg.chain_id, 42);
+        assert_eq!(cfg.node_rpc, "127.0.0.1:9");
+        assert_eq!(cfg.load_key().unwrap().address(), key.address());
+        assert!(cfg.store_url.starts_with("sqlite://"));
+        assert!(matches!(
+            init(dir.path(), 42, None),
+            Err(ConfigError::Exists(_))
+        ));
+    }
+
+    #[test]
+    fn bad_key_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        std::fs::write(&path, "not hex").unwrap();
+        assert!(matches!(read_key(&path), Err(ConfigError::BadKey(_))));
+    }
+}
