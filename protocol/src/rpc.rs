@@ -186,6 +186,12 @@ pub struct SubscribeEventsParams {
     pub from_height: Height,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnsubscribeParams {
+    /// The id `subscribe_heads` or `subscribe_events` returned.
+    pub subscription: u64,
+}
+
 /// An event with its place in the chain; `(height, tx_index, index)` orders all events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {

@@ -1,0 +1,302 @@
+//! The node core: ledger, mempool and head notifications behind one handle. Block producers
+//! (the dev timer now, a BFT engine later) call [`Chain::build_block`] and [`Chain::commit`].
+
+use crate::block::{make_header, SealedBlock};
+use crate::config::NodeConfig;
+use crate::execution::{execute_block, ExecParams};
+use crate::genesis::Genesis;
+use crate::ledger::Ledger;
+use crate::mempool::{AdmitError, AdmitRules, Mempool, MempoolLimits};
+use crate::metrics::Metrics;
+use crate::sigverify::{self, VerifiedTx, VerifyError};
+use crate::state::{StateRead, StoreError};
+use sluice_protocol::rpc::{BlockHeader, Event};
+use sluice_protocol::{Address, Hash32};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::broadcast;
+
+/// Committed blocks kept in the notification channel for subscribers that are catching up.
+const NOTICE_BACKLOG: usize = 1024;
+
+/// What subscribers hear after each commit.
+#[derive(Debug, Clone)]
+pub struct BlockNotice {
+    pub header: BlockHeader,
+    pub events: Arc<Vec<Event>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the ledger was created from another genesis ({stored}), not {given}")]
+    GenesisMismatch { stored: Hash32, given: Hash32 },
+    #[error("block {got} does not extend the tip {tip}")]
+    NotNext { tip: u64, got: u64 },
+}
+
+/// Why a submitted transaction was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Admit(#[from] AdmitError),
+    #[error("ledger unavailable: {0}")]
+    Store(String),
+}
+
+pub struct Chain {
+    pub genesis: Genesis,
+    pub config: NodeConfig,
+    pub ledger: Ledger,
+    pub metrics: Metrics,
+    mempool: Mutex<Mempool>,
+    tip: RwLock<BlockHeader>,
+    notices: broadcast::Sender<Arc<BlockNotice>>,
+    /// Serialises build + commit so two producers can never race on the tip.
+    produce: Mutex<()>,
+}
+
+impl Chain {
+    /// Opens the ledger in `data_dir`, writing block 0 from `genesis` on first start.
+    pub fn open(
+        data_dir: &Path,
+        genesis: Genesis,
+        config: NodeConfig,
+    ) -> Result<Arc<Self>, ChainError> {
+        let ledger = Ledger::open(data_dir)?;
+        let given = genesis.hash();
+        let tip = match (ledger.genesis_hash()?, ledger.tip()?) {
+            (Some(stored), Some(tip)) if stored == given => tip,
+            (Some(stored), _) => return Err(ChainError::GenesisMismatch { stored, given }),
+            (None, _) => write_genesis(&ledger, &genesis)?,
+        };
+        let mempool = Mempool::new(MempoolLimits {
+            max_txs: config.mempool_max_txs,
+            max_per_account: config.mempool_max_per_account,
+            max_nonce_gap: config.mempool_max_nonce_gap,
+        });
+        let metrics = Metrics::default();
+        metrics
+            .height
+            .store(tip.height, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(height = tip.height, hash = %tip.hash, state_root = %tip.state_root, "ledger opened");
+        Ok(Arc::new(Chain {
+            genesis,
+            config,
+            ledger,
+            metrics,
+            mempool: Mutex::new(mempool),
+            tip: RwLock::new(tip),
+            notices: broadcast::channel(NOTICE_BACKLOG).0,
+            produce: Mutex::new(()),
+        }))
+    }
+
+    pub fn tip(&self) -> BlockHeader {
+        self.tip
+            .read()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn height(&self) -> u64 {
+        self.tip().height
+    }
+
+    /// Subscribe **before** reading the tip to replay history without a gap.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BlockNotice>> {
+        self.notices.subscribe()
+    }
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, Mempool> {
+        self.mempool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn mempool_len(&self) -> usize {
+        self.pool().len()
+    }
+
+    fn rules(&self) -> AdmitRules {
+        AdmitRules {
+            chain_id: self.genesis.chain_id,
+            min_fee: self.genesis.min_fee,
+        }
+    }
+
+    /// Verifies and admits one transaction (canonical bytes).
+    pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash32, SubmitError> {
+        let checked = VerifiedTx::check(bytes, self.genesis.limits.max_tx_bytes);
+        self.admit_checked(vec![checked])
+            .pop()
+            .unwrap_or(Err(SubmitError::Store("empty".into())))
+    }
+
+    /// Verifies many transactions in parallel on every core, then admits them in order.
+    pub fn submit_many(&self, batch: Vec<Vec<u8>>) -> Vec<Result<Hash32, SubmitError>> {
+        let checked = sigverify::check_all(batch, self.genesis.limits.max_tx_bytes);
+        self.admit_checked(checked)
+    }
+
+    fn admit_checked(
+        &self,
+        checked: Vec<Result<VerifiedTx, VerifyError>>,
+    ) -> Vec<Result<Hash32, SubmitError>> {
+        let rules = self.rules();
+        let mut pool = self.pool();
+        let out: Vec<_> = checked
+            .into_iter()
+            .map(|c| {
+                let vtx = c?;
+                // Cheap checks first, so a bad transaction costs no ledger read.
+                Mempool::stateless_checks(&vtx, &rules)?;
+                let account = self
+                    .ledger
+                    .account(&vtx.tx.tx.from)
+                    .map_err(|e| SubmitError::Store(e.to_string()))?;
+                let id = vtx.id;
+                pool.admit(vtx, account, &rules)?;
+                Ok(id)
+            })
+            .collect();
+        let size = pool.len() as u64;
+        drop(pool);
+        let ok = out.iter().filter(|r| r.is_ok()).count() as u64;
+        Metrics::inc(&self.metrics.txs_admitted, ok);
+        Metrics::inc(&self.metrics.txs_rejected, out.len() as u64 - ok);
+        self.metrics
+            .mempool_size
+            .store(size, std::sync::atomic::Ordering::Relaxed);
+        out
+    }
+
+    /// Builds the next block from the mempool (at most `max_txs`), executing it against the
+    /// committed state. Returns `None` when nothing waits.
+    pub fn build_block(
+        &self,
+        proposer: Address,
+        time_ms: u64,
+        max_txs: usize,
+    ) -> Result<Option<SealedBlock>, ChainError> {
+        let candidates = self
+            .pool()
+            .select(max_txs.min(self.genesis.limits.max_block_txs));
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let tip = self.tip();
+        let params = ExecParams {
+            chain_id: self.genesis.chain_id,
+            height: tip.height + 1,
+            proposer,
+            min_fee: self.genesis.min_fee,
+            channel_limits: self.genesis.channel_limits,
+        };
+        let executed = execute_block(&self.ledger, &params, &candidates)?;
+        if !executed.skipped.is_empty() {
+            let ids: Vec<Hash32> = executed.skipped.iter().map(|(id, _)| *id).collect();
+            for (id, why) in &executed.skipped {
+                tracing::debug!(%id, %why, "transaction not includable; dropped");
+            }
+            Metrics::inc(&self.metrics.txs_skipped, ids.len() as u64);
+            self.pool().on_commit(std::iter::empty(), &ids);
+        }
+        if executed.included.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<Hash32> = executed.included.iter().map(|t| t.id).collect();
+        let state_root = executed.writes.next_root(&tip.state_root);
+        let header = make_header(params.height, tip.hash, state_root, &ids, time_ms, proposer);
+        Ok(Some(SealedBlock {
+            header,
+            txs: executed.included,
+            events: executed.events,
+            writes: executed.writes,
+        }))
+    }
+
+    /// Commits a block durably, then updates the tip, the mempool and subscribers, in that order.
+    pub fn commit(&self, block: SealedBlock) -> Result<(), ChainError> {
+        let tip = self.tip();
+        if block.header.height != tip.height + 1 || block.header.parent != tip.hash {
+            return Err(ChainError::NotNext {
+                tip: tip.height,
+                got: block.header.height,
+            });
+        }
+        self.ledger.commit(&block, None)?;
+        let failed = block.txs.iter().filter(|t| !t.receipt.success).count() as u64;
+        {
+            let mut pool = self.pool();
+            pool.on_commit(block.writes.accounts.iter(), &[]);
+            self.metrics
+                .mempool_size
+                .store(pool.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        match self.tip.write() {
+            Ok(mut t) => *t = block.header.clone(),
+            Err(p) => *p.into_inner() = block.header.clone(),
+        }
+        let m = &self.metrics;
+        m.height
+            .store(block.header.height, std::sync::atomic::Ordering::Relaxed);
+        Metrics::inc(&m.blocks, 1);
+        Metrics::inc(&m.txs_included, block.txs.len() as u64);
+        Metrics::inc(&m.txs_failed, failed);
+        // No receiver is fine; a lagging one notices on its own.
+        let _ = self.notices.send(Arc::new(BlockNotice {
+            header: block.header,
+            events: Arc::new(block.events),
+        }));
+        Ok(())
+    }
+
+    /// Builds and commits one block if transactions wait; returns the committed header.
+    pub fn produce(
+        &self,
+        proposer: Address,
+        time_ms: u64,
+        max_txs: usize,
+    ) -> Result<Option<BlockHeader>, ChainError> {
+        let _guard = self.produce.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(block) = self.build_block(proposer, time_ms, max_txs)? else {
+            return Ok(None);
+        };
+        let header = block.header.clone();
+        self.commit(block)?;
+        Ok(Some(header))
+    }
+}
+
+/// Block 0: the genesis accounts, committed with the genesis hash.
+fn write_genesis(ledger: &Ledger, genesis: &Genesis) -> Result<BlockHeader, ChainError> {
+    let header = genesis_header(genesis);
+    let block = SealedBlock {
+        header: header.clone(),
+        txs: vec![],
+        events: vec![],
+        writes: genesis.writes(),
+    };
+    ledger.commit(&block, Some(&genesis.hash()))?;
+    Ok(header)
+}
+
+/// The genesis block header a ledger must start with (for replay checks).
+pub fn genesis_header(genesis: &Genesis) -> BlockHeader {
+    let state_root = genesis.writes().next_root(&Hash32::default());
+    let proposer = genesis
+        .validators
+        .first()
+        .map(|v| v.address)
+        .unwrap_or_default();
+    make_header(
+        0,
+        Hash32::default(),
+        state_root,
+        &[],
+        genesis.genesis_time_ms,
+        proposer,
+    )
+}

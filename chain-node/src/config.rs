@@ -1,0 +1,137 @@
+//! Node settings: `DIR/config.toml`, overridden by `SLUICE_NODE_*` environment variables
+//! (e.g. `SLUICE_NODE_RPC_ADDR=127.0.0.1:0`, `SLUICE_NODE_BLOCK_TIME_MS=50`), overridden by CLI
+//! flags. Consensus-level values (fees, channel rules, chain limits) live in the genesis file.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::Path;
+
+pub const CONFIG_FILE: &str = "config.toml";
+/// Written after the RPC listener is bound, holding `host:port` (useful with port 0).
+pub const RPC_ADDR_FILE: &str = "rpc.addr";
+pub const DATA_DIR: &str = "data";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeConfig {
+    /// Where JSON-RPC (HTTP `POST /`, WebSocket `/ws`, `/health`, `/metrics`) listens.
+    pub rpc_addr: SocketAddr,
+    /// Dev producer: seal a block this often when transactions wait.
+    pub block_time_ms: u64,
+    /// Most transactions this node puts in one block (capped by genesis `limits.max_block_txs`).
+    pub max_block_txs: usize,
+    pub mempool_max_txs: usize,
+    pub mempool_max_per_account: usize,
+    /// How far above the account nonce a pending transaction may be.
+    pub mempool_max_nonce_gap: u64,
+    /// Largest HTTP body or WebSocket message.
+    pub max_request_bytes: usize,
+    /// Most calls in one JSON-RPC batch array.
+    pub max_batch_len: usize,
+    /// Most transactions in one `submit_txs`.
+    pub max_submit_txs: usize,
+    pub max_subscriptions_per_conn: usize,
+    /// Outgoing messages queued per WebSocket before a slow subscriber is dropped.
+    pub ws_queue_len: usize,
+    /// Most events one `events` call returns; a wider query is refused.
+    pub max_events_per_query: usize,
+    /// Widest `events` height range.
+    pub max_event_range: u64,
+    /// `tracing` filter, e.g. `info` or `sluice_node=debug`.
+    pub log: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 8645)),
+            block_time_ms: 500,
+            max_block_txs: 10_000,
+            mempool_max_txs: 200_000,
+            mempool_max_per_account: 1_000,
+            mempool_max_nonce_gap: 64,
+            max_request_bytes: 8 * 1024 * 1024,
+            max_batch_len: 100,
+            max_submit_txs: 10_000,
+            max_subscriptions_per_conn: 16,
+            ws_queue_len: 4096,
+            max_events_per_query: 10_000,
+            max_event_range: 100_000,
+            log: "info,fjall=warn,lsm_tree=warn".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl NodeConfig {
+    /// Defaults, then `home/config.toml` if present, then `SLUICE_NODE_*` variables.
+    pub fn load(home: &Path) -> Result<Self, ConfigError> {
+        let file = home.join(CONFIG_FILE);
+        let cfg: NodeConfig = config::Config::builder()
+            .add_source(config::File::from(file).required(false))
+            .add_source(
+                config::Environment::with_prefix("SLUICE_NODE")
+                    .prefix_separator("_")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("block_time_ms", self.block_time_ms as usize),
+            ("max_block_txs", self.max_block_txs),
+            ("mempool_max_txs", self.mempool_max_txs),
+            ("mempool_max_per_account", self.mempool_max_per_account),
+            ("max_request_bytes", self.max_request_bytes),
+            ("max_batch_len", self.max_batch_len),
+            ("max_submit_txs", self.max_submit_txs),
+            ("ws_queue_len", self.ws_queue_len),
+            ("max_events_per_query", self.max_events_per_query),
+        ];
+        match positive.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(ConfigError::Invalid(format!("{name} must be positive"))),
+            None => Ok(()),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        std::fs::write(path, text).map_err(|source| ConfigError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_round_trips_and_missing_file_gives_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(NodeConfig::load(dir.path()).unwrap(), NodeConfig::default());
+        let cfg = NodeConfig {
+            block_time_ms: 77,
+            ..NodeConfig::default()
+        };
+        cfg.save(&dir.path().join(CONFIG_FILE)).unwrap();
+        assert_eq!(NodeConfig::load(dir.path()).unwrap(), cfg);
+    }
+}

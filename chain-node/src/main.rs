@@ -1,0 +1,303 @@
+//! `sluice-node`: `init` a home directory, `run` a node, `verify` a ledger by replay.
+
+use clap::{Parser, Subcommand};
+use sluice_node::chain::Chain;
+use sluice_node::config::{NodeConfig, CONFIG_FILE, DATA_DIR, RPC_ADDR_FILE};
+use sluice_node::genesis::{
+    self, ChainLimits, Genesis, GenesisAccount, Validator, GENESIS_FILE, VALIDATOR_KEY_FILE,
+};
+use sluice_node::ledger::Ledger;
+use sluice_node::producer::{BlockProducer, DevProducer};
+use sluice_protocol::onchain::ChannelLimits;
+use sluice_protocol::{Address, Keypair};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "sluice-node", version, about = "Sluice settlement chain node")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write genesis.json, config.toml and validator_key.json into a new home directory.
+    Init(InitArgs),
+    /// Run the node (block production needs --dev until multi-validator consensus lands).
+    Run(RunArgs),
+    /// Replay every committed block from genesis and check the ledger equals the replay.
+    Verify {
+        #[arg(long)]
+        home: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct InitArgs {
+    #[arg(long)]
+    home: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    chain_id: u64,
+    /// Fund an account at genesis: ADDRESS=AMOUNT (repeatable).
+    #[arg(long = "fund", value_parser = parse_fund)]
+    fund: Vec<(Address, u64)>,
+    #[arg(long, default_value_t = 1)]
+    min_fee: u64,
+    #[arg(long, default_value_t = 20)]
+    default_challenge_period: u64,
+    #[arg(long, default_value_t = ChannelLimits::default().min_challenge_period)]
+    min_challenge_period: u64,
+    #[arg(long, default_value_t = ChannelLimits::default().max_challenge_period)]
+    max_challenge_period: u64,
+    #[arg(long, default_value_t = ChainLimits::default().max_block_txs)]
+    max_block_txs: usize,
+    /// RPC listen address written to config.toml (`127.0.0.1:0` picks a free port).
+    #[arg(long)]
+    rpc_addr: Option<SocketAddr>,
+    #[arg(long)]
+    block_time_ms: Option<u64>,
+    /// Overwrite an existing home directory's files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long)]
+    home: PathBuf,
+    /// One-validator dev chain: seal a block every block_time when transactions wait.
+    #[arg(long)]
+    dev: bool,
+    #[arg(long)]
+    rpc_addr: Option<SocketAddr>,
+    #[arg(long)]
+    block_time_ms: Option<u64>,
+}
+
+fn parse_fund(s: &str) -> Result<(Address, u64), String> {
+    let (addr, amount) = s.split_once('=').ok_or("expected ADDRESS=AMOUNT")?;
+    let addr: Address = addr.parse().map_err(|e| format!("address: {e}"))?;
+    let amount: u64 = amount.parse().map_err(|e| format!("amount: {e}"))?;
+    sluice_protocol::amount::check(amount).map_err(|e| e.to_string())?;
+    Ok((addr, amount))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Genesis(#[from] genesis::GenesisError),
+    #[error(transparent)]
+    Config(#[from] sluice_node::config::ConfigError),
+    #[error(transparent)]
+    Chain(#[from] sluice_node::chain::ChainError),
+    #[error(transparent)]
+    Store(#[from] sluice_node::state::StoreError),
+    #[error(transparent)]
+    Replay(#[from] sluice_node::replay::ReplayError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Init(a) => init(a),
+        Cmd::Run(a) => run(a),
+        Cmd::Verify { home } => verify(&home),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice-node: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init(a: InitArgs) -> Result<(), CliError> {
+    std::fs::create_dir_all(&a.home)
+        .map_err(|e| CliError::Other(format!("{}: {e}", a.home.display())))?;
+    let gpath = a.home.join(GENESIS_FILE);
+    if gpath.exists() && !a.force {
+        return Err(CliError::Other(format!(
+            "{} exists; use --force to overwrite",
+            gpath.display()
+        )));
+    }
+    let key = Keypair::generate();
+    let genesis = Genesis {
+        chain_id: a.chain_id,
+        genesis_time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        accounts: a
+            .fund
+            .iter()
+            .map(|(address, balance)| GenesisAccount {
+                address: *address,
+                balance: *balance,
+            })
+            .collect(),
+        validators: vec![Validator {
+            address: key.address(),
+            power: 1,
+        }],
+        default_challenge_period: a.default_challenge_period,
+        channel_limits: ChannelLimits {
+            min_challenge_period: a.min_challenge_period,
+            max_challenge_period: a.max_challenge_period,
+        },
+        min_fee: a.min_fee,
+        limits: ChainLimits {
+            max_block_txs: a.max_block_txs,
+            ..ChainLimits::default()
+        },
+    };
+    genesis.validate()?;
+    genesis.save(&gpath)?;
+    genesis::save_validator_key(&a.home.join(VALIDATOR_KEY_FILE), &key)?;
+    let mut cfg = NodeConfig::default();
+    if let Some(addr) = a.rpc_addr {
+        cfg.rpc_addr = addr;
+    }
+    if let Some(ms) = a.block_time_ms {
+        cfg.block_time_ms = ms;
+    }
+    cfg.save(&a.home.join(CONFIG_FILE))?;
+    println!(
+        "initialised {} (chain {}, validator {})",
+        a.home.display(),
+        a.chain_id,
+        key.address()
+    );
+    Ok(())
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+fn run(a: RunArgs) -> Result<(), CliError> {
+    let mut cfg = NodeConfig::load(&a.home)?;
+    if let Some(addr) = a.rpc_addr {
+        cfg.rpc_addr = addr;
+    }
+    if let Some(ms) = a.block_time_ms {
+        cfg.block_time_ms = ms;
+    }
+    cfg.validate()?;
+    init_tracing(&cfg.log);
+    if !a.dev {
+        return Err(CliError::Other(
+            "multi-validator consensus is not available yet: run with --dev for a one-validator chain".into(),
+        ));
+    }
+    let genesis = Genesis::load(&a.home.join(GENESIS_FILE))?;
+    let key = genesis::load_validator_key(&a.home.join(VALIDATOR_KEY_FILE))?;
+    if !genesis
+        .validators
+        .iter()
+        .any(|v| v.address == key.address())
+    {
+        return Err(CliError::Other(format!(
+            "validator key {} is not in the genesis validator set",
+            key.address()
+        )));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Other(format!("tokio runtime: {e}")))?;
+    runtime.block_on(serve(a.home, cfg, genesis, key))
+}
+
+async fn serve(
+    home: PathBuf,
+    cfg: NodeConfig,
+    genesis: Genesis,
+    key: Keypair,
+) -> Result<(), CliError> {
+    let max_block_txs = cfg.max_block_txs;
+    let block_time = Duration::from_millis(cfg.block_time_ms);
+    let rpc_addr = cfg.rpc_addr;
+    let chain = Chain::open(&home.join(DATA_DIR), genesis, cfg)?;
+    let listener = tokio::net::TcpListener::bind(rpc_addr)
+        .await
+        .map_err(|e| CliError::Other(format!("bind {rpc_addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    write_addr_file(&home, bound)?;
+    tracing::info!("rpc listening on {bound}");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let producer: Box<dyn BlockProducer> = Box::new(DevProducer {
+        key,
+        block_time,
+        max_block_txs,
+    });
+    let producing = tokio::spawn(producer.run(chain.clone(), stop_rx.clone()));
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(sluice_node::rpc::serve(
+        chain.clone(),
+        listener,
+        async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        },
+    ));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let produced = producing
+        .await
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
+    let _ = std::fs::remove_file(home.join(RPC_ADDR_FILE));
+    produced?;
+    Ok(())
+}
+
+/// Writes `DIR/rpc.addr` atomically (temp file + rename), so a reader never sees half of it.
+fn write_addr_file(home: &Path, addr: SocketAddr) -> Result<(), CliError> {
+    let tmp = home.join(format!("{RPC_ADDR_FILE}.tmp"));
+    std::fs::write(&tmp, format!("{addr}\n"))
+        .and_then(|_| std::fs::rename(&tmp, home.join(RPC_ADDR_FILE)))
+        .map_err(|e| CliError::Other(format!("write {RPC_ADDR_FILE}: {e}")))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn verify(home: &Path) -> Result<(), CliError> {
+    let genesis = Genesis::load(&home.join(GENESIS_FILE))?;
+    let ledger = Ledger::open(&home.join(DATA_DIR))?;
+    let report = sluice_node::replay::replay(&ledger, &genesis)?;
+    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    Ok(())
+}
