@@ -1,0 +1,119 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use sluice_protocol::{Address, Amount, Hash32};
+use std::path::PathBuf;
+
+/// A Sluice wallet: channels with a hub, invoices, payments.
+#[derive(Debug, Parser)]
+#[command(name = "sluice-wallet", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Wallet directory (key, database, config).
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_WALLET_DIR",
+        default_value = "sluice-wallet"
+    )]
+    pub dir: PathBuf,
+    /// Chain node RPC address (overrides the config).
+    #[arg(long, global = true)]
+    pub node: Option<String>,
+    /// Hub address (overrides the config).
+    #[arg(long, global = true)]
+    pub hub: Option<String>,
+    /// Hub public key (overrides the config).
+    #[arg(long, global = true)]
+    pub hub_key: Option<Address>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the wallet key and config (needs --node, --hub and --hub-key).
+    Init,
+    /// Show this wallet's address.
+    Address,
+    /// On-chain and channel balances.
+    Balance,
+    /// Open a channel with the hub.
+    Open {
+        /// Deposit in base units.
+        deposit: Amount,
+    },
+    /// Top up a channel.
+    Deposit {
+        /// Channel id.
+        channel: Hash32,
+        /// Amount in base units.
+        amount: Amount,
+    },
+    /// Create an invoice to be paid.
+    Invoice {
+        /// Amount in base units.
+        amount: Amount,
+        /// Free text shown to the payer.
+        #[arg(long, default_value = "")]
+        memo: String,
+        /// Validity in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Pay an invoice; prints the secret (proof of payment).
+    Pay {
+        /// The `sluice1…` invoice.
+        invoice: String,
+    },
+    /// List payments.
+    Payments,
+    /// Close a channel cooperatively with the hub.
+    Close {
+        /// Channel id.
+        channel: Hash32,
+    },
+    /// Close a channel on chain with the latest co-signed state (no hub needed).
+    ForceClose {
+        /// Channel id.
+        channel: Hash32,
+    },
+    /// Pay out a closed channel after its challenge window.
+    Settle {
+        /// Channel id.
+        channel: Hash32,
+    },
+    /// Watchtowers.
+    #[command(subcommand)]
+    Watchtower(TowerCommand),
+    /// Stay online: receive payments, resolve in-flight ones, watch the chain.
+    Run {
+        /// Exit after this many seconds (default: until interrupted).
+        #[arg(long)]
+        for_secs: Option<u64>,
+    },
+}
+
+/// Watchtower subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TowerCommand {
+    /// Register with a tower.
+    Add {
+        /// Tower URL, e.g. 127.0.0.1:7100.
+        url: String,
+        /// Tower public key.
+        key: Address,
+    },
+    /// List towers and their receipts.
+    List,
+}

@@ -1,0 +1,196 @@
+//! One function per command; each prints readable text or JSON.
+
+use crate::cli::{Cli, Command, Global, TowerCommand};
+use serde_json::json;
+use sluice_client::config::KEY_FILE;
+use sluice_client::store::PaymentRow;
+use sluice_client::{keyfile, Wallet, WalletConfig, WalletError};
+use std::time::Duration;
+
+type Result<T> = std::result::Result<T, WalletError>;
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Init => init(g),
+        Command::Address => {
+            let key = keyfile::load(&g.dir.join(KEY_FILE))?;
+            out(
+                g,
+                json!({ "address": key.address() }),
+                &key.address().to_string(),
+            );
+            Ok(())
+        }
+        Command::Watchtower(TowerCommand::Add { url, key }) => {
+            let w = open(g).await?;
+            w.add_watchtower(&url, &key).await?;
+            out(
+                g,
+                json!({ "added": key, "url": url }),
+                &format!("watchtower {key} added"),
+            );
+            Ok(())
+        }
+        Command::Watchtower(TowerCommand::List) => {
+            let towers = open(g).await?.watchtowers().await?;
+            let text = towers
+                .iter()
+                .map(|t| format!("{} {} ({} receipts)", t.address, t.url, t.receipts.len()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            out(g, json!(towers), &text);
+            Ok(())
+        }
+        other => wallet_command(g, other).await,
+    }
+}
+
+async fn wallet_command(g: &Global, cmd: Command) -> Result<()> {
+    let w = open(g).await?;
+    match cmd {
+        Command::Balance => {
+            let b = w.balances().await?;
+            let mut text = format!("on chain: {}\noff chain: {}", b.on_chain, b.off_chain);
+            for c in &b.channels {
+                text.push_str(&format!(
+                    "\n  {} {} v{} balance {} (hub {}, locked out {}, in {})",
+                    c.id, c.status, c.version, c.balance, c.hub_balance, c.locked_out, c.locked_in
+                ));
+            }
+            out(g, json!(b), &text);
+        }
+        Command::Open { deposit } => {
+            let id = w.open_channel(deposit).await?;
+            out(g, json!({ "channel": id }), &format!("channel {id} open"));
+        }
+        Command::Deposit { channel, amount } => {
+            w.deposit(&channel, amount).await?;
+            out(
+                g,
+                json!({ "channel": channel, "deposited": amount }),
+                "deposited",
+            );
+        }
+        Command::Invoice { amount, memo, ttl } => {
+            let inv = w
+                .create_invoice(amount, &memo, Duration::from_secs(ttl))
+                .await?;
+            out(g, json!(inv), &inv.invoice);
+        }
+        Command::Pay { invoice } => {
+            w.check_invoice(&invoice)?;
+            w.connect().await?;
+            let secret = w.pay(&invoice).await?;
+            out(
+                g,
+                json!({ "secret": secret }),
+                &format!("paid; proof {secret}"),
+            );
+        }
+        Command::Payments => {
+            let rows = w.payments().await?;
+            let text = rows.iter().map(describe).collect::<Vec<_>>().join("\n");
+            out(g, json!(rows), &text);
+        }
+        Command::Close { channel } => {
+            w.connect().await?;
+            let (a, b) = w.close(&channel).await?;
+            out(
+                g,
+                json!({ "payout": a, "hub_payout": b }),
+                &format!("closed; paid out {a}"),
+            );
+        }
+        Command::ForceClose { channel } => {
+            let after = w.force_close(&channel).await?;
+            let text = format!("closing; run `settle {channel}` after height {after}");
+            out(g, json!({ "settle_after": after }), &text);
+        }
+        Command::Settle { channel } => {
+            let (a, b) = w.settle(&channel).await?;
+            out(
+                g,
+                json!({ "payout": a, "hub_payout": b }),
+                &format!("settled; paid out {a}"),
+            );
+        }
+        Command::Run { for_secs } => run_online(g, &w, for_secs).await?,
+        Command::Init | Command::Address | Command::Watchtower(_) => {}
+    }
+    Ok(())
+}
+
+async fn run_online(g: &Global, w: &Wallet, for_secs: Option<u64>) -> Result<()> {
+    w.connect().await?;
+    let mut events = w.subscribe();
+    let limit = for_secs.map_or(Duration::MAX, Duration::from_secs);
+    let deadline = tokio::time::Instant::now() + limit.min(Duration::from_secs(86_400 * 365));
+    loop {
+        tokio::select! {
+            ev = events.recv() => if let Ok(ev) = ev {
+                let text = format!("{ev:?}");
+                out(g, json!(ev), &text);
+            },
+            _ = tokio::time::sleep_until(deadline) => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+fn describe(p: &PaymentRow) -> String {
+    let dir = match p.direction {
+        sluice_client::store::PaymentDirection::Out => "sent",
+        sluice_client::store::PaymentDirection::In => "received",
+    };
+    let mut s = format!("{} {dir} {} {}", p.hashlock, p.amount, p.status.as_str());
+    if let Some(r) = &p.reason {
+        s.push_str(&format!(" ({r})"));
+    }
+    s
+}
+
+fn init(g: &Global) -> Result<()> {
+    let (Some(node), Some(hub), Some(hub_key)) = (&g.node, &g.hub, g.hub_key) else {
+        return Err(WalletError::Config(
+            "init needs --node HOST:PORT --hub HOST:PORT --hub-key HEX".into(),
+        ));
+    };
+    std::fs::create_dir_all(&g.dir).map_err(|source| WalletError::Io {
+        what: format!("create {}", g.dir.display()),
+        source,
+    })?;
+    let key = keyfile::load_or_create(&g.dir.join(KEY_FILE))?;
+    WalletConfig::new(node.clone(), hub.clone(), hub_key).save(&g.dir)?;
+    let text = format!(
+        "wallet ready in {}; address {}",
+        g.dir.display(),
+        key.address()
+    );
+    out(g, json!({ "address": key.address(), "dir": g.dir }), &text);
+    Ok(())
+}
+
+/// Opens the wallet with the stored config, overridden by flags.
+async fn open(g: &Global) -> Result<Wallet> {
+    keyfile::load(&g.dir.join(KEY_FILE))?;
+    let mut config = WalletConfig::load(&g.dir)?;
+    if let Some(n) = &g.node {
+        config.node = n.clone();
+    }
+    if let Some(h) = &g.hub {
+        config.hub = h.clone();
+    }
+    if let Some(k) = g.hub_key {
+        config.hub_key = k;
+    }
+    Wallet::open(&g.dir, config).await
+}
+
+fn out(g: &Global, value: serde_json::Value, text: &str) {
+    match g.json {
+        true => println!("{value}"),
+        false => println!("{text}"),
+    }
+}

@@ -1,0 +1,272 @@
+//! Bad input of every kind: a typed error to the app, nothing signed, nothing stored.
+
+mod support;
+
+use sluice_client::WalletError;
+use sluice_protocol::invoice::{Invoice, InvoiceError};
+use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg};
+use sluice_protocol::{
+    apply, sha256, Change, Context, Direction, Hash32, Keypair, Lock, Party, Policy, Position,
+    Signature,
+};
+use std::time::Duration;
+use support::{Chain, Hub, CHAIN, HEIGHT};
+
+fn invoice(chain_id: u64, hub: &Hub, expires_at: u64, amount: u64) -> String {
+    let payee = Keypair::from_secret(&[5; 32]).unwrap();
+    Invoice {
+        chain_id,
+        hub: hub.key.address(),
+        payee: payee.address(),
+        amount,
+        hashlock: sha256(&[1; 32]),
+        expires_at,
+        memo: "tea".into(),
+    }
+    .sign(&payee)
+    .unwrap()
+    .encode_string()
+}
+
+const LATER: u64 = 4_000_000_000;
+
+async fn offline() -> (tempfile::TempDir, Chain, Hub, sluice_client::Wallet) {
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, hub) = (Chain::start().await, Hub::start().await);
+    let w = support::wallet(dir.path(), &chain, &hub).await;
+    (dir, chain, hub, w)
+}
+
+#[tokio::test]
+async fn malformed_invoice_is_refused() {
+    let (_d, _c, hub, w) = offline().await;
+    for bad in ["", "lnbc1xyz", "sluice1zz", "sluice1abcd"] {
+        assert!(
+            matches!(w.pay(bad).await, Err(WalletError::Invoice(_))),
+            "{bad}"
+        );
+    }
+    let mut s = invoice(CHAIN, &hub, LATER, 10);
+    s.pop();
+    assert!(matches!(w.pay(&s).await, Err(WalletError::Invoice(_))));
+    assert!(w.payments().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn invoice_for_another_chain_is_refused() {
+    let (_d, _c, hub, w) = offline().await;
+    let r = w.pay(&invoice(CHAIN + 1, &hub, LATER, 10)).await;
+    assert!(matches!(
+        r,
+        Err(WalletError::Invoice(InvoiceError::WrongChain { .. }))
+    ));
+    assert!(w.payments().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn invoice_for_another_hub_is_refused() {
+    let (_d, _c, _hub, w) = offline().await;
+    let other = Hub::start().await;
+    let other = Hub {
+        key: Keypair::from_secret(&[43; 32]).unwrap(),
+        ..other
+    };
+    let r = w.pay(&invoice(CHAIN, &other, LATER, 10)).await;
+    assert!(matches!(
+        r,
+        Err(WalletError::Invoice(InvoiceError::WrongHub))
+    ));
+    assert!(w.payments().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn expired_invoice_is_refused() {
+    let (_d, _c, hub, w) = offline().await;
+    let r = w.pay(&invoice(CHAIN, &hub, 1, 10)).await;
+    assert!(matches!(
+        r,
+        Err(WalletError::Invoice(InvoiceError::Expired(1)))
+    ));
+    assert!(w.payments().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn amount_over_the_balance_is_refused_before_signing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, hub) = (Chain::start().await, Hub::start().await);
+    let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
+    let r = w.pay(&invoice(CHAIN, &hub, LATER, 5_000)).await;
+    assert!(matches!(
+        r,
+        Err(WalletError::InsufficientBalance {
+            available: 1_000,
+            ..
+        })
+    ));
+    assert!(
+        conn.recv_within(Duration::from_millis(500)).await.is_none(),
+        "nothing proposed"
+    );
+    assert!(w.payments().await.unwrap().is_empty());
+    assert_eq!(
+        w.store()
+            .require_channel(&id)
+            .await
+            .unwrap()
+            .snapshot
+            .state()
+            .version,
+        0
+    );
+}
+
+#[tokio::test]
+async fn hub_with_another_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start().await;
+    let hub = Hub::start().await;
+    let mut cfg = sluice_client::WalletConfig::new(
+        chain.addr.clone(),
+        hub.addr.clone(),
+        Keypair::from_secret(&[44; 32]).unwrap().address(),
+    );
+    cfg.pay_timeout_secs = 5;
+    let w = sluice_client::Wallet::open(dir.path(), cfg).await.unwrap();
+    let accept = tokio::spawn(async move { hub.accept(vec![]).await });
+    let r = w.connect().await;
+    assert!(
+        matches!(r, Err(WalletError::HubKeyMismatch { .. })),
+        "{r:?}"
+    );
+    accept.abort();
+}
+
+#[tokio::test]
+async fn unreachable_hub_is_a_typed_error() {
+    let (_d, _c, _hub, w) = offline().await;
+    drop(_hub);
+    let r = w.connect().await;
+    assert!(
+        matches!(r, Err(WalletError::HubUnreachable { .. })),
+        "{r:?}"
+    );
+}
+
+/// The hub's honest AddLock toward the wallet for `hashlock`, with a state computed by the
+/// protocol; tests then tamper with it.
+fn hub_lock(hub: &Hub, id: Hash32, hashlock: Hash32, amount: u64) -> Proposal {
+    let lock = Lock {
+        direction: Direction::BtoA,
+        amount,
+        hashlock,
+        expiry: HEIGHT + 200,
+    };
+    let change = Change::AddLock { lock };
+    let before = Position::opening(sluice_protocol::ChannelState::opening(CHAIN, id));
+    let ctx = Context {
+        deposit_a: 1_000,
+        deposit_b: 1_000,
+        height: HEIGHT,
+        policy: Policy::default(),
+    };
+    let next = apply(&before, &change, Party::B, &ctx).unwrap();
+    Proposal {
+        channel_id: id,
+        change,
+        state: next.state,
+        sig: next.state.sign(&hub.key),
+        invoice: None,
+    }
+}
+
+async fn receiving_setup() -> (
+    tempfile::TempDir,
+    Chain,
+    Hub,
+    sluice_client::Wallet,
+    Hash32,
+    support::Conn,
+    Hash32,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, hub) = (Chain::start().await, Hub::start().await);
+    let (w, id, conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
+    chain.deposit(&id, &hub.key.address(), 1_000);
+    let inv = w
+        .create_invoice(100, "", Duration::from_secs(600))
+        .await
+        .unwrap();
+    (dir, chain, hub, w, id, conn, inv.hashlock)
+}
+
+async fn expect_reject(conn: &mut support::Conn, code: ErrorCode) {
+    match conn.recv().await {
+        SessionMsg::Reject { code: c, .. } => assert_eq!(c, code),
+        other => panic!("expected Reject, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn hub_state_that_differs_from_apply_is_rejected() {
+    let (_d, chain, hub, w, id, mut conn, hashlock) = receiving_setup().await;
+    let _ = chain;
+    let mut p = hub_lock(&hub, id, hashlock, 100);
+    p.state.sent_b = 1; // not what AddLock gives
+    p.sig = p.state.sign(&hub.key);
+    conn.send(&SessionMsg::Propose(p)).await;
+    expect_reject(&mut conn, ErrorCode::InvalidUpdate).await;
+    assert_eq!(
+        w.store()
+            .require_channel(&id)
+            .await
+            .unwrap()
+            .snapshot
+            .state()
+            .version,
+        0
+    );
+    assert!(w.payments().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn hub_proposal_with_a_bad_signature_is_rejected() {
+    let (_d, _chain, hub, w, id, mut conn, hashlock) = receiving_setup().await;
+    let mut p = hub_lock(&hub, id, hashlock, 100);
+    p.sig = Signature([7; 64]);
+    conn.send(&SessionMsg::Propose(p)).await;
+    expect_reject(&mut conn, ErrorCode::BadSignature).await;
+    assert_eq!(
+        w.store()
+            .require_channel(&id)
+            .await
+            .unwrap()
+            .snapshot
+            .state()
+            .version,
+        0
+    );
+    assert!(w.payments().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn hub_lock_without_our_invoice_is_rejected() {
+    let (_d, _chain, hub, w, id, mut conn, _hashlock) = receiving_setup().await;
+    conn.send(&SessionMsg::Propose(hub_lock(
+        &hub,
+        id,
+        Hash32([3; 32]),
+        100,
+    )))
+    .await;
+    expect_reject(&mut conn, ErrorCode::PaymentFailed).await;
+    assert_eq!(
+        w.store()
+            .require_channel(&id)
+            .await
+            .unwrap()
+            .snapshot
+            .state()
+            .version,
+        0
+    );
+}
