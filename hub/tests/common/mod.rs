@@ -139,6 +139,8 @@ impl Wallet {
                     return;
                 }
             }
+            // The wallet was dropped: say goodbye so the hub ends the session.
+            let _ = sink.close().await;
         });
         let state = Arc::new(Mutex::new(State::default()));
         for (id, row) in hub

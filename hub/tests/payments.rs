@@ -1,0 +1,172 @@
+//! Invoice payments A → hub → B over real WebSockets, and every way one fails fast.
+
+mod common;
+
+use common::*;
+use sluice_hub::store::PaymentState;
+use sluice_protocol::wire::hub::{PaymentStatus, SessionMsg};
+use sluice_protocol::*;
+
+fn failed_with(m: &SessionMsg, needle: &str) -> bool {
+    matches!(m, SessionMsg::Payment { status: PaymentStatus::Failed, reason: Some(r), .. } if r.contains(needle))
+        || matches!(m, SessionMsg::Reject { reason, .. } if reason.contains(needle))
+}
+
+#[tokio::test]
+async fn payment_routes_from_payer_through_hub_to_payee() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), quick_config()).await;
+    let (ka, kb) = (Keypair::generate(), Keypair::generate());
+    let a = open_channel(&hub, &ka, 10_000, 0).await;
+    let b = open_channel(&hub, &kb, 0, 5_000).await;
+    let wa = Wallet::connect(&hub, ka).await;
+    let wb = Wallet::connect(&hub, kb).await;
+    let (inv, hashlock) = wb.invoice(1_000, u64::MAX);
+    let done = wa.pay(&a, &inv, 1_000).await;
+    assert_eq!(
+        done,
+        SessionMsg::Payment {
+            hashlock,
+            status: PaymentStatus::Completed,
+            reason: None
+        }
+    );
+
+    let fee = hub.shared.cfg.terms.fee(1_000).unwrap();
+    let ra = hub.shared.store.channel(&a).await.unwrap().unwrap();
+    assert_eq!(
+        ra.snapshot.state().balances(10_000, 0).unwrap(),
+        (10_000 - 1_000 - fee, 1_000 + fee)
+    );
+    assert!(ra.snapshot.locks.is_empty());
+    let rb = hub.shared.store.channel(&b).await.unwrap().unwrap();
+    assert_eq!(
+        rb.snapshot.state().balances(0, 5_000).unwrap(),
+        (1_000, 4_000)
+    );
+    let history: Vec<_> = hub
+        .shared
+        .store
+        .payment_history(&hashlock)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            PaymentState::Pending,
+            PaymentState::Forwarded,
+            PaymentState::SecretKnown,
+            PaymentState::Completed
+        ]
+    );
+    // The payer's wallet holds the same co-signed state as the hub.
+    assert_eq!(wa.latest(&a), ra.snapshot);
+    // Several more in a row keep versions strictly increasing.
+    for _ in 0..5 {
+        let (inv, _) = wb.invoice(10, u64::MAX);
+        assert!(matches!(
+            wa.pay(&a, &inv, 10).await,
+            SessionMsg::Payment {
+                status: PaymentStatus::Completed,
+                ..
+            }
+        ));
+    }
+    assert_eq!(
+        hub.shared
+            .store
+            .channel(&a)
+            .await
+            .unwrap()
+            .unwrap()
+            .version(),
+        12
+    );
+}
+
+#[tokio::test]
+async fn payments_that_cannot_complete_fail_fast_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = quick_config();
+    cfg.limits.max_payment = 50_000;
+    let hub = start_hub(dir.path(), cfg).await;
+    let (ka, kb, kc, kd) = (
+        Keypair::generate(),
+        Keypair::generate(),
+        Keypair::generate(),
+        Keypair::generate(),
+    );
+    let a = open_channel(&hub, &ka, 100_000, 0).await;
+    open_channel(&hub, &kb, 0, 500).await;
+    open_channel(&hub, &kd, 0, 5_000).await;
+    let wa = Wallet::connect(&hub, ka).await;
+    let wb = Wallet::connect(&hub, kb.clone()).await;
+    let wc = Wallet::connect(&hub, kc).await; // online, no channel
+    let wd = Wallet::connect(&hub, kd).await;
+    wd.decline_locks();
+
+    let (inv, _) = wc.invoice(100, u64::MAX);
+    assert!(failed_with(&wa.pay(&a, &inv, 100).await, "no open channel"));
+    let (inv, _) = wb.invoice(1_000, u64::MAX);
+    assert!(failed_with(
+        &wa.pay(&a, &inv, 1_000).await,
+        "too little collateral"
+    ));
+    let (inv, _) = wb.invoice(100, 1);
+    assert!(failed_with(&wa.pay(&a, &inv, 100).await, "expired"));
+    let (inv, _) = wb.invoice(60_000, u64::MAX);
+    assert!(failed_with(
+        &wa.pay(&a, &inv, 60_000).await,
+        "over the hub's limit"
+    ));
+    let stranger = Keypair::generate(); // never connected
+    let inv = sluice_protocol::invoice::Invoice {
+        chain_id: CHAIN,
+        hub: hub.shared.address(),
+        payee: stranger.address(),
+        amount: 100,
+        hashlock: sha256(&[9; 32]),
+        expires_at: u64::MAX,
+        memo: String::new(),
+    }
+    .sign(&stranger)
+    .unwrap()
+    .encode_string();
+    assert!(failed_with(&wa.pay(&a, &inv, 100).await, "offline"));
+    // Nothing above touched the payer's channel.
+    assert_eq!(
+        hub.shared
+            .store
+            .channel(&a)
+            .await
+            .unwrap()
+            .unwrap()
+            .version(),
+        0
+    );
+
+    // The payee refuses the hub's lock: the payer's lock is co-signed, then released.
+    let (inv, hashlock) = wd.invoice(100, u64::MAX);
+    assert!(failed_with(&wa.pay(&a, &inv, 100).await, "payee refused"));
+    let row = hub.shared.store.channel(&a).await.unwrap().unwrap();
+    assert_eq!(
+        (row.version(), row.snapshot.locks.len()),
+        (2, 0),
+        "lock added then removed"
+    );
+    assert_eq!(
+        row.snapshot.state().balances(100_000, 0).unwrap(),
+        (100_000, 0)
+    );
+    let p = hub.shared.store.payment(&hashlock).await.unwrap().unwrap();
+    assert_eq!(p.state, PaymentState::Failed);
+    assert_eq!(
+        wa.latest(&a).state().version,
+        2,
+        "payer holds the release too"
+    );
+    let _ = (wb, wc);
+}
