@@ -51,9 +51,15 @@ impl TestChannel {
 
     /// Version `version` with `sent_a` paid from a to b and no locks, signed by both.
     pub fn snapshot(&self, version: u64, sent_a: Amount) -> Snapshot {
+        self.snapshot_paid(version, sent_a, 0)
+    }
+
+    /// Version `version` with `sent_a` paid a→b and `sent_b` paid b→a, signed by both.
+    pub fn snapshot_paid(&self, version: u64, sent_a: Amount, sent_b: Amount) -> Snapshot {
         let mut state = ChannelState::opening(self.chain_id, self.id());
         state.version = version;
         state.sent_a = sent_a;
+        state.sent_b = sent_b;
         let cosigned = CoSigned {
             state,
             sig_a: state.sign(&self.a),
@@ -66,11 +72,15 @@ impl TestChannel {
     }
 
     pub fn appointment(&self, version: u64, sent_a: Amount) -> Appointment {
+        self.appointment_of(self.snapshot(version, sent_a))
+    }
+
+    pub fn appointment_of(&self, snapshot: Snapshot) -> Appointment {
         Appointment {
             a: self.a.address(),
             b: self.b.address(),
             salt: self.salt,
-            snapshot: self.snapshot(version, sent_a),
+            snapshot,
         }
     }
 }

@@ -76,6 +76,27 @@ pub struct Store {
     pool: Pool,
 }
 
+/// Opens a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`): a
+/// deferred transaction that reads first cannot upgrade once another writer committed.
+trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 pub(crate) fn int(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::OutOfRange(v))
 }
@@ -135,7 +156,7 @@ impl Store {
     ) -> Result<Result<u64, Refusal>, StoreError> {
         let (quota, height) = (int(quota)?, int(height)?);
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let spent = sqlx::query(
                 "INSERT INTO used_nonces (user_key, nonce) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             )
@@ -172,7 +193,7 @@ impl Store {
         nonce: &Hash32,
     ) -> Result<Result<(), Refusal>, StoreError> {
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let known: Option<(i64,)> =
                 sqlx::query_as("SELECT quota FROM users WHERE user_key = $1")
                     .bind(&user.0[..])
@@ -207,7 +228,7 @@ impl Store {
         let height = int(height)?;
         let mut out = Vec::with_capacity(batch.len());
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for item in batch {
                 let (user, nonce, id) =
                     (&item.user.0[..], &item.nonce.0[..], &item.channel_id.0[..]);
@@ -357,7 +378,7 @@ impl Store {
     ) -> Result<Result<bool, Refusal>, StoreError> {
         let (u, n, id) = (&user.0[..], &nonce.0[..], &channel_id.0[..]);
         on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let known: Option<(i64,)> =
                 sqlx::query_as("SELECT quota FROM users WHERE user_key = $1")
                     .bind(u)
