@@ -219,6 +219,12 @@ fn subscribe(
         }
         !done
     });
+    let events = match call.method.as_str() {
+        method::SUBSCRIBE_EVENTS => Some(methods::params::<SubscribeEventsParams>(
+            call.params.clone(),
+        )?),
+        _ => None,
+    };
     let max = chain.config.max_subscriptions_per_conn;
     if subs.len() >= max {
         return Err(error(
@@ -226,12 +232,6 @@ fn subscribe(
             format!("at most {max} subscriptions per connection"),
         ));
     }
-    let events = match call.method.as_str() {
-        method::SUBSCRIBE_EVENTS => Some(methods::params::<SubscribeEventsParams>(
-            call.params.clone(),
-        )?),
-        _ => None,
-    };
     let id = NEXT_SUB.fetch_add(1, Ordering::Relaxed);
     // Subscribe to live blocks now, before the tip is read, so nothing falls in between.
     let live = chain.subscribe();
