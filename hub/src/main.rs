@@ -50,9 +50,11 @@ fn init(
     store_url: Option<String>,
 ) -> Result<(), CliError> {
     std::fs::create_dir_all(&home)?;
-    let mut cfg = HubConfig::default();
-    cfg.chain_rpc = chain_rpc.unwrap_or_default();
-    cfg.store_url = store_url.unwrap_or_default();
+    let cfg = HubConfig {
+        chain_rpc: chain_rpc.unwrap_or_default(),
+        store_url: store_url.unwrap_or_default(),
+        ..HubConfig::default()
+    };
     let key = keyfile::create(&cfg.key_path(&home))?;
     cfg.write(&home)?;
     println!("{}", key.address());

@@ -167,7 +167,7 @@ async fn cursor_moves_forward_with_effects(store: &Store) {
     assert_eq!(store.cursor().await.unwrap(), 0);
     let c = channel(3);
     let writes = vec![
-        ChainWrite::Opened(c.clone()),
+        ChainWrite::Opened(Box::new(c.clone())),
         ChainWrite::Deposits {
             id: c.id,
             deposit_a: 1_000,
@@ -179,7 +179,7 @@ async fn cursor_moves_forward_with_effects(store: &Store) {
     assert_eq!(store.channel(&c.id).await.unwrap().unwrap().deposit_b, 500);
     // A replay of an older height changes neither the cursor nor a newer channel state.
     store
-        .apply_chain(5, &[ChainWrite::Opened(c.clone())])
+        .apply_chain(5, &[ChainWrite::Opened(Box::new(c.clone()))])
         .await
         .unwrap();
     assert_eq!(store.cursor().await.unwrap(), 12);

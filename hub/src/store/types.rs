@@ -182,7 +182,7 @@ pub struct CollateralJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainWrite {
     /// A channel opened toward the hub (inserted once; replays are no-ops).
-    Opened(ChannelRow),
+    Opened(Box<ChannelRow>),
     Deposits {
         id: Hash32,
         deposit_a: Amount,

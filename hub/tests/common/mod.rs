@@ -184,11 +184,13 @@ impl Wallet {
         }
         // Resync: the hub's Sync for each channel follows the Welcome.
         for _ in 0..500 {
-            let st = w.state.lock().unwrap();
-            if st.channels.len() >= st.deposits.len() {
+            let synced = {
+                let st = w.state.lock().unwrap();
+                st.channels.len() >= st.deposits.len()
+            };
+            if synced {
                 break;
             }
-            drop(st);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         w

@@ -1,0 +1,103 @@
+//! Collateral policy: when the hub's side of a channel is below `threshold`, a persisted job
+//! deposits up to `target`; one live job per channel, resubmitted until included.
+
+use crate::shared::Shared;
+use crate::store::{ChannelPhase, JobStatus};
+use sluice_protocol::TxKind;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn run(sh: Arc<Shared>) {
+    let policy = sh.cfg.collateral.clone();
+    if policy.target == 0 {
+        return;
+    }
+    loop {
+        if let Err(e) = tick(&sh).await {
+            tracing::warn!(error = %e, "collateral round failed");
+        }
+        tokio::time::sleep(Duration::from_secs(policy.retry_secs.max(1))).await;
+    }
+}
+
+async fn tick(sh: &Arc<Shared>) -> Result<(), crate::store::StoreError> {
+    let p = &sh.cfg.collateral;
+    for row in sh.store.channels(10_000).await? {
+        if row.phase != ChannelPhase::Open {
+            continue;
+        }
+        let Ok((_, hub_side)) = row.snapshot.state().balances(row.deposit_a, row.deposit_b) else {
+            continue;
+        };
+        if hub_side < p.threshold
+            && sh
+                .store
+                .queue_collateral(&row.id, p.target - hub_side)
+                .await?
+        {
+            tracing::info!(channel = %row.id, amount = p.target - hub_side, "collateral job queued");
+        }
+    }
+    for job in sh.store.live_jobs().await? {
+        advance(sh, &job).await?;
+    }
+    Ok(())
+}
+
+async fn advance(
+    sh: &Arc<Shared>,
+    job: &crate::store::CollateralJob,
+) -> Result<(), crate::store::StoreError> {
+    let Some(chain) = sh.chain.clone() else {
+        return Ok(());
+    };
+    if let (JobStatus::Submitted, Some(tx)) = (job.status, job.tx_id) {
+        match chain.client().tx(&tx).await {
+            Ok(Some(info)) if info.receipt.success => {
+                return sh
+                    .store
+                    .update_job(&job.channel_id, JobStatus::Done, None, None)
+                    .await;
+            }
+            Ok(None) => return Ok(()), // not yet included; checked again next round
+            Ok(Some(info)) => {
+                let err = info.receipt.error.unwrap_or_default();
+                sh.store
+                    .update_job(&job.channel_id, JobStatus::Queued, None, Some(err))
+                    .await?;
+            }
+            Err(e) => {
+                return sh
+                    .store
+                    .update_job(
+                        &job.channel_id,
+                        JobStatus::Submitted,
+                        None,
+                        Some(e.to_string()),
+                    )
+                    .await
+            }
+        }
+    }
+    let kind = TxKind::Deposit {
+        channel_id: job.channel_id,
+        amount: job.amount,
+    };
+    match chain.submit(kind).await {
+        Ok(tx) => {
+            sh.store
+                .update_job(&job.channel_id, JobStatus::Submitted, Some(tx), None)
+                .await
+        }
+        Err(e) => {
+            sh.store
+                .update_job(
+                    &job.channel_id,
+                    JobStatus::Queued,
+                    None,
+                    Some(e.to_string()),
+                )
+                .await
+        }
+    }
+}
