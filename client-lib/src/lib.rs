@@ -19,6 +19,8 @@
 //! # let _ = (channel, proof); Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod chain;
 pub mod config;
 mod core;
