@@ -1,0 +1,73 @@
+//! Finds the daemon binaries next to the running executable, building them first when they are
+//! missing (as on a fresh clone, where `cargo run --bin sluice-devnet` builds only the devnet).
+
+use super::HarnessError;
+use sluice_test_support::SupportError;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const DAEMONS: [&str; 3] = ["sluice-node", "sluice-hub", "sluice-watchtower"];
+
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub node: PathBuf,
+    pub hub: PathBuf,
+    pub tower: PathBuf,
+}
+
+fn profile_dir() -> Result<PathBuf, HarnessError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| HarnessError::Setup(format!("locate executable: {e}")))?;
+    // target/<profile>/<exe> or target/<profile>/deps/<test-exe>
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(match dir.file_name().is_some_and(|n| n == "deps") {
+        true => dir.parent().map(Path::to_path_buf).unwrap_or(dir),
+        false => dir,
+    })
+}
+
+fn build(release: bool) -> Result<(), HarnessError> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("building {} …", DAEMONS.join(", "));
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet"]);
+    if release {
+        cmd.arg("--release");
+    }
+    for d in DAEMONS {
+        cmd.args(["--bin", d]);
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| HarnessError::Setup(format!("run cargo build: {e}")))?;
+    match status.success() {
+        true => Ok(()),
+        false => Err(HarnessError::Setup(
+            "cargo build of the daemons failed".into(),
+        )),
+    }
+}
+
+/// The three daemon binaries of the same build profile as the caller.
+pub fn binaries() -> Result<Binaries, HarnessError> {
+    let dir = profile_dir()?;
+    let missing = DAEMONS.iter().any(|d| !dir.join(d).is_file());
+    if missing {
+        build(dir.file_name().is_some_and(|n| n == "release"))?;
+    }
+    let find = |name: &str| {
+        let p = dir.join(name);
+        match p.is_file() {
+            true => Ok(p),
+            false => Err(SupportError::Failed(format!(
+                "binary `{name}` not found in {}",
+                dir.display()
+            ))),
+        }
+    };
+    Ok(Binaries {
+        node: find(DAEMONS[0])?,
+        hub: find(DAEMONS[1])?,
+        tower: find(DAEMONS[2])?,
+    })
+}

@@ -1,0 +1,159 @@
+//! The process harness: real `sluice-node`, `sluice-hub` and `sluice-watchtower` processes on
+//! free loopback ports with temporary homes, their logs collected, torn down on drop. The
+//! end-to-end tests, `sluice-devnet` and `sluice-bench` all start the system through here.
+
+mod bins;
+mod blocks;
+mod daemons;
+
+pub use bins::{binaries, Binaries};
+pub use blocks::advance_to;
+pub use daemons::{HubProcess, NodeProcess, Process, TowerProcess};
+
+use sluice_test_support::{SupportError, TempPostgres};
+use std::path::{Path, PathBuf};
+
+/// Where the hub keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HubStore {
+    /// A SQLite file in the hub's home (the embedded default).
+    Sqlite,
+    /// A database on a throwaway Postgres server the harness starts.
+    Postgres,
+}
+
+/// How to start a network.
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    pub block_time_ms: u64,
+    pub challenge_period: u64,
+    pub hub_store: HubStore,
+    /// Genesis balance of each extra account (wallets), besides hub and tower.
+    pub fund: Vec<(sluice_protocol::Address, u64)>,
+    /// Start a watchtower.
+    pub tower: bool,
+    /// Hub collateral policy `(threshold, target)` for every channel opened toward it.
+    pub hub_collateral: (u64, u64),
+}
+
+impl Default for NetworkOptions {
+    fn default() -> Self {
+        NetworkOptions {
+            block_time_ms: 100,
+            challenge_period: 20,
+            hub_store: HubStore::Sqlite,
+            fund: Vec::new(),
+            tower: true,
+            hub_collateral: (50_000, 100_000),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error(transparent)]
+    Support(#[from] SupportError),
+    #[error("{process} failed: {message}\n--- last lines of its log ({log}) ---\n{tail}")]
+    Process {
+        process: String,
+        message: String,
+        log: String,
+        tail: String,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// A running chain node, hub and (optionally) watchtower.
+pub struct Network {
+    pub node: NodeProcess,
+    pub hub: HubProcess,
+    pub tower: Option<TowerProcess>,
+    pub hub_key: sluice_protocol::Address,
+    pub tower_key: Option<sluice_protocol::Address>,
+    pub opts: NetworkOptions,
+    // Field order matters: processes stop before Postgres and the directory go away.
+    _postgres: Option<TempPostgres>,
+    root: tempfile::TempDir,
+}
+
+/// Genesis balance of the hub's and the tower's accounts.
+pub const OPERATOR_FUNDS: u64 = 1_000_000_000_000;
+
+impl Network {
+    /// Starts everything and waits until each process is ready.
+    pub fn start(opts: NetworkOptions) -> Result<Network, HarnessError> {
+        let bins = binaries()?;
+        let root = tempfile::Builder::new()
+            .prefix("sluice-net-")
+            .tempdir()
+            .map_err(|e| HarnessError::Setup(format!("temporary directory: {e}")))?;
+        let hub_key = daemons::init_hub(&bins, &root.path().join("hub"))?;
+        let tower_key = match opts.tower {
+            true => Some(daemons::init_tower(&bins, &root.path().join("tower"))?),
+            false => None,
+        };
+        let mut fund = opts.fund.clone();
+        fund.push((hub_key, OPERATOR_FUNDS));
+        fund.extend(tower_key.map(|k| (k, OPERATOR_FUNDS)));
+        let node = daemons::start_node(&bins, &root.path().join("node"), &fund, &opts)?;
+        let (postgres, store_url) = match opts.hub_store {
+            HubStore::Sqlite => (None, None),
+            HubStore::Postgres => {
+                let pg = TempPostgres::start()?;
+                let url = pg.create_database("hub")?;
+                (Some(pg), Some(url))
+            }
+        };
+        let hub = daemons::start_hub(
+            &bins,
+            &root.path().join("hub"),
+            node.addr(),
+            store_url.as_deref(),
+            opts.hub_collateral,
+        )?;
+        let tower = match opts.tower {
+            true => Some(daemons::start_tower(
+                &bins,
+                &root.path().join("tower"),
+                node.addr(),
+            )?),
+            false => None,
+        };
+        Ok(Network {
+            node,
+            hub,
+            tower,
+            hub_key,
+            tower_key,
+            opts,
+            _postgres: postgres,
+            root,
+        })
+    }
+
+    /// The network's scratch directory (wallet homes go here).
+    pub fn dir(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// A fresh directory under the network's root.
+    pub fn subdir(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// Keeps the directory on disk after the network is dropped (for `--keep-running` users
+    /// who want to look at logs).
+    pub fn keep(self) -> PathBuf {
+        let Network {
+            node,
+            hub,
+            tower,
+            _postgres,
+            root,
+            ..
+        } = self;
+        drop((node, hub, tower, _postgres));
+        root.keep()
+    }
+}
