@@ -1,10 +1,20 @@
-//! Real parts for tests: a throwaway Postgres server started from the installed binaries, and
-//! supervised daemon processes with captured logs that can be stopped or SIGKILLed.
+//! Real parts for tests: a throwaway Postgres server started from the installed binaries,
+//! supervised daemon processes with captured logs that can be stopped or SIGKILLed, and a whole
+//! network (`sluice-node --dev`, `sluice-hub`, `sluice-watchtower` on free loopback ports) for
+//! the daemons' tests, the end-to-end suite, the devnet and the benchmarks.
 
+mod bins;
+mod blocks;
 mod daemon;
+mod daemons;
+mod network;
 mod postgres;
 
+pub use bins::{binaries, Binaries};
+pub use blocks::advance_to;
 pub use daemon::{bin_path, free_port, wait_for_file, Daemon};
+pub use daemons::{init_hub, init_tower, start_hub, start_node, start_tower, Process};
+pub use network::{HarnessError, HubStore, Network, NetworkOptions, OPERATOR_FUNDS};
 pub use postgres::TempPostgres;
 
 #[derive(Debug, thiserror::Error)]

@@ -3,4 +3,6 @@
 
 pub mod bench;
 pub mod devnet;
-pub mod harness;
+
+/// The process harness lives in `sluice-test-support` so daemons' own tests can use it too.
+pub use sluice_test_support as harness;

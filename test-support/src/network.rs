@@ -1,16 +1,11 @@
-//! The process harness: real `sluice-node`, `sluice-hub` and `sluice-watchtower` processes on
+//! A whole network for tests, the devnet and benchmarks: real `sluice-node`, `sluice-hub` and `sluice-watchtower` processes on
 //! free loopback ports with temporary homes, their logs collected, torn down on drop. The
 //! end-to-end tests, `sluice-devnet` and `sluice-bench` all start the system through here.
 
-mod bins;
-mod blocks;
-mod daemons;
+use crate::bins::binaries;
+use crate::daemons::{self, Process};
 
-pub use bins::{binaries, Binaries};
-pub use blocks::advance_to;
-pub use daemons::{HubProcess, NodeProcess, Process, TowerProcess};
-
-use sluice_test_support::{SupportError, TempPostgres};
+use crate::{SupportError, TempPostgres};
 use std::path::{Path, PathBuf};
 
 /// Where the hub keeps its state.
@@ -66,9 +61,9 @@ pub enum HarnessError {
 
 /// A running chain node, hub and (optionally) watchtower.
 pub struct Network {
-    pub node: NodeProcess,
-    pub hub: HubProcess,
-    pub tower: Option<TowerProcess>,
+    pub node: Process,
+    pub hub: Process,
+    pub tower: Option<Process>,
     pub hub_key: sluice_protocol::Address,
     pub tower_key: Option<sluice_protocol::Address>,
     pub opts: NetworkOptions,

@@ -1,9 +1,10 @@
 //! One supervised process per daemon: init its home, start it, wait for its address file, and
 //! restart or SIGKILL it on demand.
 
-use super::{Binaries, HarnessError, NetworkOptions};
+use crate::bins::Binaries;
+use crate::daemon::{wait_for_file, Daemon};
+use crate::network::{HarnessError, NetworkOptions};
 use sluice_protocol::Address;
-use sluice_test_support::{wait_for_file, Daemon};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -155,17 +156,13 @@ impl Process {
     }
 }
 
-pub type NodeProcess = Process;
-pub type TowerProcess = Process;
-pub type HubProcess = Process;
-
 /// Initializes a dev chain with `fund` at genesis and starts `sluice-node --dev`.
 pub fn start_node(
     bins: &Binaries,
     home: &Path,
     fund: &[(Address, u64)],
     opts: &NetworkOptions,
-) -> Result<NodeProcess, HarnessError> {
+) -> Result<Process, HarnessError> {
     let mut init = Command::new(&bins.node);
     init.arg("init").arg("--home").arg(home);
     init.args(["--rpc-addr", "127.0.0.1:0"]);
@@ -203,7 +200,7 @@ pub fn start_hub(
     node_rpc: &str,
     store_url: Option<&str>,
     (threshold, target): (u64, u64),
-) -> Result<HubProcess, HarnessError> {
+) -> Result<Process, HarnessError> {
     let mut hub = Process::new(
         "sluice-hub",
         &bins.hub,
@@ -237,11 +234,7 @@ pub fn init_tower(bins: &Binaries, home: &Path) -> Result<Address, HarnessError>
 }
 
 /// Starts `sluice-watchtower` against the node at `node_rpc`.
-pub fn start_tower(
-    bins: &Binaries,
-    home: &Path,
-    node_rpc: &str,
-) -> Result<TowerProcess, HarnessError> {
+pub fn start_tower(bins: &Binaries, home: &Path, node_rpc: &str) -> Result<Process, HarnessError> {
     let mut tower = Process::new(
         "sluice-watchtower",
         &bins.tower,

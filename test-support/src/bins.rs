@@ -1,8 +1,8 @@
 //! Finds the daemon binaries next to the running executable, building them first when they are
 //! missing (as on a fresh clone, where `cargo run --bin sluice-devnet` builds only the devnet).
 
-use super::HarnessError;
-use sluice_test_support::SupportError;
+use crate::network::HarnessError;
+use crate::SupportError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
