@@ -4,6 +4,7 @@
 
 use clap::Parser;
 use sluice_tests::devnet::{self, Narrator, STEPS};
+use sluice_tests::harness::HubStore;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -31,7 +32,7 @@ async fn main() -> ExitCode {
         }
     };
     let mut n = Narrator::new(STEPS);
-    let outcome = devnet::run(&mut n, scratch.path()).await;
+    let outcome = devnet::run(&mut n, scratch.path(), HubStore::Sqlite).await;
     n.summary();
     let net = match outcome {
         Ok(net) => net,

@@ -4,11 +4,11 @@
 //! with an old state. Bob's watchtower challenges, and settlement pays Bob in full.
 
 mod narrator;
-mod steps;
+pub mod steps;
 
 pub use narrator::Narrator;
 
-use crate::harness::{HarnessError, Network, NetworkOptions};
+use crate::harness::{HarnessError, HubStore, Network, NetworkOptions};
 use sluice_chain_client::ClientError;
 use sluice_client::{keyfile, WalletError};
 use sluice_protocol::routing::RoutingTerms;
@@ -35,8 +35,14 @@ pub enum DevnetError {
 pub type Result<T> = std::result::Result<T, DevnetError>;
 
 /// Runs the story, recording every check in `n`; returns the network, still running.
-pub async fn run(n: &mut Narrator, scratch: &std::path::Path) -> Result<Network> {
-    n.step("Starting a one-validator dev chain, a hub on SQLite and a watchtower");
+pub async fn run(
+    n: &mut Narrator,
+    scratch: &std::path::Path,
+    hub_store: HubStore,
+) -> Result<Network> {
+    n.step(&format!(
+        "Starting a one-validator dev chain, a hub on {hub_store:?} and a watchtower"
+    ));
     for who in ["alice", "bob"] {
         std::fs::create_dir_all(scratch.join(who))
             .map_err(|e| DevnetError::Story(format!("create wallet directory: {e}")))?;
