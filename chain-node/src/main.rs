@@ -252,12 +252,20 @@ async fn serve(
             let _ = server_stop.wait_for(|s| *s).await;
         },
     ));
-    shutdown_signal().await;
+    let mut producing = producing;
+    // A producer that stops on its own hit a storage error: stop serving rather than serve a
+    // chain that no longer moves.
+    let early = tokio::select! {
+        _ = shutdown_signal() => None,
+        r = &mut producing => Some(r),
+    };
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    let produced = producing
-        .await
-        .map_err(|e| CliError::Other(e.to_string()))?;
+    let produced = match early {
+        Some(r) => r,
+        None => producing.await,
+    }
+    .map_err(|e| CliError::Other(e.to_string()))?;
     let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
     let _ = std::fs::remove_file(home.join(RPC_ADDR_FILE));
     produced?;
