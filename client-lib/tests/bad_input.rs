@@ -10,7 +10,7 @@ use sluice_protocol::{
     Signature,
 };
 use std::time::Duration;
-use support::{Chain, Hub, CHAIN, HEIGHT};
+use support::{Chain, Hub};
 
 fn invoice(chain_id: u64, hub: &Hub, expires_at: u64, amount: u64) -> String {
     let payee = Keypair::from_secret(&[5; 32]).unwrap();
@@ -31,22 +31,21 @@ fn invoice(chain_id: u64, hub: &Hub, expires_at: u64, amount: u64) -> String {
 const LATER: u64 = 4_000_000_000;
 
 async fn offline() -> (tempfile::TempDir, Chain, Hub, sluice_client::Wallet) {
-    let dir = tempfile::tempdir().unwrap();
-    let (chain, hub) = (Chain::start().await, Hub::start().await);
+    let (dir, chain, hub) = support::setup().await;
     let w = support::wallet(dir.path(), &chain, &hub).await;
     (dir, chain, hub, w)
 }
 
 #[tokio::test]
 async fn malformed_invoice_is_refused() {
-    let (_d, _c, hub, w) = offline().await;
+    let (_d, chain, hub, w) = offline().await;
     for bad in ["", "lnbc1xyz", "sluice1zz", "sluice1abcd"] {
         assert!(
             matches!(w.pay(bad).await, Err(WalletError::Invoice(_))),
             "{bad}"
         );
     }
-    let mut s = invoice(CHAIN, &hub, LATER, 10);
+    let mut s = invoice(chain.chain_id, &hub, LATER, 10);
     s.pop();
     assert!(matches!(w.pay(&s).await, Err(WalletError::Invoice(_))));
     assert!(w.payments().await.unwrap().is_empty());
@@ -54,8 +53,8 @@ async fn malformed_invoice_is_refused() {
 
 #[tokio::test]
 async fn invoice_for_another_chain_is_refused() {
-    let (_d, _c, hub, w) = offline().await;
-    let r = w.pay(&invoice(CHAIN + 1, &hub, LATER, 10)).await;
+    let (_d, chain, hub, w) = offline().await;
+    let r = w.pay(&invoice(chain.chain_id + 1, &hub, LATER, 10)).await;
     assert!(matches!(
         r,
         Err(WalletError::Invoice(InvoiceError::WrongChain { .. }))
@@ -65,13 +64,13 @@ async fn invoice_for_another_chain_is_refused() {
 
 #[tokio::test]
 async fn invoice_for_another_hub_is_refused() {
-    let (_d, _c, _hub, w) = offline().await;
-    let other = Hub::start().await;
+    let (_d, chain, _hub, w) = offline().await;
+    let other = Hub::start(chain.chain_id).await;
     let other = Hub {
         key: Keypair::from_secret(&[43; 32]).unwrap(),
         ..other
     };
-    let r = w.pay(&invoice(CHAIN, &other, LATER, 10)).await;
+    let r = w.pay(&invoice(chain.chain_id, &other, LATER, 10)).await;
     assert!(matches!(
         r,
         Err(WalletError::Invoice(InvoiceError::WrongHub))
@@ -81,8 +80,8 @@ async fn invoice_for_another_hub_is_refused() {
 
 #[tokio::test]
 async fn expired_invoice_is_refused() {
-    let (_d, _c, hub, w) = offline().await;
-    let r = w.pay(&invoice(CHAIN, &hub, 1, 10)).await;
+    let (_d, chain, hub, w) = offline().await;
+    let r = w.pay(&invoice(chain.chain_id, &hub, 1, 10)).await;
     assert!(matches!(
         r,
         Err(WalletError::Invoice(InvoiceError::Expired(1)))
@@ -92,10 +91,9 @@ async fn expired_invoice_is_refused() {
 
 #[tokio::test]
 async fn amount_over_the_balance_is_refused_before_signing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (chain, hub) = (Chain::start().await, Hub::start().await);
+    let (dir, chain, hub) = support::setup().await;
     let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
-    let r = w.pay(&invoice(CHAIN, &hub, LATER, 5_000)).await;
+    let r = w.pay(&invoice(chain.chain_id, &hub, LATER, 5_000)).await;
     assert!(matches!(
         r,
         Err(WalletError::InsufficientBalance {
@@ -122,9 +120,7 @@ async fn amount_over_the_balance_is_refused_before_signing() {
 
 #[tokio::test]
 async fn hub_with_another_key_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let chain = Chain::start().await;
-    let hub = Hub::start().await;
+    let (dir, chain, hub) = support::setup().await;
     let mut cfg = sluice_client::WalletConfig::new(
         chain.addr.clone(),
         hub.addr.clone(),
@@ -154,19 +150,20 @@ async fn unreachable_hub_is_a_typed_error() {
 
 /// The hub's honest AddLock toward the wallet for `hashlock`, with a state computed by the
 /// protocol; tests then tamper with it.
-fn hub_lock(hub: &Hub, id: Hash32, hashlock: Hash32, amount: u64) -> Proposal {
+async fn hub_lock(chain: &Chain, hub: &Hub, id: Hash32, hashlock: Hash32, amount: u64) -> Proposal {
+    let height = chain.height().await;
     let lock = Lock {
         direction: Direction::BtoA,
         amount,
         hashlock,
-        expiry: HEIGHT + 200,
+        expiry: height + 200,
     };
     let change = Change::AddLock { lock };
-    let before = Position::opening(sluice_protocol::ChannelState::opening(CHAIN, id));
+    let before = Position::opening(sluice_protocol::ChannelState::opening(chain.chain_id, id));
     let ctx = Context {
         deposit_a: 1_000,
         deposit_b: 1_000,
-        height: HEIGHT,
+        height,
         policy: Policy::default(),
     };
     let next = apply(&before, &change, Party::B, &ctx).unwrap();
@@ -188,10 +185,9 @@ async fn receiving_setup() -> (
     support::Conn,
     Hash32,
 ) {
-    let dir = tempfile::tempdir().unwrap();
-    let (chain, hub) = (Chain::start().await, Hub::start().await);
+    let (dir, chain, hub) = support::setup().await;
     let (w, id, conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
-    chain.deposit(&id, &hub.key.address(), 1_000);
+    chain.hub_deposit(&id, 1_000).await;
     let inv = w
         .create_invoice(100, "", Duration::from_secs(600))
         .await
@@ -209,8 +205,7 @@ async fn expect_reject(conn: &mut support::Conn, code: ErrorCode) {
 #[tokio::test]
 async fn hub_state_that_differs_from_apply_is_rejected() {
     let (_d, chain, hub, w, id, mut conn, hashlock) = receiving_setup().await;
-    let _ = chain;
-    let mut p = hub_lock(&hub, id, hashlock, 100);
+    let mut p = hub_lock(&chain, &hub, id, hashlock, 100).await;
     p.state.sent_b = 1; // not what AddLock gives
     p.sig = p.state.sign(&hub.key);
     conn.send(&SessionMsg::Propose(p)).await;
@@ -230,8 +225,8 @@ async fn hub_state_that_differs_from_apply_is_rejected() {
 
 #[tokio::test]
 async fn hub_proposal_with_a_bad_signature_is_rejected() {
-    let (_d, _chain, hub, w, id, mut conn, hashlock) = receiving_setup().await;
-    let mut p = hub_lock(&hub, id, hashlock, 100);
+    let (_d, chain, hub, w, id, mut conn, hashlock) = receiving_setup().await;
+    let mut p = hub_lock(&chain, &hub, id, hashlock, 100).await;
     p.sig = Signature([7; 64]);
     conn.send(&SessionMsg::Propose(p)).await;
     expect_reject(&mut conn, ErrorCode::BadSignature).await;
@@ -250,14 +245,9 @@ async fn hub_proposal_with_a_bad_signature_is_rejected() {
 
 #[tokio::test]
 async fn hub_lock_without_our_invoice_is_rejected() {
-    let (_d, _chain, hub, w, id, mut conn, _hashlock) = receiving_setup().await;
-    conn.send(&SessionMsg::Propose(hub_lock(
-        &hub,
-        id,
-        Hash32([3; 32]),
-        100,
-    )))
-    .await;
+    let (_d, chain, hub, w, id, mut conn, _hashlock) = receiving_setup().await;
+    let p = hub_lock(&chain, &hub, id, Hash32([3; 32]), 100).await;
+    conn.send(&SessionMsg::Propose(p)).await;
     expect_reject(&mut conn, ErrorCode::PaymentFailed).await;
     assert_eq!(
         w.store()

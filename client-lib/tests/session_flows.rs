@@ -12,21 +12,26 @@ use sluice_protocol::{
     Snapshot,
 };
 use std::time::Duration;
-use support::{Chain, Conn, Hub, CHAIN, HEIGHT};
+use support::{Chain, Conn, Hub};
 
-fn ctx(dep_b: u64) -> Context {
+/// The context `apply` needs now: the channel's real deposits and the chain's height.
+async fn ctx(chain: &Chain, dep_b: u64) -> Context {
     Context {
         deposit_a: 1_000,
         deposit_b: dep_b,
-        height: HEIGHT,
+        height: chain.height().await,
         policy: Policy::default(),
     }
+}
+
+fn opening(chain: &Chain, id: Hash32) -> Position {
+    Position::opening(sluice_protocol::ChannelState::opening(chain.chain_id, id))
 }
 
 fn payee_invoice(hub: &Hub, secret: Hash32, amount: u64) -> String {
     let payee = Keypair::from_secret(&[5; 32]).unwrap();
     Invoice {
-        chain_id: CHAIN,
+        chain_id: hub.chain_id,
         hub: hub.key.address(),
         payee: payee.address(),
         amount,
@@ -40,19 +45,23 @@ fn payee_invoice(hub: &Hub, secret: Hash32, amount: u64) -> String {
 }
 
 /// Reads the wallet's proposal, checks it with the protocol, and returns it with the position.
-async fn take_proposal(conn: &mut Conn, before: &Position, dep_b: u64) -> (Proposal, Position) {
+async fn take_proposal(
+    chain: &Chain,
+    conn: &mut Conn,
+    before: &Position,
+    dep_b: u64,
+) -> (Proposal, Position) {
     let SessionMsg::Propose(p) = conn.recv().await else {
         panic!("expected a proposal");
     };
-    let next = apply(before, &p.change, Party::A, &ctx(dep_b)).unwrap();
+    let next = apply(before, &p.change, Party::A, &ctx(chain, dep_b).await).unwrap();
     assert_eq!(next.state, p.state);
     (p, next)
 }
 
 #[tokio::test]
 async fn payment_completes_and_returns_the_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let (chain, hub) = (Chain::start().await, Hub::start().await);
+    let (dir, chain, hub) = support::setup().await;
     let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
     let secret = Hash32([1; 32]);
     let inv = payee_invoice(&hub, secret, 100);
@@ -60,8 +69,8 @@ async fn payment_completes_and_returns_the_secret() {
         let r = w.pay(&inv).await;
         (w, r)
     });
-    let start = Position::opening(sluice_protocol::ChannelState::opening(CHAIN, id));
-    let (p, v1) = take_proposal(&mut conn, &start, 0).await;
+    let start = opening(&chain, id);
+    let (p, v1) = take_proposal(&chain, &mut conn, &start, 0).await;
     assert!(p.invoice.is_some());
     let hub_sig = v1.state.sign(&hub.key);
     conn.send(&SessionMsg::Accept {
@@ -71,7 +80,7 @@ async fn payment_completes_and_returns_the_secret() {
     })
     .await;
     let change = Change::Unlock { secret };
-    let v2 = apply(&v1, &change, Party::B, &ctx(0)).unwrap();
+    let v2 = apply(&v1, &change, Party::B, &ctx(&chain, 0).await).unwrap();
     let unlock = Proposal {
         channel_id: id,
         change,
@@ -100,16 +109,15 @@ async fn payment_completes_and_returns_the_secret() {
 
 #[tokio::test]
 async fn forged_acceptance_fails_the_payment_and_stores_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (chain, hub) = (Chain::start().await, Hub::start().await);
+    let (dir, chain, hub) = support::setup().await;
     let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
     let inv = payee_invoice(&hub, Hash32([2; 32]), 100);
     let pay = tokio::spawn(async move {
         let r = w.pay(&inv).await;
         (w, r)
     });
-    let start = Position::opening(sluice_protocol::ChannelState::opening(CHAIN, id));
-    let _ = take_proposal(&mut conn, &start, 0).await;
+    let start = opening(&chain, id);
+    let _ = take_proposal(&chain, &mut conn, &start, 0).await;
     let forged = Signature([9; 64]);
     conn.send(&SessionMsg::Accept {
         channel_id: id,
@@ -133,10 +141,9 @@ async fn forged_acceptance_fails_the_payment_and_stores_nothing() {
 
 #[tokio::test]
 async fn incoming_payment_is_taken_with_our_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let (chain, hub) = (Chain::start().await, Hub::start().await);
+    let (dir, chain, hub) = support::setup().await;
     let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
-    chain.deposit(&id, &hub.key.address(), 1_000);
+    chain.hub_deposit(&id, 1_000).await;
     let mut events = w.subscribe();
     let inv = w
         .create_invoice(300, "rent", Duration::from_secs(600))
@@ -146,11 +153,11 @@ async fn incoming_payment_is_taken_with_our_secret() {
         direction: sluice_protocol::Direction::BtoA,
         amount: 300,
         hashlock: inv.hashlock,
-        expiry: HEIGHT + 200,
+        expiry: chain.height().await + 200,
     };
     let change = Change::AddLock { lock };
-    let start = Position::opening(sluice_protocol::ChannelState::opening(CHAIN, id));
-    let v1 = apply(&start, &change, Party::B, &ctx(1_000)).unwrap();
+    let start = opening(&chain, id);
+    let v1 = apply(&start, &change, Party::B, &ctx(&chain, 1_000).await).unwrap();
     let sig = v1.state.sign(&hub.key);
     conn.send(&SessionMsg::Propose(Proposal {
         channel_id: id,
@@ -164,7 +171,7 @@ async fn incoming_payment_is_taken_with_our_secret() {
         conn.recv().await,
         SessionMsg::Accept { version: 1, .. }
     ));
-    let (p, v2) = take_proposal(&mut conn, &v1, 1_000).await;
+    let (p, v2) = take_proposal(&chain, &mut conn, &v1, 1_000).await;
     assert!(matches!(p.change, Change::Unlock { .. }));
     let sig = v2.state.sign(&hub.key);
     conn.send(&SessionMsg::Accept {
@@ -202,16 +209,15 @@ async fn incoming_payment_is_taken_with_our_secret() {
 
 #[tokio::test]
 async fn restart_adopts_the_hubs_newer_cosigned_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let (chain, hub) = (Chain::start().await, Hub::start().await);
+    let (dir, chain, hub) = support::setup().await;
     let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
     // Two payments proposed; the hub stores the first and "crashes" before answering.
     let inv1 = payee_invoice(&hub, Hash32([3; 32]), 100);
     let w = std::sync::Arc::new(w);
     let w1 = w.clone();
     let first = tokio::spawn(async move { w1.pay(&inv1).await });
-    let start = Position::opening(sluice_protocol::ChannelState::opening(CHAIN, id));
-    let (p, v1) = take_proposal(&mut conn, &start, 0).await;
+    let start = opening(&chain, id);
+    let (p, v1) = take_proposal(&chain, &mut conn, &start, 0).await;
     drop(conn);
     assert!(first.await.unwrap().is_err());
     drop(w);

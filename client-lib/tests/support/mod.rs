@@ -1,158 +1,83 @@
-//! Real network peers for the wallet's tests: a small JSON-RPC chain endpoint that executes
-//! transactions with the protocol crate's own channel rules, and a scripted hub on a real
-//! WebSocket that plays honest or malicious with real signatures.
+//! Real peers for the wallet's session tests: a real `sluice-node --dev` process as the chain, and
+//! a scripted hub on a real WebSocket that plays honest or malicious with real signatures. The
+//! hub's key is funded at genesis so that it can put real deposits into the wallet's channels.
 
 #![allow(dead_code)]
 
 use futures::{SinkExt, StreamExt};
-use sluice_client::{Wallet, WalletConfig};
-use sluice_protocol::encoding::Canonical;
-use sluice_protocol::onchain::{ChannelLimits, ChannelRecord};
+use sluice_chain_client::{ChainClient, TxSender};
+use sluice_client::{keyfile, Wallet, WalletConfig};
 use sluice_protocol::routing::RoutingTerms;
-use sluice_protocol::rpc::{Account, ChainInfo, TxInfo, TxReceipt};
 use sluice_protocol::wire::hub::{SessionMsg, MAX_SESSION_FRAME};
-use sluice_protocol::{hex, wire, Hash32, Keypair, SignedTx, TxKind};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use sluice_protocol::{wire, Address, ChainId, Hash32, Height, Keypair, TxKind};
+use sluice_test_support::{binaries, start_node, NetworkOptions, Process};
+use std::path::Path;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-pub const CHAIN: u64 = 7;
-pub const HEIGHT: u64 = 100;
+/// Genesis balance of the wallet and of the scripted hub's key.
+pub const FUNDS: u64 = 100_000_000;
+const TX_WAIT: Duration = Duration::from_secs(30);
 
-#[derive(Default)]
-struct Ledger {
-    channels: HashMap<Hash32, ChannelRecord>,
-    nonces: HashMap<String, u64>,
-    txs: Vec<Hash32>,
+/// The scripted hub's key (fixed so tests can sign as the hub).
+pub fn hub_key() -> Keypair {
+    Keypair::from_secret(&[42; 32]).unwrap()
 }
 
-/// A chain endpoint at a fixed height that executes opens and deposits.
+/// A real dev chain node whose genesis funds the wallet in `wallet_dir` and the scripted hub.
 pub struct Chain {
     pub addr: String,
-    ledger: Arc<Mutex<Ledger>>,
+    pub chain_id: ChainId,
+    pub client: ChainClient,
+    _node: Process,
+    _home: tempfile::TempDir,
 }
 
 impl Chain {
-    pub async fn start() -> Chain {
-        use warp::Filter;
-        let ledger = Arc::new(Mutex::new(Ledger::default()));
-        let l = ledger.clone();
-        let route = warp::post()
-            .and(warp::body::json())
-            .map(move |req: serde_json::Value| warp::reply::json(&answer(&l, req)));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(warp::serve(route).incoming(listener).run());
-        Chain {
-            addr: addr.to_string(),
-            ledger,
-        }
-    }
-
-    /// The hub's own deposit into a channel.
-    pub fn deposit(&self, id: &Hash32, who: &sluice_protocol::Address, amount: u64) {
-        let mut l = self.ledger.lock().unwrap();
-        l.channels
-            .get_mut(id)
+    /// Creates the wallet's key in `wallet_dir` (so genesis can fund it) and starts the node.
+    /// Fails loudly if the daemon binaries cannot be found or built.
+    pub async fn start(wallet_dir: &Path) -> Chain {
+        std::fs::create_dir_all(wallet_dir).unwrap();
+        let wallet = keyfile::load_or_create(&wallet_dir.join(sluice_client::config::KEY_FILE))
             .unwrap()
-            .deposit(who, amount)
-            .unwrap();
-    }
-
-    pub fn record(&self, id: &Hash32) -> Option<ChannelRecord> {
-        self.ledger.lock().unwrap().channels.get(id).cloned()
-    }
-}
-
-fn answer(ledger: &Mutex<Ledger>, req: serde_json::Value) -> serde_json::Value {
-    let id = req["id"].clone();
-    let p = &req["params"];
-    let mut l = ledger.lock().unwrap();
-    let result = match req["method"].as_str().unwrap_or("") {
-        "chain_info" => serde_json::to_value(ChainInfo {
-            chain_id: CHAIN,
-            height: HEIGHT,
-            tip_hash: Hash32::default(),
-            state_root: Hash32::default(),
-            block_time_ms: 100,
-            min_fee: 1,
-            default_challenge_period: 20,
-            channel_limits: ChannelLimits::default(),
+            .address();
+        let fund = vec![(wallet, FUNDS), (hub_key().address(), FUNDS)];
+        let home = tempfile::tempdir().unwrap();
+        let node_home = home.path().join("node");
+        let node = tokio::task::spawn_blocking(move || {
+            let bins = binaries().expect("daemon binaries (cargo build --bins)");
+            start_node(&bins, &node_home, &fund, &NetworkOptions::default())
+                .expect("start sluice-node")
         })
-        .unwrap(),
-        "account" => {
-            let nonce = *l.nonces.get(p["address"].as_str().unwrap()).unwrap_or(&0);
-            serde_json::to_value(Account {
-                balance: 1_000_000,
-                nonce,
-            })
-            .unwrap()
+        .await
+        .unwrap();
+        let client = ChainClient::new(node.addr());
+        let chain_id = client.chain_info().await.unwrap().chain_id;
+        Chain {
+            addr: node.addr().to_string(),
+            chain_id,
+            client,
+            _node: node,
+            _home: home,
         }
-        "submit_tx" => {
-            let bytes = hex::decode(p["tx"].as_str().unwrap()).unwrap();
-            let tx = SignedTx::from_bytes(&bytes).unwrap();
-            execute(&mut l, &tx);
-            serde_json::json!({ "id": tx.id() })
-        }
-        "tx" => {
-            let id: Hash32 = serde_json::from_value(p["id"].clone()).unwrap();
-            serde_json::to_value(TxInfo {
-                id,
-                height: HEIGHT,
-                index: 0,
-                from: Default::default(),
-                kind: "tx".into(),
-                receipt: TxReceipt {
-                    success: true,
-                    error: None,
-                },
-            })
-            .unwrap()
-        }
-        "channel" => {
-            let id: Hash32 = serde_json::from_value(p["channel_id"].clone()).unwrap();
-            serde_json::to_value(l.channels.get(&id)).unwrap()
-        }
-        "secret" => serde_json::Value::Null,
-        _ => {
-            return serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "no"}})
-        }
-    };
-    serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": result })
-}
+    }
 
-fn execute(l: &mut Ledger, stx: &SignedTx) {
-    let tx = &stx.tx;
-    *l.nonces.entry(tx.from.to_string()).or_default() += 1;
-    l.txs.push(stx.id());
-    match &tx.kind {
-        TxKind::OpenChannel {
-            counterparty,
-            deposit,
-            challenge_period,
-            salt,
-        } => {
-            let rec = ChannelRecord::open(
-                CHAIN,
-                tx.from,
-                *counterparty,
-                *deposit,
-                *challenge_period,
-                salt,
-                HEIGHT,
-                &ChannelLimits::default(),
-            )
-            .unwrap();
-            l.channels.insert(rec.id, rec);
-        }
-        TxKind::Deposit { channel_id, amount } => {
-            let rec = l.channels.get_mut(channel_id).unwrap();
-            rec.deposit(&tx.from, *amount).unwrap();
-        }
-        _ => {}
+    /// The current height (the dev chain seals blocks only when transactions wait, so it stays
+    /// put between the test's own transactions).
+    pub async fn height(&self) -> Height {
+        self.client.chain_info().await.unwrap().height
+    }
+
+    /// The hub's own deposit into a channel, as a real transaction.
+    pub async fn hub_deposit(&self, id: &Hash32, amount: u64) {
+        let sender = TxSender::new(self.client.clone(), hub_key(), self.chain_id, 1);
+        let kind = TxKind::Deposit {
+            channel_id: *id,
+            amount,
+        };
+        sender.send(kind, TX_WAIT).await.unwrap();
     }
 }
 
@@ -160,6 +85,7 @@ fn execute(l: &mut Ledger, stx: &SignedTx) {
 pub struct Hub {
     pub key: Keypair,
     pub addr: String,
+    pub chain_id: ChainId,
     pub listener: TcpListener,
 }
 
@@ -168,13 +94,18 @@ pub struct Conn {
 }
 
 impl Hub {
-    pub async fn start() -> Hub {
+    pub async fn start(chain_id: ChainId) -> Hub {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         Hub {
-            key: Keypair::from_secret(&[42; 32]).unwrap(),
+            key: hub_key(),
             addr: listener.local_addr().unwrap().to_string(),
+            chain_id,
             listener,
         }
+    }
+
+    pub fn address(&self) -> Address {
+        self.key.address()
     }
 
     /// Accepts one client and logs it in, announcing `channels`.
@@ -183,7 +114,7 @@ impl Hub {
         let ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
         let mut c = Conn { ws };
         c.send(&SessionMsg::Challenge {
-            chain_id: CHAIN,
+            chain_id: self.chain_id,
             hub: self.key.address(),
             nonce: Hash32([9; 32]),
         })
@@ -201,6 +132,11 @@ impl Hub {
 impl Conn {
     pub async fn send(&mut self, m: &SessionMsg) {
         self.ws.send(Message::text(wire::encode(m))).await.unwrap();
+    }
+
+    /// Sends raw text, for frames no honest hub would send.
+    pub async fn send_raw(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.unwrap();
     }
 
     /// The next session message (keepalive pings skipped).
@@ -224,11 +160,24 @@ impl Conn {
     pub async fn recv_within(&mut self, d: Duration) -> Option<SessionMsg> {
         tokio::time::timeout(d, self.recv()).await.ok()
     }
+
+    /// Whether the wallet closed the connection within `d`.
+    pub async fn closed_within(&mut self, d: Duration) -> bool {
+        let wait = async {
+            loop {
+                match self.ws.next().await {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(_)) => {}
+                }
+            }
+        };
+        tokio::time::timeout(d, wait).await.is_ok()
+    }
 }
 
 /// A wallet in `dir` against `chain` and `hub`.
-pub async fn wallet(dir: &std::path::Path, chain: &Chain, hub: &Hub) -> Wallet {
-    let mut cfg = WalletConfig::new(chain.addr.clone(), hub.addr.clone(), hub.key.address());
+pub async fn wallet(dir: &Path, chain: &Chain, hub: &Hub) -> Wallet {
+    let mut cfg = WalletConfig::new(chain.addr.clone(), hub.addr.clone(), hub.address());
     cfg.pay_timeout_secs = 5;
     Wallet::open(dir, cfg).await.unwrap()
 }
@@ -236,7 +185,7 @@ pub async fn wallet(dir: &std::path::Path, chain: &Chain, hub: &Hub) -> Wallet {
 /// A wallet with one open channel of `deposit`, connected to the hub; returns the connection
 /// after the wallet's `Sync` and the hub's answering opening `Sync`.
 pub async fn connected(
-    dir: &std::path::Path,
+    dir: &Path,
     chain: &Chain,
     hub: &Hub,
     deposit: u64,
@@ -249,8 +198,16 @@ pub async fn connected(
     assert!(matches!(conn.recv().await, SessionMsg::Sync { .. }));
     conn.send(&SessionMsg::Sync {
         channel_id: id,
-        snapshot: sluice_protocol::Snapshot::opening(CHAIN, id),
+        snapshot: sluice_protocol::Snapshot::opening(chain.chain_id, id),
     })
     .await;
     (w, id, conn)
+}
+
+/// A wallet directory, a real chain and a scripted hub, in that order of need.
+pub async fn setup() -> (tempfile::TempDir, Chain, Hub) {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = Chain::start(dir.path()).await;
+    let hub = Hub::start(chain.chain_id).await;
+    (dir, chain, hub)
 }
