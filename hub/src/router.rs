@@ -124,7 +124,9 @@ async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord) {
         channel_out: Some((channel_out, expiry)),
         secret: None,
     };
-    if let Err(e) = updater::propose(sh, &channel_out, Change::AddLock { lock }, vec![w]).await {
+    if let Err(e) =
+        updater::propose_patiently(sh, &channel_out, Change::AddLock { lock }, vec![w]).await
+    {
         sh.forget_unlock(&pay.hashlock);
         return fail(sh, pay, &payee_reason(&e)).await;
     }
@@ -151,7 +153,7 @@ fn payee_reason(e: &ProposeError) -> String {
 pub async fn complete(sh: &Shared, pay: &PaymentRecord, secret: Hash32) {
     let w = PaymentWrite::to(pay.hashlock, PaymentState::Completed);
     let change = Change::Unlock { secret };
-    match updater::propose(sh, &pay.channel_in, change, vec![w]).await {
+    match updater::propose_patiently(sh, &pay.channel_in, change, vec![w]).await {
         Ok(_) => {
             sh.metrics.payments.with_label_values(&["completed"]).inc();
             notify(sh, pay, PaymentStatus::Completed, None);
@@ -177,7 +179,7 @@ pub async fn fail(sh: &Shared, pay: &PaymentRecord, reason: &str) {
     let change = Change::RemoveLock {
         hashlock: pay.hashlock,
     };
-    if let Err(e) = updater::propose(sh, &pay.channel_in, change, vec![w.clone()]).await {
+    if let Err(e) = updater::propose_patiently(sh, &pay.channel_in, change, vec![w.clone()]).await {
         // Record the failure now; the lock is removed when the payer is back (see `resume`).
         tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot release payer's lock yet");
         if let Err(e) = sh.store.record_payment(&w).await {
@@ -225,7 +227,7 @@ pub async fn resume(sh: Arc<Shared>, client: Address) {
                 let change = Change::RemoveLock {
                     hashlock: lock.hashlock,
                 };
-                if let Err(e) = updater::propose(&sh, &row.id, change, vec![]).await {
+                if let Err(e) = updater::propose_patiently(&sh, &row.id, change, vec![]).await {
                     tracing::warn!(error = %e, "cannot release failed payment's lock");
                 }
             }

@@ -1,14 +1,23 @@
-//! The hub as proposer: builds the next state with the protocol's `apply`, signs it, sends it to
-//! the channel's client and commits the co-signed state (with any payment writes) once the
-//! client's signature verifies. One update in flight per channel: the channel's lock is held
-//! from reading the latest state to committing the next.
+//! The hub as proposer: builds the next state with the protocol's `apply`, signs it, reserves
+//! the version in the store, sends it to the channel's client and commits the co-signed state
+//! (with any payment writes) once the client's signature verifies.
+//!
+//! Why the reservation: the hub's signature on its proposal leaves the process before the
+//! client's answer. Without a durable record of it, a second hub process (or this one after a
+//! restart) could sign a different state at the same version, and the client could hold two
+//! hub-signed states of one version: a fork. So the proposed state is written as the channel's
+//! reservation (a compare-and-swap on the version, see `store/reservations.rs`) before it is
+//! sent; while it stands nobody else signs at that version (`Busy`). It is resolved by the
+//! client's `Accept` (commit), its `Reject` (cleared), or, if the client went silent, kept
+//! (expired) until the client's resync says whether it completed it (`session/auth.rs`).
+//! In-process, the channel's lock additionally keeps one update in flight per channel.
 
 use crate::shared::{Reply, Shared};
-use crate::store::{ChannelPhase, PaymentWrite, StoreError};
+use crate::store::{now_ms, ChannelPhase, PaymentWrite, StoreError};
 use sluice_protocol::update::{apply, Change, Position, UpdateError};
 use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg};
-use sluice_protocol::{CoSigned, Hash32, Party, Snapshot};
-use std::time::Duration;
+use sluice_protocol::{CoSigned, Hash32, Party, Signature, Snapshot};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
@@ -24,10 +33,41 @@ pub enum ProposeError {
     BadSignature,
     #[error("update is not valid: {0}")]
     Invalid(#[from] UpdateError),
+    #[error("another proposal holds this channel's next version")]
+    Busy,
     #[error("channel moved on meanwhile (another hub process updated it)")]
     Conflict,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl ProposeError {
+    /// Whether trying again shortly may succeed (the channel was merely taken).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ProposeError::Busy | ProposeError::Conflict)
+            || matches!(self, ProposeError::Rejected(ErrorCode::Busy, _))
+    }
+}
+
+/// [`propose`], retried while the channel is taken by another update, for up to the reply
+/// timeout: used where giving up would leave a payment half-done (claim, release, forward).
+pub async fn propose_patiently(
+    sh: &Shared,
+    channel: &Hash32,
+    change: Change,
+    writes: Vec<PaymentWrite>,
+) -> Result<Snapshot, ProposeError> {
+    let deadline = Instant::now() + Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match propose(sh, channel, change.clone(), writes.clone()).await {
+            Err(e) if e.is_transient() && Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Proposes `change` on `channel` and returns the committed snapshot. `writes` commit with it.
@@ -41,7 +81,7 @@ pub async fn propose(
     let lock = sh.channel_lock(channel);
     let _guard = tokio::time::timeout(timeout, lock.lock())
         .await
-        .map_err(|_| ProposeError::Timeout)?;
+        .map_err(|_| ProposeError::Busy)?;
     let row = sh
         .store
         .channel(channel)
@@ -49,6 +89,9 @@ pub async fn propose(
         .ok_or(ProposeError::NotOpen)?;
     if row.phase != ChannelPhase::Open {
         return Err(ProposeError::NotOpen);
+    }
+    if row.pending.is_some() {
+        return Err(ProposeError::Busy);
     }
     let session = sh.sessions.get(&row.client).ok_or(ProposeError::Offline)?;
     let current = Position {
@@ -59,6 +102,19 @@ pub async fn propose(
     let next = apply(&current, &change, Party::B, &ctx)?;
     let version = next.state.version;
     let sig_b = next.state.sign(&sh.key);
+    let proposed = Snapshot {
+        cosigned: CoSigned {
+            state: next.state,
+            sig_a: Signature::default(),
+            sig_b,
+        },
+        locks: next.locks,
+    };
+    let old = current.state.version;
+    let until = now_ms().saturating_add(timeout.as_millis() as u64);
+    if !sh.store.reserve(channel, old, &proposed, until).await? {
+        return Err(ProposeError::Busy);
+    }
     let rx = sh.expect_reply(*channel, version, row.client);
     let sent = session.send(SessionMsg::Propose(Proposal {
         channel_id: *channel,
@@ -68,37 +124,60 @@ pub async fn propose(
         invoice: None,
     }));
     if !sent {
+        // Never queued, so the client cannot hold it.
         sh.forget_reply(channel, version);
+        sh.store.clear_reservation(channel, version).await?;
         return Err(ProposeError::Offline);
     }
     let reply = tokio::time::timeout(timeout, rx).await;
     sh.forget_reply(channel, version);
     let sig_a = match reply {
         Ok(Ok(Reply::Accept(sig))) => sig,
-        Ok(Ok(Reply::Reject(code, reason))) => return Err(ProposeError::Rejected(code, reason)),
-        Ok(Err(_)) => return Err(ProposeError::Offline),
-        Err(_) => return Err(ProposeError::Timeout),
+        Ok(Ok(Reply::Reject(code, reason))) => {
+            sh.store.clear_reservation(channel, version).await?;
+            return Err(ProposeError::Rejected(code, reason));
+        }
+        Ok(Err(_)) => return Err(abandon(sh, channel, version, ProposeError::Offline).await),
+        Err(_) => {
+            // A silent client may still complete the state: end its session so that it
+            // reconnects and resyncs, which resolves the reservation.
+            session.kick.notify_one();
+            return Err(abandon(sh, channel, version, ProposeError::Timeout).await);
+        }
     };
-    row.client
-        .verify_hash(&next.state.signing_hash(), &sig_a)
-        .map_err(|_| ProposeError::BadSignature)?;
+    if row
+        .client
+        .verify_hash(&proposed.state().signing_hash(), &sig_a)
+        .is_err()
+    {
+        return Err(abandon(sh, channel, version, ProposeError::BadSignature).await);
+    }
     let snap = Snapshot {
         cosigned: CoSigned {
-            state: next.state,
             sig_a,
-            sig_b,
+            ..proposed.cosigned
         },
-        locks: next.locks,
+        locks: proposed.locks.clone(),
     };
-    let old = current.state.version;
     let stored = snap.clone();
     sh.store
-        .update_channel(channel, move |row| match row.version() == old {
-            true => Ok((stored, writes, ())),
-            false => Err(()),
+        .update_channel(channel, move |row| {
+            let ours = row.pending.as_ref().is_some_and(|p| p.snapshot == proposed);
+            match row.version() == old && ours {
+                true => Ok((stored, writes, ())),
+                false => Err(()),
+            }
         })
         .await?
         .map_err(|_| ProposeError::Conflict)?;
     sh.metrics.updates.with_label_values(&["committed"]).inc();
     Ok(snap)
+}
+
+/// Marks the reservation as given up (the client may hold a completed copy) and returns `e`.
+async fn abandon(sh: &Shared, channel: &Hash32, version: u64, e: ProposeError) -> ProposeError {
+    match sh.store.expire_reservation(channel, version).await {
+        Ok(()) => e,
+        Err(s) => ProposeError::Store(s),
+    }
 }

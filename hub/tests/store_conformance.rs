@@ -28,6 +28,7 @@ fn channel(n: u8) -> ChannelRow {
         challenge_period: 10,
         phase: ChannelPhase::Open,
         snapshot: Snapshot::opening(7, id),
+        pending: None,
     }
 }
 
@@ -58,6 +59,7 @@ async fn suite(store: Store) {
     cursor_moves_forward_with_effects(&store).await;
     one_live_collateral_job_per_channel(&store).await;
     concurrent_updates_lose_nothing(&store).await;
+    reservation_blocks_version_until_resolved(&store).await;
 }
 
 async fn channels_insert_read_and_replay(store: &Store) {
@@ -279,4 +281,45 @@ async fn postgres_store_conforms() {
 async fn unsupported_url_is_a_typed_error() {
     let r = Store::connect("mysql://x", 1).await;
     assert!(matches!(r, Err(StoreError::BadUrl(_))));
+}
+
+/// A reserved version is taken once, survives as the row's `pending`, blocks a second taker,
+/// and ends by commit, clear, or (after its proposer gave up) the client's resync.
+async fn reservation_blocks_version_until_resolved(store: &Store) {
+    let c = channel(40);
+    store.insert_channel(&c).await.unwrap();
+    let mut proposed = snap(c.id, 1);
+    proposed.cosigned.sig_a = Signature::default();
+    let far = now_ms() + 60_000;
+    assert!(store.reserve(&c.id, 0, &proposed, far).await.unwrap());
+    assert!(
+        !store.reserve(&c.id, 0, &snap(c.id, 1), far).await.unwrap(),
+        "a second reservation of the same version must fail"
+    );
+    assert!(!store.reserve(&c.id, 5, &snap(c.id, 6), far).await.unwrap());
+    let row = store.channel(&c.id).await.unwrap().unwrap();
+    assert_eq!(row.pending.as_ref().map(|p| p.version()), Some(1));
+    assert!(row.pending.as_ref().unwrap().is_live(now_ms()));
+    // A live reservation is not released by a resync at the current version...
+    assert!(!store.release_abandoned(&c.id, 0, now_ms()).await.unwrap());
+    // ...and blocks adoption of any other state at that version.
+    let mut other = snap(c.id, 1);
+    other.cosigned.state.sent_a = 99;
+    assert!(!store.adopt_snapshot(&c.id, &other).await.unwrap());
+    // Given up: a resync at the current version drops it.
+    store.expire_reservation(&c.id, 1).await.unwrap();
+    assert!(store.release_abandoned(&c.id, 0, now_ms()).await.unwrap());
+    assert_eq!(store.channel(&c.id).await.unwrap().unwrap().pending, None);
+    // Reserved again and completed: the client's co-signed copy is adopted and clears it.
+    assert!(store.reserve(&c.id, 0, &proposed, far).await.unwrap());
+    store.expire_reservation(&c.id, 1).await.unwrap();
+    let done = snap(c.id, 1);
+    assert!(store.adopt_snapshot(&c.id, &done).await.unwrap());
+    let row = store.channel(&c.id).await.unwrap().unwrap();
+    assert_eq!((row.version(), row.pending), (1, None));
+    // Rejected: cleared by its version only.
+    let p2 = snap(c.id, 2);
+    assert!(store.reserve(&c.id, 1, &p2, far).await.unwrap());
+    assert!(!store.clear_reservation(&c.id, 3).await.unwrap());
+    assert!(store.clear_reservation(&c.id, 2).await.unwrap());
 }

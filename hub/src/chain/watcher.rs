@@ -84,6 +84,7 @@ async fn apply(sh: &Arc<Shared>, ev: &Event) -> Result<(), FollowError> {
                 challenge_period: *challenge_period,
                 phase: ChannelPhase::Open,
                 snapshot: Snapshot::opening(sh.chain_id, *channel_id),
+                pending: None,
             })));
         }
         EventKind::Deposited { channel_id, .. } => {

@@ -4,9 +4,11 @@ use super::{error, Conn, MAX_AUTH_ATTEMPTS};
 use crate::registry::SessionHandle;
 use crate::router;
 use crate::shared::Shared;
+use crate::store::now_ms;
 use sluice_protocol::wire::auth_bytes;
 use sluice_protocol::wire::hub::{ErrorCode, SessionMsg, AUTH_ACTION};
 use sluice_protocol::{Address, Hash32, Signature, Snapshot, StateError, Tag};
+use std::cmp::Ordering;
 
 impl Conn {
     /// Before login only `Auth` is accepted; false ends the session.
@@ -74,7 +76,10 @@ impl Conn {
 }
 
 /// A client's latest co-signed snapshot: verified against the chain's parties and adopted when
-/// newer than the hub's.
+/// newer than the hub's. It also resolves a reservation whose proposer gave up: a snapshot at
+/// the reserved version is that state completed (adopted only if equal to it, see
+/// `Store::adopt_snapshot`), one at the channel's current version means the client never
+/// completed it, so the reservation is dropped.
 pub(super) async fn on_sync(
     sh: &Shared,
     session: &SessionHandle,
@@ -104,14 +109,21 @@ pub(super) async fn on_sync(
         session.send(error(code, format!("sync snapshot refused: {e}")));
         return;
     }
-    if snap.state().version <= row.version() {
-        return;
-    }
     let lock = sh.channel_lock(&id);
     let _guard = lock.lock().await;
-    match sh.store.adopt_snapshot(&id, &snap).await {
+    let r = match snap.state().version.cmp(&row.version()) {
+        Ordering::Less => return,
+        // The client is at our version: it did not complete any reservation above it.
+        Ordering::Equal => {
+            sh.store
+                .release_abandoned(&id, row.version(), now_ms())
+                .await
+        }
+        Ordering::Greater => sh.store.adopt_snapshot(&id, &snap).await,
+    };
+    match r {
         Ok(true) => {
-            tracing::info!(%client, channel = %id, version = snap.state().version, "adopted newer snapshot")
+            tracing::info!(%client, channel = %id, version = snap.state().version, "resolved by the client's resync")
         }
         Ok(false) => {}
         Err(e) => {

@@ -86,6 +86,9 @@ async fn handle(
         .await
         .map_err(|_| (ErrorCode::Busy, "channel busy".to_string()))?;
     let row = owned_channel(sh, client, &p.channel_id).await?;
+    if row.pending.is_some() {
+        return Err(reserved());
+    }
     let ctx = sh.context(row.deposit_a, row.deposit_b);
     check_proposal(&position(&row), &p.change, &p.state, Party::A, &ctx).map_err(refusal)?;
     client
@@ -116,6 +119,14 @@ async fn owned_channel(sh: &Shared, client: &Address, id: &Hash32) -> Result<Cha
             format!("no channel {id} with this client"),
         )),
     }
+}
+
+/// A hub proposal (of this or another hub process) holds the channel's next version.
+fn reserved() -> Refusal {
+    (
+        ErrorCode::Busy,
+        "the hub's own proposal on this channel wins".into(),
+    )
 }
 
 fn position(row: &ChannelRow) -> Position {
@@ -236,6 +247,9 @@ async fn commit(
                     ErrorCode::UnknownChannel,
                     "not this client's channel".to_string(),
                 ));
+            }
+            if row.pending.is_some() {
+                return Err(reserved());
             }
             let ctx = sh.context(row.deposit_a, row.deposit_b);
             let next = check_proposal(&position(row), &p.change, &p.state, Party::A, &ctx)

@@ -2,7 +2,8 @@
 
 use super::codec::{self, int, uint};
 use super::{
-    now_secs, on_pool, payments, ChannelPhase, ChannelRow, PaymentWrite, Store, StoreError,
+    now_secs, on_pool, payments, ChannelPhase, ChannelRow, PaymentWrite, Reservation, Store,
+    StoreError,
 };
 use sluice_protocol::{Address, Hash32, Snapshot};
 
@@ -15,10 +16,12 @@ pub(super) struct ChannelDb {
     challenge_period: i64,
     status: String,
     snapshot: Vec<u8>,
+    pending_snapshot: Option<Vec<u8>>,
+    pending_until: Option<i64>,
 }
 
 impl ChannelDb {
-    fn into_row(self) -> Result<ChannelRow, StoreError> {
+    pub(super) fn into_row(self) -> Result<ChannelRow, StoreError> {
         Ok(ChannelRow {
             id: codec::hash(&self.id)?,
             client: codec::address(&self.client)?,
@@ -28,14 +31,23 @@ impl ChannelDb {
             phase: ChannelPhase::parse(&self.status)
                 .ok_or_else(|| StoreError::Corrupt(format!("channel status {:?}", self.status)))?,
             snapshot: codec::snapshot(&self.snapshot)?,
+            pending: match (self.pending_snapshot, self.pending_until) {
+                (Some(snap), Some(until)) => Some(Reservation {
+                    snapshot: codec::snapshot(&snap)?,
+                    until_ms: uint(until)?,
+                }),
+                _ => None,
+            },
         })
     }
 }
 
-const COLUMNS: &str = "id, client, deposit_a, deposit_b, challenge_period, status, snapshot";
+pub(super) const COLUMNS: &str = "id, client, deposit_a, deposit_b, challenge_period, status, \
+                                  snapshot, pending_snapshot, pending_until";
 
 /// What an update closure returns: the new snapshot, payment writes for the same transaction,
-/// and a value handed back to the caller once everything is committed.
+/// and a value handed back to the caller once everything is committed. Committing a snapshot
+/// always ends the channel's reservation: the closure decides whether that is allowed.
 pub type Update<T> = (Snapshot, Vec<PaymentWrite>, T);
 
 macro_rules! update_tx {
@@ -55,7 +67,8 @@ macro_rules! update_tx {
             }
             Ok((snap, writes, out)) => {
                 let done = sqlx::query(
-                    "UPDATE channels SET version = $1, snapshot = $2, updated_at = $3 \
+                    "UPDATE channels SET version = $1, snapshot = $2, updated_at = $3, \
+                     pending_version = NULL, pending_snapshot = NULL, pending_until = NULL \
                      WHERE id = $4 AND version = $5",
                 )
                 .bind(int(snap.state().version)?)
@@ -143,13 +156,22 @@ impl Store {
         }
     }
 
-    /// Stores `snap` if it is newer than the stored one (resync); returns whether it was adopted.
+    /// Stores `snap` (already verified) if it is newer than the stored one (resync); returns
+    /// whether it was adopted. While a live reservation stands, only the reserved state itself
+    /// is adopted: anything else at or past that version was never signed by this hub's store.
     pub async fn adopt_snapshot(&self, id: &Hash32, snap: &Snapshot) -> Result<bool, StoreError> {
         let newer = snap.state().version;
+        let now = super::now_ms();
         let r = self
-            .update_channel(id, |row| match newer > row.version() {
-                true => Ok((snap.clone(), Vec::new(), ())),
-                false => Err(()),
+            .update_channel(id, |row| {
+                let reserved_ok = match &row.pending {
+                    Some(p) if p.is_live(now) => p.is_completed_by(snap),
+                    _ => true,
+                };
+                match newer > row.version() && reserved_ok {
+                    true => Ok((snap.clone(), Vec::new(), ())),
+                    false => Err(()),
+                }
             })
             .await?;
         Ok(r.is_ok())

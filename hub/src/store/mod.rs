@@ -4,13 +4,16 @@
 //!
 //! Every channel update is one transaction that re-reads the channel under a row lock
 //! (`SELECT … FOR UPDATE` on Postgres; SQLite runs a single writer connection) and writes the
-//! new snapshot with a version compare-and-swap, so two writers can never fork a channel.
+//! new snapshot with a version compare-and-swap, so two writers can never fork a channel. The
+//! hub's own proposals first reserve their version in the same way (`reservations.rs`), so a
+//! signature of the hub never exists for a state the store does not know about.
 
 mod chain;
 mod channels;
 mod codec;
 mod jobs;
 mod payments;
+mod reservations;
 mod types;
 
 pub use types::*;
@@ -120,5 +123,13 @@ pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch (reservation deadlines are shared across processes).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }

@@ -40,11 +40,42 @@ pub struct ChannelRow {
     pub challenge_period: Height,
     pub phase: ChannelPhase,
     pub snapshot: Snapshot,
+    /// The hub's own proposal in flight on this channel, if any (see [`Reservation`]).
+    pub pending: Option<Reservation>,
 }
 
 impl ChannelRow {
     pub fn version(&self) -> u64 {
         self.snapshot.state().version
+    }
+}
+
+/// A version reservation: the state the hub proposed at `latest + 1`, with the hub's signature,
+/// stored before that signature leaves the process. While it exists no hub process signs any
+/// other state at that version; it ends when the client's answer commits it (Accept) or clears
+/// it (Reject), or, once the proposer gave up (`until_ms` passed), when the client's resync
+/// shows whether it completed the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// The proposed state and locks; `sig_b` is the hub's, `sig_a` is zero.
+    pub snapshot: Snapshot,
+    /// Unix milliseconds until which the proposer waits for the client's answer.
+    pub until_ms: u64,
+}
+
+impl Reservation {
+    pub fn version(&self) -> u64 {
+        self.snapshot.state().version
+    }
+
+    /// Whether the proposer may still be waiting for the client's answer.
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        now_ms < self.until_ms
+    }
+
+    /// Whether `snap` is the reserved state (its signatures are checked separately).
+    pub fn is_completed_by(&self, snap: &Snapshot) -> bool {
+        snap.cosigned.state == self.snapshot.cosigned.state && snap.locks == self.snapshot.locks
     }
 }
 

@@ -51,6 +51,7 @@ pub async fn open_channel(hub: &Hub, client: &Keypair, deposit_a: u64, deposit_b
         challenge_period: 10,
         phase: ChannelPhase::Open,
         snapshot: Snapshot::opening(hub.shared.chain_id, id),
+        pending: None,
     };
     hub.shared.store.insert_channel(&row).await.unwrap();
     id

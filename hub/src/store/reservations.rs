@@ -1,0 +1,73 @@
+//! Version reservations for the hub's own proposals (see [`super::Reservation`]). Each write is
+//! one conditional statement, a compare-and-swap on the channel row: the reservation is taken
+//! only if the channel is still open at the version the proposal was built on and nobody holds
+//! one; it is cleared or expired only if it is still the one the caller means.
+
+use super::codec::{self, int};
+use super::{on_pool, Store, StoreError};
+use sluice_protocol::{Hash32, Snapshot};
+
+impl Store {
+    /// Records `proposed` (hub-signed, at `built_on + 1`) as the channel's reservation, waited on
+    /// until `until_ms`. False: the channel moved on, closed, or another proposal holds it.
+    pub async fn reserve(
+        &self,
+        id: &Hash32,
+        built_on: u64,
+        proposed: &Snapshot,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE channels SET pending_version = $1, pending_snapshot = $2, \
+                   pending_until = $3 WHERE id = $4 AND version = $5 AND status = 'open' \
+                   AND pending_version IS NULL";
+        let (v, bytes, until, old) = (
+            int(proposed.state().version)?,
+            codec::snapshot_bytes(proposed),
+            int(until_ms)?,
+            int(built_on)?,
+        );
+        let n = on_pool!(self, p => sqlx::query(sql)
+            .bind(v).bind(&bytes).bind(until).bind(&id.0[..]).bind(old)
+            .execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Drops the reservation of `version` (the client rejected it, so it holds no signature of
+    /// its own on it). False if that reservation is no longer there.
+    pub async fn clear_reservation(&self, id: &Hash32, version: u64) -> Result<bool, StoreError> {
+        let sql = "UPDATE channels SET pending_version = NULL, pending_snapshot = NULL, \
+                   pending_until = NULL WHERE id = $1 AND pending_version = $2";
+        let v = int(version)?;
+        let n = on_pool!(self, p => sqlx::query(sql).bind(&id.0[..]).bind(v)
+            .execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Marks the reservation of `version` as given up by its proposer (no answer in time). It
+    /// keeps blocking the version until the client's resync shows whether it completed it.
+    pub async fn expire_reservation(&self, id: &Hash32, version: u64) -> Result<(), StoreError> {
+        let sql = "UPDATE channels SET pending_until = 0 WHERE id = $1 AND pending_version = $2";
+        let v = int(version)?;
+        on_pool!(self, p => sqlx::query(sql).bind(&id.0[..]).bind(v)
+            .execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The client resynced at `version`, the channel's current one, so it did not complete the
+    /// reservation above it: drop that reservation, but only if its proposer gave up on it
+    /// (`pending_until` passed). Returns whether one was dropped.
+    pub async fn release_abandoned(
+        &self,
+        id: &Hash32,
+        version: u64,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE channels SET pending_version = NULL, pending_snapshot = NULL, \
+                   pending_until = NULL WHERE id = $1 AND version = $2 \
+                   AND pending_version IS NOT NULL AND pending_until <= $3";
+        let (v, now) = (int(version)?, int(now_ms)?);
+        let n = on_pool!(self, p => sqlx::query(sql).bind(&id.0[..]).bind(v).bind(now)
+            .execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+}
