@@ -260,3 +260,30 @@ async fn hub_lock_without_our_invoice_is_rejected() {
         0
     );
 }
+
+/// A frame larger than any session message is refused by the WebSocket transport itself (the
+/// wallet never buffers it), the session drops and nothing is stored.
+#[tokio::test]
+async fn oversized_frame_from_the_hub_is_refused_by_the_transport() {
+    let (dir, chain, hub) = support::setup().await;
+    let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
+    let mut events = w.subscribe();
+    let huge = format!(
+        "{{\"v\":1,\"msg\":{{\"type\":\"ping\",\"nonce\":1,\"pad\":\"{}\"}}}}",
+        "x".repeat(sluice_protocol::wire::hub::MAX_SESSION_FRAME)
+    );
+    conn.send_raw(huge).await;
+    let reason = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(sluice_client::WalletEvent::Disconnected { reason }) = events.recv().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .expect("the wallet kept a session that sent an oversized frame");
+    assert!(reason.contains("too long"), "refused by the transport: {reason}");
+    assert!(conn.closed_within(Duration::from_secs(5)).await);
+    let ch = w.store().require_channel(&id).await.unwrap();
+    assert_eq!(ch.snapshot.state().version, 0);
+}

@@ -10,6 +10,7 @@ use sluice_protocol::wire::{self, auth_bytes};
 use sluice_protocol::{Hash32, Tag};
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -17,6 +18,14 @@ pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long each handshake step may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The transport refuses any frame or message larger than a session message may be, before
+/// buffering it: a hub cannot make the wallet hold tens of megabytes (tungstenite's default).
+fn transport_limits() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_SESSION_FRAME))
+        .max_frame_size(Some(MAX_SESSION_FRAME))
+}
 
 /// A logged-in session, ready for resync.
 pub(crate) struct Opened {
@@ -32,11 +41,11 @@ pub(crate) async fn connect(core: &Core) -> Result<Opened> {
         url: url.clone(),
         reason,
     };
-    let (mut ws, _) =
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::connect_async(&url))
-            .await
-            .map_err(|_| unreachable("connect timed out".into()))?
-            .map_err(|e| unreachable(e.to_string()))?;
+    let dial = tokio_tungstenite::connect_async_with_config(&url, Some(transport_limits()), true);
+    let (mut ws, _) = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial)
+        .await
+        .map_err(|_| unreachable("connect timed out".into()))?
+        .map_err(|e| unreachable(e.to_string()))?;
     let (chain_id, hub, nonce) = match recv(&mut ws).await? {
         SessionMsg::Challenge {
             chain_id,

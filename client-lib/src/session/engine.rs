@@ -355,6 +355,7 @@ impl<'a> Engine<'a> {
             sig,
         };
         send(&mut self.sink, &accept).await?;
+        tracing::debug!(channel = %id, version, "accepted the hub's proposal");
         events.into_iter().for_each(|e| core.emit(e));
         self.follow_up(&ch, &p.change).await
     }

@@ -55,6 +55,9 @@ impl SessionHandle {
 /// Connects (the first attempt's error goes to the caller), then keeps the session alive.
 pub(crate) async fn start(core: Arc<Core>) -> Result<(SessionHandle, JoinHandle<()>)> {
     let opened = connect::connect(&core).await?;
+    // The terms are needed by the first `pay` right after `connect` returns, before the
+    // session task has run at all.
+    core.set_terms(opened.terms);
     let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
     let (up, connected) = watch::channel(false);
     let task = tokio::spawn(run(core, opened, rx, up));

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod net;
+
 use futures::{SinkExt, StreamExt};
 use sluice_chain_client::{ChainClient, TxSender};
 use sluice_client::{keyfile, Wallet, WalletConfig};
