@@ -282,7 +282,10 @@ async fn oversized_frame_from_the_hub_is_refused_by_the_transport() {
     })
     .await
     .expect("the wallet kept a session that sent an oversized frame");
-    assert!(reason.contains("too long"), "refused by the transport: {reason}");
+    assert!(
+        reason.contains("too long"),
+        "refused by the transport: {reason}"
+    );
     assert!(conn.closed_within(Duration::from_secs(5)).await);
     let ch = w.store().require_channel(&id).await.unwrap();
     assert_eq!(ch.snapshot.state().version, 0);
