@@ -210,6 +210,8 @@ pub fn start_hub(
     );
     hub.set_env("SLUICE_HUB_COLLATERAL__THRESHOLD", &threshold.to_string());
     hub.set_env("SLUICE_HUB_COLLATERAL__TARGET", &target.to_string());
+    // Test chains are quick: look at collateral every second rather than every five.
+    hub.set_env("SLUICE_HUB_COLLATERAL__RETRY_SECS", "1");
     hub.set_env("SLUICE_HUB_CHAIN_RPC", node_rpc);
     if let Some(url) = store_url {
         hub.set_env("SLUICE_HUB_STORE_URL", url);

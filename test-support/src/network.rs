@@ -67,6 +67,9 @@ pub struct Network {
     pub hub_key: sluice_protocol::Address,
     pub tower_key: Option<sluice_protocol::Address>,
     pub opts: NetworkOptions,
+    /// Further hub processes sharing the first one's key and store (see [`Network::add_hub`]).
+    pub extra_hubs: Vec<Process>,
+    hub_store_url: Option<String>,
     // Field order matters: processes stop before Postgres and the directory go away.
     _postgres: Option<TempPostgres>,
     root: tempfile::TempDir,
@@ -122,9 +125,47 @@ impl Network {
             hub_key,
             tower_key,
             opts,
+            extra_hubs: Vec::new(),
+            hub_store_url: store_url,
             _postgres: postgres,
             root,
         })
+    }
+
+    /// The hub's store URL when it runs on the harness's Postgres.
+    pub fn hub_store_url(&self) -> Option<&str> {
+        self.hub_store_url.as_deref()
+    }
+
+    /// Starts one more `sluice-hub` process as the same hub (its key copied into a fresh home)
+    /// on the same Postgres database, as an operator scales out; returns its index in
+    /// `extra_hubs`. Only with [`HubStore::Postgres`].
+    pub fn add_hub(&mut self) -> Result<usize, HarnessError> {
+        let Some(url) = self.hub_store_url.clone() else {
+            return Err(HarnessError::Setup(
+                "a second hub process needs the Postgres store".into(),
+            ));
+        };
+        let bins = binaries()?;
+        let home = self
+            .root
+            .path()
+            .join(format!("hub{}", self.extra_hubs.len() + 2));
+        std::fs::create_dir_all(&home)
+            .map_err(|e| HarnessError::Setup(format!("hub home: {e}")))?;
+        for file in ["hub.key", "hub.toml"] {
+            std::fs::copy(self.root.path().join("hub").join(file), home.join(file))
+                .map_err(|e| HarnessError::Setup(format!("copy {file}: {e}")))?;
+        }
+        let hub = daemons::start_hub(
+            &bins,
+            &home,
+            self.node.addr(),
+            Some(&url),
+            self.opts.hub_collateral,
+        )?;
+        self.extra_hubs.push(hub);
+        Ok(self.extra_hubs.len() - 1)
     }
 
     /// The network's scratch directory (wallet homes go here).
@@ -144,11 +185,12 @@ impl Network {
             node,
             hub,
             tower,
+            extra_hubs,
             _postgres,
             root,
             ..
         } = self;
-        drop((node, hub, tower, _postgres));
+        drop((node, hub, extra_hubs, tower, _postgres));
         root.keep()
     }
 }

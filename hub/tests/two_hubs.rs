@@ -1,0 +1,202 @@
+//! Two real `sluice-hub` processes, one hub key, one Postgres, one real chain node: clients hold
+//! a session to each and pay around a ring through both at once, so the two processes race on
+//! the same channels. Nothing may fork and nothing may be lost.
+
+mod twin;
+
+use sluice_chain_client::{ChainClient, TxSender};
+use sluice_hub::store::{PaymentState, Store};
+use sluice_protocol::wire::hub::PaymentStatus;
+use sluice_protocol::*;
+use sluice_test_support::{HubStore, Network, NetworkOptions};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use twin::Twin;
+
+const CLIENTS: usize = 4;
+const PAYMENTS_EACH: usize = 12;
+const DEPOSIT: u64 = 100_000;
+
+/// Opens a channel from `key` toward the hub on chain; returns its id.
+async fn open_on_chain(node: &str, key: &Keypair, hub: &Address) -> Hash32 {
+    let client = ChainClient::new(node);
+    let chain_id = client.chain_info().await.unwrap().chain_id;
+    let sender = TxSender::new(client, key.clone(), chain_id, 1);
+    let salt = Hash32(secp256k1::rand::random());
+    let kind = TxKind::OpenChannel {
+        counterparty: *hub,
+        deposit: DEPOSIT,
+        challenge_period: 20,
+        salt,
+    };
+    sender.send(kind, Duration::from_secs(20)).await.unwrap();
+    channel_id(chain_id, &key.address(), hub, &salt)
+}
+
+/// Waits until the hubs learned the channel and their collateral deposit landed.
+async fn wait_funded(store: &Store, id: &Hash32) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(r)) = store.channel(id).await {
+            if r.deposit_b >= DEPOSIT {
+                return (r.deposit_a, r.deposit_b);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "channel {id} never funded by the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads every channel from the store until told to stop: versions must never go back and a
+/// version once seen must never change its state.
+fn watch_store(
+    store: Store,
+    ids: Vec<Hash32>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<HashMap<Hash32, BTreeMap<u64, Snapshot>>> {
+    tokio::spawn(async move {
+        let mut seen: HashMap<Hash32, BTreeMap<u64, Snapshot>> = HashMap::new();
+        while !stop.load(Ordering::Acquire) {
+            for id in &ids {
+                let row = store.channel(id).await.unwrap().unwrap();
+                let states = seen.entry(*id).or_default();
+                let v = row.version();
+                if let Some((&last, _)) = states.last_key_value() {
+                    assert!(
+                        v >= last,
+                        "store version of {id} went back from {last} to {v}"
+                    );
+                }
+                if let Some(prev) = states.get(&v) {
+                    assert_eq!(*prev, row.snapshot, "store changed version {v} of {id}");
+                }
+                states.insert(v, row.snapshot);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        seen
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hub_processes_on_one_postgres_never_fork_a_channel() {
+    let keys: Vec<Keypair> = (0..CLIENTS).map(|_| Keypair::generate()).collect();
+    let mut net = Network::start(NetworkOptions {
+        block_time_ms: 50,
+        hub_store: HubStore::Postgres,
+        tower: false,
+        fund: keys.iter().map(|k| (k.address(), 10 * DEPOSIT)).collect(),
+        hub_collateral: (DEPOSIT / 2, DEPOSIT),
+        ..NetworkOptions::default()
+    })
+    .expect("network");
+    net.add_hub().expect("second hub process");
+    let addrs = vec![
+        net.hub.addr().to_string(),
+        net.extra_hubs[0].addr().to_string(),
+    ];
+    let node = net.node.addr().to_string();
+    let store = Store::connect(net.hub_store_url().unwrap(), 4)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for k in &keys {
+        ids.push(open_on_chain(&node, k, &net.hub_key).await);
+    }
+    let mut twins = Vec::new();
+    for (k, id) in keys.iter().zip(&ids) {
+        let deposits = wait_funded(&store, id).await;
+        twins.push(Twin::connect(&addrs, k.clone(), *id, deposits).await);
+    }
+    let height = ChainClient::new(&node).chain_info().await.unwrap().height;
+    twins.iter().for_each(|t| t.set_height(height));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch_store(store.clone(), ids.clone(), stop.clone());
+    let mut runs = Vec::new();
+    for i in 0..CLIENTS {
+        let (payer, payee) = (twins[i].clone(), twins[(i + 1) % CLIENTS].clone());
+        runs.push(tokio::spawn(async move {
+            let mut completed = 0;
+            for n in 0..PAYMENTS_EACH {
+                let inv = payee.invoice(100 + n as u64);
+                // Alternate hub processes; the next payer starts on the other one.
+                let (status, _) = payer.pay((n + i) % 2, &inv).await;
+                completed += usize::from(status == PaymentStatus::Completed);
+            }
+            completed
+        }));
+    }
+    let mut told_completed = 0;
+    for r in runs {
+        told_completed += r.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Release);
+    let seen = watcher.await.unwrap();
+
+    let payments = store.payments(10_000).await.unwrap();
+    let completed: Vec<_> = payments
+        .iter()
+        .filter(|p| p.state == PaymentState::Completed)
+        .collect();
+    assert_eq!(
+        completed.len(),
+        told_completed,
+        "every completion a payer was told of is in the store, and no more"
+    );
+    assert!(
+        told_completed >= CLIENTS * PAYMENTS_EACH / 2,
+        "only {told_completed} of {} payments completed",
+        CLIENTS * PAYMENTS_EACH
+    );
+    for (t, id) in twins.iter().zip(&ids) {
+        assert!(t.forks().is_empty(), "client saw a fork: {:?}", t.forks());
+        let row = store.channel(id).await.unwrap().unwrap();
+        assert_eq!(row.pending, None, "a reservation was left behind on {id}");
+        assert_eq!(
+            t.latest(),
+            row.snapshot,
+            "client and store disagree on {id}"
+        );
+        // Every version the client co-signed is contiguous and matches what the store showed.
+        let history = t.history();
+        let versions: Vec<u64> = history.keys().copied().collect();
+        assert_eq!(versions, (0..=row.version()).collect::<Vec<_>>());
+        for (v, s) in &seen[id] {
+            assert_eq!(
+                history.get(v),
+                Some(s),
+                "store and client differ at version {v}"
+            );
+        }
+        // No lost update: the channel's totals are exactly the payments recorded on it.
+        let me = t.key.address();
+        let paid: u64 = completed
+            .iter()
+            .filter(|p| p.payer == me)
+            .map(|p| p.amount_in)
+            .sum();
+        let received: u64 = payments
+            .iter()
+            .filter(|p| p.payee == me)
+            .filter(|p| matches!(p.state, PaymentState::SecretKnown | PaymentState::Completed))
+            .map(|p| p.amount)
+            .sum();
+        let state = row.snapshot.state();
+        assert_eq!(
+            (state.sent_a, state.sent_b),
+            (paid, received),
+            "channel {id}"
+        );
+    }
+    eprintln!(
+        "{told_completed} of {} payments completed through two hub processes",
+        CLIENTS * PAYMENTS_EACH
+    );
+}
