@@ -36,6 +36,36 @@ pub enum ChainError {
     NotNext { tip: u64, got: u64 },
 }
 
+/// A block as another validator proposed it, before re-execution.
+#[derive(Debug, Clone)]
+pub struct ProposedBlock {
+    pub height: u64,
+    pub parent: Hash32,
+    pub state_root: Hash32,
+    pub time_ms: u64,
+    pub proposer: Address,
+    pub txs: Vec<Vec<u8>>,
+}
+
+/// Why a proposed block is not voted for.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposalError {
+    #[error("block {height} does not extend the tip {tip}")]
+    NotNext { tip: u64, height: u64 },
+    #[error("{0} transactions exceed the block limit")]
+    TooManyTxs(usize),
+    #[error("block time is before its parent's")]
+    TimeGoesBack,
+    #[error("invalid transaction: {0}")]
+    Tx(VerifyError),
+    #[error("transaction {0} is not includable: {1}")]
+    NotIncludable(Hash32, String),
+    #[error("state root mismatch: block claims {claimed}, execution gives {computed}")]
+    StateRoot { claimed: Hash32, computed: Hash32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a submitted transaction was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
@@ -57,6 +87,8 @@ pub struct Chain {
     notices: broadcast::Sender<Arc<BlockNotice>>,
     /// Serialises build + commit so two producers can never race on the tip.
     produce: Mutex<()>,
+    /// Where newly admitted transactions go for gossip to peers (see [`crate::relay`]).
+    relay: std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<Vec<u8>>>>,
 }
 
 impl Chain {
@@ -92,7 +124,13 @@ impl Chain {
             tip: RwLock::new(tip),
             notices: broadcast::channel(NOTICE_BACKLOG).0,
             produce: Mutex::new(()),
+            relay: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Sends every transaction admitted from now on to `tx` for relay to peers.
+    pub fn set_relay(&self, tx: tokio::sync::mpsc::Sender<Vec<Vec<u8>>>) {
+        let _ = self.relay.set(tx);
     }
 
     pub fn tip(&self) -> BlockHeader {
@@ -145,6 +183,8 @@ impl Chain {
         checked: Vec<Result<VerifiedTx, VerifyError>>,
     ) -> Vec<Result<Hash32, SubmitError>> {
         let rules = self.rules();
+        let relaying = self.relay.get().is_some();
+        let mut fresh = Vec::new();
         let mut pool = self.pool();
         let out: Vec<_> = checked
             .into_iter()
@@ -157,12 +197,19 @@ impl Chain {
                     .account(&vtx.tx.tx.from)
                     .map_err(|e| SubmitError::Store(e.to_string()))?;
                 let id = vtx.id;
+                let bytes = relaying.then(|| vtx.bytes.clone());
                 pool.admit(vtx, account, &rules)?;
+                fresh.extend(bytes);
                 Ok(id)
             })
             .collect();
         let size = pool.len() as u64;
         drop(pool);
+        if let (Some(relay), false) = (self.relay.get(), fresh.is_empty()) {
+            if relay.try_send(fresh).is_err() {
+                tracing::debug!("relay queue full; peers will not hear of this batch from us");
+            }
+        }
         let ok = out.iter().filter(|r| r.is_ok()).count() as u64;
         Metrics::inc(&self.metrics.txs_admitted, ok);
         Metrics::inc(&self.metrics.txs_rejected, out.len() as u64 - ok);
@@ -180,10 +227,36 @@ impl Chain {
         time_ms: u64,
         max_txs: usize,
     ) -> Result<Option<SealedBlock>, ChainError> {
+        self.build(proposer, time_ms, max_txs, false)
+    }
+
+    /// Like [`Chain::build_block`], but always returns a block, empty if nothing is
+    /// includable: BFT consensus decides a value at every height.
+    pub fn build_proposal(
+        &self,
+        proposer: Address,
+        time_ms: u64,
+        max_txs: usize,
+    ) -> Result<SealedBlock, ChainError> {
+        match self.build(proposer, time_ms, max_txs, true)? {
+            Some(b) => Ok(b),
+            None => Err(ChainError::Store(StoreError::Io(
+                "empty proposal refused".into(),
+            ))),
+        }
+    }
+
+    fn build(
+        &self,
+        proposer: Address,
+        time_ms: u64,
+        max_txs: usize,
+        allow_empty: bool,
+    ) -> Result<Option<SealedBlock>, ChainError> {
         let candidates = self
             .pool()
             .select(max_txs.min(self.genesis.limits.max_block_txs));
-        if candidates.is_empty() {
+        if candidates.is_empty() && !allow_empty {
             return Ok(None);
         }
         let tip = self.tip();
@@ -203,7 +276,7 @@ impl Chain {
             Metrics::inc(&self.metrics.txs_skipped, ids.len() as u64);
             self.pool().on_commit(std::iter::empty(), &ids);
         }
-        if executed.included.is_empty() {
+        if executed.included.is_empty() && !allow_empty {
             return Ok(None);
         }
         let ids: Vec<Hash32> = executed.included.iter().map(|t| t.id).collect();
@@ -217,8 +290,67 @@ impl Chain {
         }))
     }
 
+    /// Re-executes a block someone else proposed on top of the committed tip and checks that
+    /// it is exactly what it claims: the next height, on our tip, every transaction validly
+    /// signed and includable, and the same state root. Returns the block ready to commit.
+    pub fn execute_proposal(&self, p: ProposedBlock) -> Result<SealedBlock, ProposalError> {
+        let tip = self.tip();
+        if p.height != tip.height + 1 || p.parent != tip.hash {
+            return Err(ProposalError::NotNext {
+                tip: tip.height,
+                height: p.height,
+            });
+        }
+        if p.txs.len() > self.genesis.limits.max_block_txs {
+            return Err(ProposalError::TooManyTxs(p.txs.len()));
+        }
+        if p.time_ms < tip.time_ms {
+            return Err(ProposalError::TimeGoesBack);
+        }
+        let checked = sigverify::check_all(p.txs, self.genesis.limits.max_tx_bytes);
+        let mut candidates = Vec::with_capacity(checked.len());
+        for c in checked {
+            candidates.push(Arc::new(c.map_err(ProposalError::Tx)?));
+        }
+        let params = ExecParams {
+            chain_id: self.genesis.chain_id,
+            height: p.height,
+            proposer: p.proposer,
+            min_fee: self.genesis.min_fee,
+            channel_limits: self.genesis.channel_limits,
+        };
+        let executed = execute_block(&self.ledger, &params, &candidates)?;
+        if let Some((id, why)) = executed.skipped.first() {
+            return Err(ProposalError::NotIncludable(*id, why.to_string()));
+        }
+        let ids: Vec<Hash32> = executed.included.iter().map(|t| t.id).collect();
+        let state_root = executed.writes.next_root(&tip.state_root);
+        if state_root != p.state_root {
+            return Err(ProposalError::StateRoot {
+                claimed: p.state_root,
+                computed: state_root,
+            });
+        }
+        let header = make_header(p.height, tip.hash, state_root, &ids, p.time_ms, p.proposer);
+        Ok(SealedBlock {
+            header,
+            txs: executed.included,
+            events: executed.events,
+            writes: executed.writes,
+        })
+    }
+
     /// Commits a block durably, then updates the tip, the mempool and subscribers, in that order.
     pub fn commit(&self, block: SealedBlock) -> Result<(), ChainError> {
+        self.commit_certified(block, None)
+    }
+
+    /// [`Chain::commit`] with the consensus commit certificate stored in the same batch.
+    pub fn commit_certified(
+        &self,
+        block: SealedBlock,
+        certificate: Option<&[u8]>,
+    ) -> Result<(), ChainError> {
         let tip = self.tip();
         if block.header.height != tip.height + 1 || block.header.parent != tip.hash {
             return Err(ChainError::NotNext {
@@ -226,7 +358,7 @@ impl Chain {
                 got: block.header.height,
             });
         }
-        self.ledger.commit(&block, None)?;
+        self.ledger.commit_certified(&block, None, certificate)?;
         let failed = block.txs.iter().filter(|t| !t.receipt.success).count() as u64;
         {
             let mut pool = self.pool();

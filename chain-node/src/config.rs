@@ -39,6 +39,20 @@ pub struct NodeConfig {
     pub max_event_range: u64,
     /// `tracing` filter, e.g. `info` or `sluice_node=debug`.
     pub log: String,
+    /// Consensus P2P listen address (libp2p multiaddr).
+    pub p2p_listen: String,
+    /// Consensus peers to stay connected to (multiaddrs). Comma-separated in the environment.
+    pub p2p_peers: Vec<String>,
+    /// Largest consensus or sync message accepted from a peer.
+    pub p2p_max_message_bytes: usize,
+    /// JSON-RPC URLs of peers that transactions admitted here are relayed to (mempool gossip).
+    pub relay_peers: Vec<String>,
+    /// Most transactions per relay request.
+    pub relay_batch: usize,
+    /// Consensus round timeouts (the propose timeout is also the proposer's build budget).
+    pub timeout_propose_ms: u64,
+    pub timeout_prevote_ms: u64,
+    pub timeout_precommit_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -57,7 +71,15 @@ impl Default for NodeConfig {
             ws_queue_len: 4096,
             max_events_per_query: 10_000,
             max_event_range: 100_000,
-            log: "info,fjall=warn,lsm_tree=warn".into(),
+            log: "info,fjall=warn,lsm_tree=warn,libp2p=warn,informalsystems_malachitebft=warn,malachitebft=warn".into(),
+            p2p_listen: "/ip4/127.0.0.1/tcp/26656".into(),
+            p2p_peers: vec![],
+            p2p_max_message_bytes: 8 * 1024 * 1024,
+            relay_peers: vec![],
+            relay_batch: 5_000,
+            timeout_propose_ms: 2_000,
+            timeout_prevote_ms: 1_000,
+            timeout_precommit_ms: 1_000,
         }
     }
 }
@@ -84,7 +106,10 @@ impl NodeConfig {
             .add_source(
                 config::Environment::with_prefix("SLUICE_NODE")
                     .prefix_separator("_")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("p2p_peers")
+                    .with_list_parse_key("relay_peers"),
             )
             .build()?
             .try_deserialize()?;
@@ -103,6 +128,9 @@ impl NodeConfig {
             ("max_submit_txs", self.max_submit_txs),
             ("ws_queue_len", self.ws_queue_len),
             ("max_events_per_query", self.max_events_per_query),
+            ("p2p_max_message_bytes", self.p2p_max_message_bytes),
+            ("relay_batch", self.relay_batch),
+            ("timeout_propose_ms", self.timeout_propose_ms as usize),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(ConfigError::Invalid(format!("{name} must be positive"))),

@@ -11,6 +11,7 @@
 //! | `events` | height, tx index, event index | `rpc::Event` JSON |
 //! | `ev_channel` | channel id, height, tx index, event index | empty |
 //! | `ev_party` | address, height, tx index, event index | empty |
+//! | `certs` | height (u64 BE) | the consensus commit certificate (borsh) |
 //!
 //! A block is committed as **one** write batch (all keyspaces, the tip included) persisted with
 //! `PersistMode::SyncAll` before anyone hears of it, so after a crash the ledger holds exactly the
@@ -40,6 +41,7 @@ pub struct Ledger {
     events: Keyspace,
     ev_channel: Keyspace,
     ev_party: Keyspace,
+    certs: Keyspace,
 }
 
 /// A stored transaction: where it was included, how it ended, and its canonical bytes.
@@ -90,6 +92,7 @@ impl Ledger {
             events: ks("events")?,
             ev_channel: ks("ev_channel")?,
             ev_party: ks("ev_party")?,
+            certs: ks("certs")?,
             db,
         })
     }
@@ -119,12 +122,25 @@ impl Ledger {
 
     /// Commits one block atomically and durably. `genesis` is set only for block 0.
     pub fn commit(&self, block: &SealedBlock, genesis: Option<&Hash32>) -> Result<(), StoreError> {
+        self.commit_certified(block, genesis, None)
+    }
+
+    /// Commits one block together with the commit certificate that decided it, in one batch.
+    pub fn commit_certified(
+        &self,
+        block: &SealedBlock,
+        genesis: Option<&Hash32>,
+        certificate: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         let n_items = 2 + block.txs.len() + block.events.len() * 4 + block.writes.accounts.len();
         let mut batch = fjall::OwnedWriteBatch::with_capacity(self.db.clone(), n_items)
             .durability(Some(PersistMode::SyncAll));
         let h = &block.header;
         if let Some(g) = genesis {
             batch.insert(&self.meta, GENESIS, g.0.to_vec());
+        }
+        if let Some(c) = certificate {
+            batch.insert(&self.certs, block.header.height.to_be_bytes(), c.to_vec());
         }
         let tip = serde_json::to_vec(h).map_err(|e| corrupt("tip", e))?;
         batch.insert(&self.meta, TIP, tip);
@@ -169,6 +185,11 @@ impl Ledger {
                 .map_err(|e| corrupt("block", e)),
             None => Ok(None),
         }
+    }
+
+    /// The stored commit certificate of a consensus-decided block.
+    pub fn certificate(&self, height: Height) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.certs.get(height.to_be_bytes())?.map(|v| v.to_vec()))
     }
 
     pub fn stored_tx(&self, id: &Hash32) -> Result<Option<StoredTx>, StoreError> {

@@ -6,18 +6,21 @@
 //! - [`mempool`]: admission, ordering, replace-by-fee and eviction of pending transactions.
 //! - [`chain`]: the node core tying ledger, mempool and notifications together.
 //! - [`producer`]: the block-production seam; [`producer::DevProducer`] seals on a timer.
+//! - [`consensus`]: Malachite BFT among the genesis validators (proposal, re-execution, sync).
 //! - [`rpc`]: JSON-RPC 2.0 over HTTP and WebSocket, with subscriptions.
 //! - [`replay`]: re-executes the committed chain from genesis and compares it with the ledger.
 
 pub mod block;
 pub mod chain;
 pub mod config;
+pub mod consensus;
 pub mod execution;
 pub mod genesis;
 pub mod ledger;
 pub mod mempool;
 pub mod metrics;
 pub mod producer;
+pub mod relay;
 pub mod replay;
 pub mod rpc;
 pub mod sigverify;

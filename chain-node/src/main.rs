@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 use sluice_node::chain::Chain;
 use sluice_node::config::{NodeConfig, CONFIG_FILE, DATA_DIR, RPC_ADDR_FILE};
+use sluice_node::consensus::app::Faults;
+use sluice_node::consensus::ConsensusProducer;
 use sluice_node::genesis::{
     self, ChainLimits, Genesis, GenesisAccount, Validator, GENESIS_FILE, VALIDATOR_KEY_FILE,
 };
@@ -26,7 +28,8 @@ struct Cli {
 enum Cmd {
     /// Write genesis.json, config.toml and validator_key.json into a new home directory.
     Init(InitArgs),
-    /// Run the node (block production needs --dev until multi-validator consensus lands).
+    /// Run the node: Malachite BFT among the genesis validators (a validator if this home's key
+    /// is in the set, otherwise a full node), or a one-validator dev chain with --dev.
     Run(RunArgs),
     /// Replay every committed block from genesis and check the ledger equals the replay.
     Verify {
@@ -62,13 +65,23 @@ struct InitArgs {
     /// Overwrite an existing home directory's files.
     #[arg(long)]
     force: bool,
+    /// Write a local testnet instead: genesis with N validators and one home per node
+    /// (`HOME/node0` … `HOME/node{N-1}`, then the full nodes), peers and relays wired up.
+    #[arg(long)]
+    validators: Option<usize>,
+    /// With --validators: this many extra non-validator (full) node homes.
+    #[arg(long, default_value_t = 0)]
+    full_nodes: usize,
+    /// With --validators: node i listens for RPC on BASE+2i and for P2P on BASE+2i+1.
+    #[arg(long, default_value_t = 26600)]
+    base_port: u16,
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
     #[arg(long)]
     home: PathBuf,
-    /// One-validator dev chain: seal a block every block_time when transactions wait.
+    /// One-validator dev chain: seal a block every block_time when transactions wait (no P2P).
     #[arg(long)]
     dev: bool,
     #[arg(long)]
@@ -118,6 +131,9 @@ fn main() -> ExitCode {
 }
 
 fn init(a: InitArgs) -> Result<(), CliError> {
+    if a.validators.is_some() {
+        return init_testnet(a);
+    }
     std::fs::create_dir_all(&a.home)
         .map_err(|e| CliError::Other(format!("{}: {e}", a.home.display())))?;
     let gpath = a.home.join(GENESIS_FILE);
@@ -128,34 +144,7 @@ fn init(a: InitArgs) -> Result<(), CliError> {
         )));
     }
     let key = Keypair::generate();
-    let genesis = Genesis {
-        chain_id: a.chain_id,
-        genesis_time_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        accounts: a
-            .fund
-            .iter()
-            .map(|(address, balance)| GenesisAccount {
-                address: *address,
-                balance: *balance,
-            })
-            .collect(),
-        validators: vec![Validator {
-            address: key.address(),
-            power: 1,
-        }],
-        default_challenge_period: a.default_challenge_period,
-        channel_limits: ChannelLimits {
-            min_challenge_period: a.min_challenge_period,
-            max_challenge_period: a.max_challenge_period,
-        },
-        min_fee: a.min_fee,
-        limits: ChainLimits {
-            max_block_txs: a.max_block_txs,
-            ..ChainLimits::default()
-        },
-    };
+    let genesis = make_genesis(&a, vec![key.address()]);
     genesis.validate()?;
     genesis.save(&gpath)?;
     genesis::save_validator_key(&a.home.join(VALIDATOR_KEY_FILE), &key)?;
@@ -172,6 +161,94 @@ fn init(a: InitArgs) -> Result<(), CliError> {
         a.home.display(),
         a.chain_id,
         key.address()
+    );
+    Ok(())
+}
+
+fn make_genesis(a: &InitArgs, validators: Vec<Address>) -> Genesis {
+    Genesis {
+        chain_id: a.chain_id,
+        genesis_time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        accounts: a
+            .fund
+            .iter()
+            .map(|(address, balance)| GenesisAccount {
+                address: *address,
+                balance: *balance,
+            })
+            .collect(),
+        validators: validators
+            .into_iter()
+            .map(|address| Validator { address, power: 1 })
+            .collect(),
+        default_challenge_period: a.default_challenge_period,
+        channel_limits: ChannelLimits {
+            min_challenge_period: a.min_challenge_period,
+            max_challenge_period: a.max_challenge_period,
+        },
+        min_fee: a.min_fee,
+        limits: ChainLimits {
+            max_block_txs: a.max_block_txs,
+            ..ChainLimits::default()
+        },
+    }
+}
+
+/// `init --validators N [--full-nodes M]`: one genesis, one home per node, every node peered
+/// with (and relaying transactions to) every other.
+fn init_testnet(a: InitArgs) -> Result<(), CliError> {
+    let n = a.validators.unwrap_or(1);
+    if n == 0 {
+        return Err(CliError::Other("--validators must be at least 1".into()));
+    }
+    let total = n + a.full_nodes;
+    let port = |i: usize, p2p: bool| -> Result<u16, CliError> {
+        u16::try_from(a.base_port as usize + 2 * i + p2p as usize)
+            .map_err(|_| CliError::Other("--base-port too high for this many nodes".into()))
+    };
+    let keys: Vec<Keypair> = (0..n).map(|_| Keypair::generate()).collect();
+    let genesis = make_genesis(&a, keys.iter().map(|k| k.address()).collect());
+    genesis.validate()?;
+    std::fs::create_dir_all(&a.home)
+        .map_err(|e| CliError::Other(format!("{}: {e}", a.home.display())))?;
+    genesis.save(&a.home.join(GENESIS_FILE))?;
+    for i in 0..total {
+        let home = a.home.join(format!("node{i}"));
+        if home.join(GENESIS_FILE).exists() && !a.force {
+            return Err(CliError::Other(format!(
+                "{} exists; use --force to overwrite",
+                home.display()
+            )));
+        }
+        std::fs::create_dir_all(&home)
+            .map_err(|e| CliError::Other(format!("{}: {e}", home.display())))?;
+        genesis.save(&home.join(GENESIS_FILE))?;
+        if let Some(k) = keys.get(i) {
+            genesis::save_validator_key(&home.join(VALIDATOR_KEY_FILE), k)?;
+        }
+        let mut cfg = NodeConfig {
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], port(i, false)?)),
+            p2p_listen: format!("/ip4/127.0.0.1/tcp/{}", port(i, true)?),
+            ..NodeConfig::default()
+        };
+        for j in (0..total).filter(|j| *j != i) {
+            cfg.p2p_peers
+                .push(format!("/ip4/127.0.0.1/tcp/{}", port(j, true)?));
+            cfg.relay_peers
+                .push(format!("http://127.0.0.1:{}/", port(j, false)?));
+        }
+        if let Some(ms) = a.block_time_ms {
+            cfg.block_time_ms = ms;
+        }
+        cfg.save(&home.join(CONFIG_FILE))?;
+    }
+    println!(
+        "initialised a testnet in {} (chain {}, {n} validators, {} full nodes)",
+        a.home.display(),
+        a.chain_id,
+        a.full_nodes
     );
     Ok(())
 }
@@ -195,13 +272,30 @@ fn run(a: RunArgs) -> Result<(), CliError> {
     }
     cfg.validate()?;
     init_tracing(&cfg.log);
-    if !a.dev {
-        return Err(CliError::Other(
-            "multi-validator consensus is not available yet: run with --dev for a one-validator chain".into(),
-        ));
-    }
     let genesis = Genesis::load(&a.home.join(GENESIS_FILE))?;
-    let key = genesis::load_validator_key(&a.home.join(VALIDATOR_KEY_FILE))?;
+    let key_path = a.home.join(VALIDATOR_KEY_FILE);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Other(format!("tokio runtime: {e}")))?;
+    if !a.dev {
+        // No key file: a full node. A key outside the set also runs as a full node.
+        let key = match key_path.exists() {
+            true => Some(genesis::load_validator_key(&key_path)?),
+            false => None,
+        };
+        let faults = Faults {
+            bad_state_root: std::env::var("SLUICE_NODE_FAULT_BAD_STATE_ROOT")
+                .is_ok_and(|v| v == "1"),
+        };
+        let producer = Box::new(ConsensusProducer {
+            data_dir: a.home.join(DATA_DIR),
+            key,
+            faults,
+        });
+        return runtime.block_on(serve(a.home, cfg, genesis, producer));
+    }
+    let key = genesis::load_validator_key(&key_path)?;
     if !genesis
         .validators
         .iter()
@@ -212,22 +306,23 @@ fn run(a: RunArgs) -> Result<(), CliError> {
             key.address()
         )));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Other(format!("tokio runtime: {e}")))?;
-    runtime.block_on(serve(a.home, cfg, genesis, key))
+    let producer = Box::new(DevProducer {
+        key,
+        block_time: Duration::from_millis(cfg.block_time_ms),
+        max_block_txs: cfg.max_block_txs,
+    });
+    runtime.block_on(serve(a.home, cfg, genesis, producer))
 }
 
 async fn serve(
     home: PathBuf,
     cfg: NodeConfig,
     genesis: Genesis,
-    key: Keypair,
+    producer: Box<dyn BlockProducer>,
 ) -> Result<(), CliError> {
-    let max_block_txs = cfg.max_block_txs;
-    let block_time = Duration::from_millis(cfg.block_time_ms);
     let rpc_addr = cfg.rpc_addr;
+    let relay_peers = cfg.relay_peers.clone();
+    let relay_batch = cfg.relay_batch;
     let chain = Chain::open(&home.join(DATA_DIR), genesis, cfg)?;
     let listener = tokio::net::TcpListener::bind(rpc_addr)
         .await
@@ -237,12 +332,12 @@ async fn serve(
         .map_err(|e| CliError::Other(e.to_string()))?;
     write_addr_file(&home, bound)?;
     tracing::info!("rpc listening on {bound}");
+    if !relay_peers.is_empty() {
+        let (tx, rx) = tokio::sync::mpsc::channel(sluice_node::relay::RELAY_QUEUE);
+        chain.set_relay(tx);
+        tokio::spawn(sluice_node::relay::run(relay_peers, relay_batch, rx));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let producer: Box<dyn BlockProducer> = Box::new(DevProducer {
-        key,
-        block_time,
-        max_block_txs,
-    });
     let producing = tokio::spawn(producer.run(chain.clone(), stop_rx.clone()));
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(sluice_node::rpc::serve(
