@@ -27,6 +27,7 @@ pub struct HubConfig {
     pub terms: RoutingTerms,
     pub limits: Limits,
     pub collateral: CollateralPolicy,
+    pub guard: GuardPolicy,
     /// Fee the hub pays on its own chain transactions.
     pub tx_fee: Amount,
 }
@@ -72,6 +73,7 @@ impl Default for HubConfig {
             terms: RoutingTerms::default(),
             limits: Limits::default(),
             collateral: CollateralPolicy::default(),
+            guard: GuardPolicy::default(),
             tx_fee: 1,
         }
     }
@@ -88,6 +90,30 @@ impl Default for Limits {
             reply_timeout_ms: 5_000,
             max_payment: 1_000_000_000,
             max_inflight_payments: 10_000,
+        }
+    }
+}
+
+/// How the hub enforces its channels on chain when clients stop cooperating.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GuardPolicy {
+    /// When the hub knows a secret but the payer has not unlocked its lock to the hub by
+    /// `expiry - claim_margin`, the hub registers the secret and force-closes the channel.
+    /// Must be below `terms.reveal_margin` so the claim lands before `E_in`.
+    pub claim_margin: Height,
+    /// Milliseconds between guard rounds.
+    pub interval_ms: u64,
+    /// Seconds before an on-chain action of the guard is submitted again if still due.
+    pub resubmit_secs: u64,
+}
+
+impl Default for GuardPolicy {
+    fn default() -> Self {
+        GuardPolicy {
+            claim_margin: 10,
+            interval_ms: 500,
+            resubmit_secs: 3,
         }
     }
 }

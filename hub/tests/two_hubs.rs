@@ -4,7 +4,7 @@
 
 mod twin;
 
-use sluice_chain_client::{ChainClient, TxSender};
+use sluice_chain_client::ChainClient;
 use sluice_hub::store::{PaymentState, Store};
 use sluice_protocol::wire::hub::PaymentStatus;
 use sluice_protocol::*;
@@ -12,45 +12,11 @@ use sluice_test_support::{HubStore, Network, NetworkOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use twin::Twin;
+use std::time::Duration;
+use twin::{open_on_chain, wait_funded, Twin, DEPOSIT};
 
 const CLIENTS: usize = 4;
 const PAYMENTS_EACH: usize = 12;
-const DEPOSIT: u64 = 100_000;
-
-/// Opens a channel from `key` toward the hub on chain; returns its id.
-async fn open_on_chain(node: &str, key: &Keypair, hub: &Address) -> Hash32 {
-    let client = ChainClient::new(node);
-    let chain_id = client.chain_info().await.unwrap().chain_id;
-    let sender = TxSender::new(client, key.clone(), chain_id, 1);
-    let salt = Hash32(secp256k1::rand::random());
-    let kind = TxKind::OpenChannel {
-        counterparty: *hub,
-        deposit: DEPOSIT,
-        challenge_period: 20,
-        salt,
-    };
-    sender.send(kind, Duration::from_secs(20)).await.unwrap();
-    channel_id(chain_id, &key.address(), hub, &salt)
-}
-
-/// Waits until the hubs learned the channel and their collateral deposit landed.
-async fn wait_funded(store: &Store, id: &Hash32) -> (u64, u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(r)) = store.channel(id).await {
-            if r.deposit_b >= DEPOSIT {
-                return (r.deposit_a, r.deposit_b);
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "channel {id} never funded by the hub"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Reads every channel from the store until told to stop: versions must never go back and a
 /// version once seen must never change its state.

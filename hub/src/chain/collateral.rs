@@ -59,7 +59,18 @@ async fn advance(
                     .update_job(&job.channel_id, JobStatus::Done, None, None)
                     .await;
             }
-            Ok(None) => return Ok(()), // not yet included; checked again next round
+            Ok(None) if !vanished(sh, job) => return Ok(()), // not yet included
+            Ok(None) => {
+                // The node never heard of it (dropped, or lost with a restart): unless the
+                // deposit reached the chain some other way, submit it again.
+                if funded_on_chain(sh, &chain, &job.channel_id).await {
+                    return sh
+                        .store
+                        .update_job(&job.channel_id, JobStatus::Done, None, None)
+                        .await;
+                }
+                tracing::warn!(channel = %job.channel_id, tx = %tx, "collateral transaction never appeared; resubmitting");
+            }
             Ok(Some(info)) => {
                 let err = info.receipt.error.unwrap_or_default();
                 sh.store
@@ -100,4 +111,28 @@ async fn advance(
                 .await
         }
     }
+}
+
+/// A submitted job whose transaction the node still does not know after three retry periods.
+fn vanished(sh: &Shared, job: &crate::store::CollateralJob) -> bool {
+    let wait = sh.cfg.collateral.retry_secs.max(1).saturating_mul(3);
+    crate::store::now_secs().saturating_sub(job.updated_at) >= wait
+}
+
+/// Whether the hub's side on chain already meets the threshold (so no deposit is owed).
+async fn funded_on_chain(
+    sh: &Shared,
+    chain: &sluice_chain_client::TxSender,
+    id: &sluice_protocol::Hash32,
+) -> bool {
+    let Ok(Some(rec)) = chain.client().channel(id).await else {
+        return false;
+    };
+    let Ok(Some(row)) = sh.store.channel(id).await else {
+        return false;
+    };
+    row.snapshot
+        .state()
+        .balances(rec.deposit_a, rec.deposit_b)
+        .is_ok_and(|(_, hub_side)| hub_side >= sh.cfg.collateral.threshold)
 }

@@ -4,6 +4,7 @@
 //! replays the cursor's height changes nothing twice.
 
 mod collateral;
+mod guard;
 mod watcher;
 
 use crate::shared::Shared;
@@ -12,5 +13,6 @@ use std::sync::Arc;
 pub fn spawn(sh: Arc<Shared>) {
     tokio::spawn(watcher::run(sh.clone()));
     tokio::spawn(watcher::follow_heads(sh.clone()));
-    tokio::spawn(collateral::run(sh));
+    tokio::spawn(collateral::run(sh.clone()));
+    tokio::spawn(guard::run(sh));
 }

@@ -12,6 +12,7 @@ struct JobDb {
     tx_id: Option<Vec<u8>>,
     attempts: i64,
     last_error: Option<String>,
+    updated_at: i64,
 }
 
 impl JobDb {
@@ -24,11 +25,12 @@ impl JobDb {
             tx_id: self.tx_id.as_deref().map(codec::hash).transpose()?,
             attempts: uint(self.attempts)?,
             last_error: self.last_error,
+            updated_at: uint(self.updated_at)?,
         })
     }
 }
 
-const COLUMNS: &str = "channel_id, amount, status, tx_id, attempts, last_error";
+const COLUMNS: &str = "channel_id, amount, status, tx_id, attempts, last_error, updated_at";
 
 impl Store {
     /// Queues a deposit for the channel unless a live (queued or submitted) job exists; returns

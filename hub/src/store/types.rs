@@ -207,6 +207,8 @@ pub struct CollateralJob {
     pub tx_id: Option<Hash32>,
     pub attempts: u64,
     pub last_error: Option<String>,
+    /// Unix seconds of the last change (for a submitted job: when it was submitted).
+    pub updated_at: u64,
 }
 
 /// A change the chain watcher makes; applied with the cursor advance in one transaction.

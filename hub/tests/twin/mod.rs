@@ -5,6 +5,8 @@
 //! and records every co-signed state it adopted, flagging any two different states of one
 //! version (a fork) or an `Accept` that does not fit its latest state.
 
+#![allow(dead_code)]
+
 use futures::{SinkExt, StreamExt};
 use sluice_protocol::invoice::{Invoice, SignedInvoice};
 use sluice_protocol::routing::RoutingTerms;
@@ -32,6 +34,10 @@ struct Inner {
     invoices: HashMap<Hash32, Hash32>,
     own: Option<(u64, Proposal, oneshot::Sender<Answer>)>,
     payments: HashMap<Hash32, oneshot::Sender<(PaymentStatus, Option<String>)>>,
+    /// Lock lifetime for payments (blocks); `None`: the terms' maximum.
+    lock_delta: Option<Height>,
+    /// Reject the hub's `Unlock` proposals (a payer withholding the secret's claim).
+    withhold: bool,
 }
 
 pub struct Twin {
@@ -175,6 +181,8 @@ impl Twin {
                 invoices: HashMap::new(),
                 own: None,
                 payments: HashMap::new(),
+                lock_delta: None,
+                withhold: false,
             }),
         });
         for (i, mut stream) in streams.into_iter().enumerate() {
@@ -194,6 +202,14 @@ impl Twin {
 
     pub fn set_height(&self, h: Height) {
         lock(&self.inner).height = h;
+    }
+
+    pub fn set_lock_delta(&self, blocks: Height) {
+        lock(&self.inner).lock_delta = Some(blocks);
+    }
+
+    pub fn withhold_unlocks(&self) {
+        lock(&self.inner).withhold = true;
     }
 
     pub fn latest(&self) -> Snapshot {
@@ -294,7 +310,10 @@ impl Twin {
                     direction: Direction::AtoB,
                     amount: st.terms.incoming_amount(inv.amount).expect("amount"),
                     hashlock: inv.hashlock,
-                    expiry: st.terms.incoming_expiry(st.height),
+                    expiry: match st.lock_delta {
+                        Some(d) => st.height + d,
+                        None => st.terms.incoming_expiry(st.height),
+                    },
                 },
             }
         };
@@ -385,6 +404,9 @@ impl Twin {
     fn on_hub_proposal(self: &Arc<Self>, conn: usize, p: Proposal) {
         let mut st = lock(&self.inner);
         let version = p.state.version;
+        if st.withhold && matches!(p.change, Change::Unlock { .. }) {
+            return self.reject(conn, version, "withheld".into());
+        }
         let checked = check_proposal(&st.position(), &p.change, &p.state, Party::B, &st.ctx());
         let next = match (
             checked,
@@ -431,5 +453,51 @@ impl Twin {
                 reason,
             },
         );
+    }
+}
+
+/// Both sides' deposit in the chain tests: the client's opening deposit and the hub's target.
+pub const DEPOSIT: u64 = 100_000;
+
+/// A sender for `key` on the node at `node`.
+pub async fn sender(node: &str, key: &Keypair) -> sluice_chain_client::TxSender {
+    let client = sluice_chain_client::ChainClient::new(node);
+    let chain_id = client.chain_info().await.unwrap().chain_id;
+    sluice_chain_client::TxSender::new(client, key.clone(), chain_id, 1)
+}
+
+/// Opens a channel from `key` toward the hub on chain with `salt`; returns its id.
+pub async fn open_with_salt(node: &str, key: &Keypair, hub: &Address, salt: Hash32) -> Hash32 {
+    let sender = sender(node, key).await;
+    let kind = TxKind::OpenChannel {
+        counterparty: *hub,
+        deposit: DEPOSIT,
+        challenge_period: 20,
+        salt,
+    };
+    sender.send(kind, Duration::from_secs(20)).await.unwrap();
+    let chain_id = sender.client().chain_info().await.unwrap().chain_id;
+    channel_id(chain_id, &key.address(), hub, &salt)
+}
+
+/// Opens a channel from `key` toward the hub on chain; returns its id.
+pub async fn open_on_chain(node: &str, key: &Keypair, hub: &Address) -> Hash32 {
+    open_with_salt(node, key, hub, Hash32(secp256k1::rand::random())).await
+}
+
+/// Waits until the hub learned the channel and its collateral deposit landed.
+pub async fn wait_funded(store: &sluice_hub::store::Store, id: &Hash32) -> (u64, u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(r)) = store.channel(id).await {
+            if r.deposit_b >= DEPOSIT {
+                return (r.deposit_a, r.deposit_b);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "channel {id} never funded by the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
