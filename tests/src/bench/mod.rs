@@ -1,4 +1,5 @@
 //! Benchmarks. Each prints one JSON line with its figure, the ceiling measured in the same run,
 //! and their ratio, so a number is always read against what this machine can do.
 
+pub mod chain;
 pub mod crypto;
