@@ -218,124 +218,6 @@ impl Store {
         })
     }
 
-    /// Commits a batch of verified appointments in one transaction (one durable sync for all),
-    /// each checked in order against everything before it: registration, nonce, version, quota.
-    pub async fn put_appointments(
-        &self,
-        batch: &[NewAppointment],
-        height: Height,
-    ) -> Result<Vec<Result<Accepted, Refusal>>, StoreError> {
-        let height = int(height)?;
-        let mut out = Vec::with_capacity(batch.len());
-        on_pool!(self, |p| {
-            let mut tx = p.begin_write().await?;
-            for item in batch {
-                let (user, nonce, id) =
-                    (&item.user.0[..], &item.nonce.0[..], &item.channel_id.0[..]);
-                let version = item.appointment.snapshot.state().version;
-                let quota: Option<(i64,)> =
-                    sqlx::query_as("SELECT quota FROM users WHERE user_key = $1")
-                        .bind(user)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let Some((quota,)) = quota else {
-                    out.push(Err(Refusal::Unregistered));
-                    continue;
-                };
-                let used: Option<(i64,)> = sqlx::query_as(
-                    "SELECT CAST(1 AS BIGINT) FROM used_nonces WHERE user_key = $1 AND nonce = $2",
-                )
-                .bind(user)
-                .bind(nonce)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if used.is_some() {
-                    out.push(Err(Refusal::ReplayedNonce));
-                    continue;
-                }
-                let stored: Option<(i64,)> =
-                    sqlx::query_as("SELECT version FROM appointments WHERE channel_id = $1")
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if let Some((stored,)) = stored {
-                    let stored = uint(stored)?;
-                    if version <= stored {
-                        out.push(Err(Refusal::StaleVersion {
-                            stored,
-                            got: version,
-                        }));
-                        continue;
-                    }
-                }
-                let watching: Option<(i64,)> = sqlx::query_as(
-                    "SELECT CAST(1 AS BIGINT) FROM watches WHERE user_key = $1 AND channel_id = $2",
-                )
-                .bind(user)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if watching.is_none() {
-                    let (count,): (i64,) =
-                        sqlx::query_as("SELECT COUNT(*) FROM watches WHERE user_key = $1")
-                            .bind(user)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    if count >= quota {
-                        out.push(Err(Refusal::QuotaExceeded {
-                            quota: uint(quota)?,
-                        }));
-                        continue;
-                    }
-                    sqlx::query("INSERT INTO watches (user_key, channel_id) VALUES ($1, $2)")
-                        .bind(user)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query("INSERT INTO used_nonces (user_key, nonce) VALUES ($1, $2)")
-                    .bind(user)
-                    .bind(nonce)
-                    .execute(&mut *tx)
-                    .await?;
-                let ap = &item.appointment;
-                sqlx::query(
-                    "INSERT INTO appointments \
-                     (channel_id, party_a, party_b, salt, version, snapshot, stored_height) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (channel_id) DO UPDATE SET version = excluded.version, \
-                     snapshot = excluded.snapshot, stored_height = excluded.stored_height",
-                )
-                .bind(id)
-                .bind(&ap.a.0[..])
-                .bind(&ap.b.0[..])
-                .bind(&ap.salt.0[..])
-                .bind(int(version)?)
-                .bind(rows::encode_snapshot(&ap.snapshot))
-                .bind(height)
-                .execute(&mut *tx)
-                .await?;
-                let closing: Option<(i64, i64)> = sqlx::query_as(
-                    "SELECT version, settle_after FROM closings WHERE channel_id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let closing = closing
-                    .map(|(v, s)| {
-                        Ok::<_, StoreError>(Closing {
-                            version: uint(v)?,
-                            settle_after: uint(s)?,
-                        })
-                    })
-                    .transpose()?;
-                out.push(Ok(Accepted { closing }));
-            }
-            tx.commit().await?;
-            Ok(out)
-        })
-    }
-
     /// The stored appointment of a channel, if any user asked the tower to watch it.
     pub async fn appointment(
         &self,
@@ -405,6 +287,12 @@ impl Store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+            if removed > 0 {
+                sqlx::query("UPDATE users SET channels = channels - 1 WHERE user_key = $1")
+                    .bind(u)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "DELETE FROM appointments WHERE channel_id = $1 \
                  AND NOT EXISTS (SELECT 1 FROM watches WHERE channel_id = $1)",
@@ -415,6 +303,17 @@ impl Store {
             tx.commit().await?;
             Ok(Ok(removed > 0))
         })
+    }
+
+    /// How many channels `user` has watched (its count against the quota), if registered.
+    pub async fn watched_count(&self, user: &Address) -> Result<Option<u64>, StoreError> {
+        let row: Option<(i64,)> = on_pool!(self, |p| {
+            sqlx::query_as("SELECT channels FROM users WHERE user_key = $1")
+                .bind(&user.0[..])
+                .fetch_optional(p)
+                .await?
+        });
+        row.map(|(n,)| uint(n)).transpose()
     }
 
     pub async fn appointment_count(&self) -> Result<u64, StoreError> {
@@ -556,6 +455,9 @@ impl Store {
         rows.into_iter().map(Response::try_from).collect()
     }
 }
+
+// After `on_pool!` and `BeginWrite`, which it uses.
+mod batch;
 
 #[cfg(test)]
 mod tests;

@@ -101,6 +101,18 @@ pub(super) struct AppointmentRow {
     stored_height: i64,
 }
 
+/// Everything the batch needs to judge one appointment, read in one query.
+#[derive(sqlx::FromRow)]
+pub(super) struct Precheck {
+    pub quota: i64,
+    pub channels: i64,
+    pub used: i64,
+    pub stored: Option<i64>,
+    pub watching: i64,
+    pub closing_version: Option<i64>,
+    pub settle_after: Option<i64>,
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct SummaryRow {
     channel_id: Vec<u8>,

@@ -76,6 +76,66 @@ async fn refuses_unregistered_replayed_and_over_quota(s: &Store) {
     assert!(put(s, new(&ch.a, &ch, 2)).await.is_ok());
 }
 
+/// The count in the `users` row holds the quota exactly at its edge: within one batch, across
+/// batches, for updates of watched channels, and after a delete frees a slot.
+async fn quota_holds_at_the_boundary(s: &Store) {
+    let user = Keypair::generate();
+    let u = user.address();
+    s.register(&u, &random_nonce(), 3, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let chans: Vec<_> = (0..5)
+        .map(|_| TestChannel::new(CHAIN, user.clone(), Keypair::generate(), random_nonce()))
+        .collect();
+    let first: Vec<_> = chans[..2].iter().map(|c| new(&user, c, 1)).collect();
+    assert!(s
+        .put_appointments(&first, 5)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.is_ok()));
+    assert_eq!(s.watched_count(&u).await.unwrap(), Some(2));
+    // One batch: an update (free), the third channel (last slot), a fourth (over).
+    let batch = [
+        new(&user, &chans[0], 2),
+        new(&user, &chans[2], 1),
+        new(&user, &chans[3], 1),
+    ];
+    let out = s.put_appointments(&batch, 5).await.unwrap();
+    assert!(out[0].is_ok() && out[1].is_ok(), "{out:?}");
+    assert_eq!(out[2], Err(Refusal::QuotaExceeded { quota: 3 }));
+    assert_eq!(s.watched_count(&u).await.unwrap(), Some(3));
+    assert!(s.appointment(&chans[3].id()).await.unwrap().is_none());
+    assert_eq!(
+        put(s, new(&user, &chans[4], 1)).await,
+        Err(Refusal::QuotaExceeded { quota: 3 })
+    );
+    assert!(
+        put(s, new(&user, &chans[1], 7)).await.is_ok(),
+        "updates never count"
+    );
+    assert_eq!(s.watched_count(&u).await.unwrap(), Some(3));
+    // A refused delete (not watched) frees nothing; a real one frees one slot.
+    assert_eq!(
+        s.delete(&u, &random_nonce(), &chans[4].id()).await.unwrap(),
+        Ok(false)
+    );
+    assert_eq!(s.watched_count(&u).await.unwrap(), Some(3));
+    assert_eq!(
+        s.delete(&u, &random_nonce(), &chans[2].id()).await.unwrap(),
+        Ok(true)
+    );
+    assert_eq!(s.watched_count(&u).await.unwrap(), Some(2));
+    assert!(put(s, new(&user, &chans[3], 1)).await.is_ok());
+    assert_eq!(
+        put(s, new(&user, &chans[4], 1)).await,
+        Err(Refusal::QuotaExceeded { quota: 3 })
+    );
+    assert_eq!(s.watched_count(&u).await.unwrap(), Some(3));
+    assert_eq!(s.list(&u).await.unwrap().len(), 3);
+}
+
 async fn batch_items_see_each_other(s: &Store) {
     let ch = TestChannel::random(CHAIN);
     s.register(&ch.b.address(), &random_nonce(), 5, 1)
@@ -195,6 +255,7 @@ async fn run_all(make: impl AsyncFn(&str) -> Store) {
     keeps_only_the_highest_version(&make("highest").await).await;
     refuses_unregistered_replayed_and_over_quota(&make("refusals").await).await;
     batch_items_see_each_other(&make("batch").await).await;
+    quota_holds_at_the_boundary(&make("quota").await).await;
     delete_removes_only_the_users_watch(&make("delete").await).await;
     cursor_closings_and_responses_persist(&make("cursor").await).await;
 }
