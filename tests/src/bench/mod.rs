@@ -3,3 +3,5 @@
 
 pub mod chain;
 pub mod crypto;
+pub mod hub;
+pub mod watchtower;

@@ -1,7 +1,8 @@
 //! `sluice-bench <name>`: runs one benchmark and prints its JSON line.
 
 use clap::{Parser, Subcommand};
-use sluice_tests::bench::{chain, crypto};
+use sluice_tests::bench::{chain, crypto, hub, watchtower};
+use sluice_tests::harness::HubStore;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -23,6 +24,28 @@ enum Bench {
         per_sender: u64,
         #[arg(long, default_value_t = 200)]
         block_time_ms: u64,
+    },
+    /// Routed invoice payments per second through a hub process, against the signature ceiling.
+    Hub {
+        /// Payer/payee wallet pairs paying at once.
+        #[arg(long, default_value_t = 8)]
+        pairs: usize,
+        /// Payments per pair.
+        #[arg(long, default_value_t = 50)]
+        payments: usize,
+        /// The hub's store: postgres or sqlite.
+        #[arg(long, default_value = "postgres")]
+        store: String,
+    },
+    /// Verified appointments per second into a tower process, its reaction to a stale close in
+    /// blocks, and its memory with 100,000 channels watched.
+    Watchtower {
+        #[arg(long, default_value_t = 100)]
+        users: usize,
+        #[arg(long, default_value_t = 1_000)]
+        channels_per_user: usize,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
     },
     /// Schnorr sign and verify rates, one core and all cores.
     Crypto {
@@ -46,6 +69,39 @@ async fn main() -> std::process::ExitCode {
                 block_time_ms,
             };
             return report(chain::run(&b).await);
+        }
+        Bench::Hub {
+            pairs,
+            payments,
+            store,
+        } => {
+            let store = match store.as_str() {
+                "postgres" => HubStore::Postgres,
+                "sqlite" => HubStore::Sqlite,
+                other => {
+                    eprintln!("unknown store {other:?}: use postgres or sqlite");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            let b = hub::HubBench {
+                pairs: pairs.max(1),
+                payments: payments.max(1),
+                store,
+            };
+            return report(hub::run(&b).await);
+        }
+        Bench::Watchtower {
+            users,
+            channels_per_user,
+            connections,
+        } => {
+            let b = watchtower::TowerBench {
+                users: users.max(1),
+                channels_per_user: channels_per_user.max(1),
+                connections: connections.max(1),
+                ..watchtower::TowerBench::default()
+            };
+            return report(watchtower::run(&b).await);
         }
         Bench::Crypto { seconds } => {
             let r = crypto::measure(Duration::from_secs_f64(seconds.max(0.01)));
