@@ -62,3 +62,109 @@ async fn hub_killed_mid_payments_leaves_every_payment_whole_or_undone() {
     check_books(&f).await;
     f.net.hub.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chain_node_restart_loses_nothing_and_everyone_carries_on() {
+    let _serial = SERIAL.lock().await;
+    let mut f = fleet(2, 1_000_000, HubStore::Postgres).await;
+    pay(&f.members[0], &f.members[1], 10_000).await.unwrap();
+    let before = f.chain.chain_info().await.unwrap();
+    let accounts: Vec<u64> = futures::future::join_all(
+        f.members
+            .iter()
+            .map(|m| async { f.chain.account(&m.wallet.address()).await.unwrap().balance }),
+    )
+    .await;
+    f.net.node.restart().unwrap();
+    let after = f.chain.chain_info().await.unwrap();
+    assert_eq!(
+        (after.height, after.state_root),
+        (before.height, before.state_root),
+        "the ledger resumes where it was"
+    );
+    for (m, balance) in f.members.iter().zip(accounts) {
+        assert_eq!(
+            f.chain.account(&m.wallet.address()).await.unwrap().balance,
+            balance
+        );
+    }
+    // Hub and wallets reconnect to the node by themselves: payments and an on-chain close work.
+    pay(&f.members[1], &f.members[0], 2_000).await.unwrap();
+    wait_no_locks(&f).await;
+    check_books(&f).await;
+    let m = &f.members[0];
+    let due = m.wallet.channels().await.unwrap()[0].balance;
+    let on_chain = f.chain.account(&m.wallet.address()).await.unwrap().balance;
+    let (paid, _) = m.wallet.close(&m.channel).await.unwrap();
+    assert_eq!(paid, due, "cooperative close pays the channel balance");
+    let fee = 1;
+    assert_eq!(
+        f.chain.account(&m.wallet.address()).await.unwrap().balance,
+        on_chain + paid - fee
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watchtower_restarted_inside_the_window_still_defeats_a_stale_close() {
+    use sluice_tests::devnet::steps;
+    let _serial = SERIAL.lock().await;
+    let mut f = fleet(2, 1_000_000, HubStore::Postgres).await;
+    let tower_url = f.net.tower.as_ref().unwrap().url();
+    let victim = &f.members[1];
+    victim
+        .wallet
+        .add_watchtower(&tower_url, &f.net.tower_key.unwrap())
+        .await
+        .unwrap();
+    pay(&f.members[0], victim, 10_000).await.unwrap();
+    let old = victim
+        .wallet
+        .store()
+        .require_channel(&victim.channel)
+        .await
+        .unwrap()
+        .snapshot;
+    pay(&f.members[0], victim, 20_000).await.unwrap();
+    let newest = victim
+        .wallet
+        .store()
+        .require_channel(&victim.channel)
+        .await
+        .unwrap()
+        .snapshot;
+    let due = victim.wallet.channels().await.unwrap()[0].balance;
+    wait_until("the tower's receipt", || async {
+        victim.wallet.watchtowers().await.unwrap().iter().any(|t| {
+            t.receipts
+                .iter()
+                .any(|r| r.channel_id == victim.channel && r.version >= newest.state().version)
+        })
+    })
+    .await;
+    let (channel, address) = (victim.channel, victim.wallet.address());
+    let before = f.chain.account(&address).await.unwrap().balance;
+    f.members.pop();
+    f.net.tower.as_mut().unwrap().stop();
+    f.net.hub.stop();
+    let rogue = steps::hub_key_sender(&f.net).await.unwrap();
+    let kind = sluice_protocol::TxKind::Close {
+        cosigned: old.cosigned,
+        locks: old.locks.clone(),
+    };
+    let closed = rogue.send(kind, Duration::from_secs(30)).await.unwrap();
+    f.net.tower.as_mut().unwrap().restart().unwrap();
+    let version = steps::wait_for_challenge(&f.net, &channel, closed.height)
+        .await
+        .unwrap();
+    assert_eq!(
+        version,
+        newest.state().version,
+        "the tower challenged with the newest state"
+    );
+    let (to_victim, _) = steps::settle(&rogue, &channel).await.unwrap();
+    assert_eq!(to_victim, due, "the offline party is paid in full");
+    assert_eq!(
+        f.chain.account(&address).await.unwrap().balance,
+        before + to_victim
+    );
+}

@@ -131,14 +131,45 @@ pub async fn position(f: &Fleet, m: &Member) -> (sluice_protocol::Snapshot, Amou
     (row.snapshot, rec.deposit_a, rec.deposit_b)
 }
 
-/// Waits until no channel of the fleet has a pending lock (every payment resolved).
+/// Waits until no channel of the fleet has a pending lock (every payment resolved); on time-out
+/// fails with what is stuck where.
 pub async fn wait_no_locks(f: &Fleet) {
-    for m in &f.members {
-        wait_until("every lock to resolve", || async {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut stuck = Vec::new();
+        for (i, m) in f.members.iter().enumerate() {
             let (snap, _, _) = position(f, m).await;
-            snap.locks.is_empty()
-        })
-        .await;
+            if !snap.locks.is_empty() {
+                let pending: Vec<_> = m
+                    .wallet
+                    .payments()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|p| matches!(p.status, PaymentStatus::Pending))
+                    .map(|p| format!("{:?} {} {}", p.direction, p.amount, p.hashlock))
+                    .collect();
+                stuck.push(format!(
+                    "wallet {i} v{} locks {:?} pending {:?} connected {}",
+                    snap.state().version,
+                    snap.locks,
+                    pending,
+                    m.wallet.is_connected()
+                ));
+            }
+        }
+        if stuck.is_empty() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let height = f.chain.chain_info().await.map(|i| i.height).unwrap_or(0);
+            panic!(
+                "locks still pending at height {height}:\n{}\nhub log:\n{}",
+                stuck.join("\n"),
+                f.net.hub.tail(30)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
