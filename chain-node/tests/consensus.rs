@@ -1,0 +1,306 @@
+//! Four validators (and a full node) as separate `sluice-node` processes on loopback, driven by
+//! Malachite: liveness with one down, safety (a halt, no fork) with two down, sync of a wiped
+//! node, transaction gossip from a full node, and refusal of a wrong state root.
+
+mod common;
+
+use common::{key, transfer, CHAIN};
+use serde_json::{json, Value};
+use sluice_protocol::encoding::Canonical;
+use sluice_protocol::{hex, Address};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sluice-node");
+
+/// One five-process network at a time: two cores cannot run several without timeouts firing.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Proc {
+    home: PathBuf,
+    child: Option<Child>,
+    url: String,
+    env: Vec<(String, String)>,
+}
+
+impl Proc {
+    fn launch(&mut self) {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.home.join("node.log"))
+            .expect("log file");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["run", "--home"])
+            .arg(&self.home)
+            .env("SLUICE_NODE_TIMEOUT_PROPOSE_MS", "3000")
+            .env("SLUICE_NODE_TIMEOUT_PREVOTE_MS", "1000")
+            .env("SLUICE_NODE_TIMEOUT_PRECOMMIT_MS", "1000")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawn node"));
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.home.join("node.log")).unwrap_or_default()
+    }
+
+    async fn call(&self, method: &str, params: Value) -> Option<Value> {
+        let body = json!({"jsonrpc":"2.0","id":1,"method":method,"params":params});
+        let r = reqwest::Client::new()
+            .post(&self.url)
+            .json(&body)
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .ok()?;
+        let v: Value = r.json().await.ok()?;
+        v.get("result").cloned()
+    }
+
+    async fn height(&self) -> Option<u64> {
+        self.call("chain_info", json!({})).await?["height"].as_u64()
+    }
+
+    async fn header(&self, h: u64) -> Option<Value> {
+        let b = self.call("block", json!({"height": h})).await?;
+        (!b.is_null()).then(|| b["header"].clone())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct Net {
+    _dir: tempfile::TempDir,
+    nodes: Vec<Proc>,
+}
+
+/// A base port with `2 * n` free ports above it.
+fn base_port(n: usize) -> u16 {
+    loop {
+        let p = sluice_test_support::free_port();
+        if p > 60_000 {
+            continue;
+        }
+        let free =
+            (0..2 * n as u16).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
+        if free {
+            return p;
+        }
+    }
+}
+
+impl Net {
+    /// Four validators (node0..3) and one full node (node4).
+    fn start(env: &[(usize, &str, &str)]) -> Net {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = base_port(5);
+        let mut init = Command::new(BIN);
+        init.args(["init", "--home"])
+            .arg(dir.path())
+            .args(["--validators", "4", "--full-nodes", "1"])
+            .args(["--base-port", &base.to_string()])
+            .args(["--chain-id", &CHAIN.to_string()])
+            .args(["--block-time-ms", "50"]);
+        for n in 1..=4 {
+            init.arg("--fund")
+                .arg(format!("{}=1000000", key(n).address()));
+        }
+        let out = init.output().expect("init");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let nodes = (0..5)
+            .map(|i| {
+                let mut p = Proc {
+                    home: dir.path().join(format!("node{i}")),
+                    child: None,
+                    url: format!("http://127.0.0.1:{}/", base as usize + 2 * i),
+                    env: env
+                        .iter()
+                        .filter(|(n, _, _)| *n == i)
+                        .map(|(_, k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                };
+                p.launch();
+                p
+            })
+            .collect();
+        Net { _dir: dir, nodes }
+    }
+
+    /// Waits until every node in `which` reaches `height`.
+    async fn wait_height(&self, which: &[usize], height: u64, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let mut all = true;
+            for &i in which {
+                if self.nodes[i].height().await.unwrap_or(0) < height {
+                    all = false;
+                }
+            }
+            if all {
+                return;
+            }
+            if Instant::now() > deadline {
+                let mut hs = vec![];
+                for &i in which {
+                    hs.push(self.nodes[i].height().await);
+                }
+                panic!(
+                    "nodes {which:?} did not reach height {height}: {hs:?}\n{}",
+                    tail(&self.nodes[which[0]].log())
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn max_height(&self, which: &[usize]) -> u64 {
+        let mut m = 0;
+        for &i in which {
+            m = m.max(self.nodes[i].height().await.unwrap_or(0));
+        }
+        m
+    }
+
+    /// Every height `1..=h` has one header, the same on every node in `which`.
+    async fn assert_same_chain(&self, which: &[usize], h: u64) {
+        for height in 1..=h {
+            let first = self.nodes[which[0]].header(height).await.expect("header");
+            for &i in &which[1..] {
+                let other = self.nodes[i].header(height).await.expect("header");
+                assert_eq!(first, other, "node{i} differs at height {height}");
+            }
+        }
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_advance_and_continue_with_one_stopped() {
+    let _serial = SERIAL.lock().await;
+    let mut net = Net::start(&[]);
+    net.wait_height(&[0, 1, 2, 3, 4], 3, 60).await;
+    net.nodes[3].kill();
+    let h = net.max_height(&[0, 1, 2]).await;
+    net.wait_height(&[0, 1, 2, 4], h + 3, 60).await;
+    net.assert_same_chain(&[0, 1, 2, 4], h + 3).await;
+    // Every decided block carries its commit certificate: the ledger stores it with the block.
+    assert!(net.nodes[0].log().contains("block committed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_sent_to_a_full_node_is_committed() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::start(&[]);
+    net.wait_height(&[0, 4], 2, 60).await;
+    let to = Address([7; 32]);
+    let tx = transfer(&key(1), 0, to, 500, 1);
+    let r = net.nodes[4]
+        .call("submit_tx", json!({"tx": hex::encode(&tx.to_bytes())}))
+        .await;
+    assert!(
+        r.is_some(),
+        "full node refused the transfer\n{}",
+        tail(&net.nodes[4].log())
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = net.nodes[0].call("account", json!({"address": to})).await;
+        if a.as_ref().and_then(|a| a["balance"].as_u64()) == Some(500) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transfer not committed\n{}",
+            tail(&net.nodes[0].log())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stopped_halts_without_fork_and_resumes_when_one_returns() {
+    let _serial = SERIAL.lock().await;
+    let mut net = Net::start(&[]);
+    net.wait_height(&[0, 1, 2, 3], 2, 60).await;
+    net.nodes[2].kill();
+    net.nodes[3].kill();
+    // A block already in flight may still land; after that, no progress.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let halted = net.max_height(&[0, 1]).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        net.max_height(&[0, 1]).await,
+        halted,
+        "advanced without a quorum"
+    );
+    net.nodes[2].launch();
+    net.wait_height(&[0, 1, 2], halted + 2, 90).await;
+    net.assert_same_chain(&[0, 1, 2], halted + 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_node_syncs_to_the_tip_with_an_equal_state_hash() {
+    let _serial = SERIAL.lock().await;
+    let mut net = Net::start(&[]);
+    net.wait_height(&[0, 1, 2, 3], 3, 60).await;
+    net.nodes[3].kill();
+    let data = net.nodes[3].home.join("data");
+    std::fs::remove_dir_all(&data).expect("wipe");
+    let h = net.max_height(&[0, 1, 2]).await + 2;
+    net.wait_height(&[0, 1, 2], h, 60).await;
+    net.nodes[3].launch();
+    net.wait_height(&[3], h, 90).await;
+    net.assert_same_chain(&[0, 3], h).await;
+    assert!(Path::new(&data).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_with_a_wrong_state_root_gets_no_votes() {
+    let _serial = SERIAL.lock().await;
+    let net = Net::start(&[(0, "SLUICE_NODE_FAULT_BAD_STATE_ROOT", "1")]);
+    net.wait_height(&[1, 2, 3], 6, 180).await;
+    let bad = net.nodes[0].log();
+    assert!(bad.contains("fault injection"), "{}", tail(&bad));
+    let honest = net.nodes[1].log();
+    assert!(honest.contains("state root mismatch"), "{}", tail(&honest));
+    // Node 0 proposes at heights where it is the round-0 proposer; none of its blocks is ever
+    // committed: every committed block was proposed by an honest validator.
+    let genesis: Value = serde_json::from_str(
+        &std::fs::read_to_string(net.nodes[1].home.join("genesis.json")).expect("genesis"),
+    )
+    .expect("json");
+    let byzantine = genesis["validators"][0]["address"].clone();
+    for h in 1..=6 {
+        let hd = net.nodes[1].header(h).await.expect("header");
+        assert_ne!(
+            hd["proposer"], byzantine,
+            "height {h} committed the faulty proposal"
+        );
+    }
+    net.assert_same_chain(&[1, 2, 3], 6).await;
+}
