@@ -3,7 +3,7 @@
 use super::{amount, now, parse, parse_json, to_json, Store};
 use crate::error::Result;
 use sluice_protocol::wire::tower::{Appointment, Receipt};
-use sluice_protocol::{Address, Hash32};
+use sluice_protocol::{Address, Hash32, Snapshot};
 
 /// A registered watchtower.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -32,7 +32,10 @@ pub struct QueuedAppointment {
 }
 
 impl Store {
-    /// Adds (or re-points) a tower and queues the latest state of every channel for it.
+    /// Adds (or re-points) a tower and queues the latest state of every channel for it, in one
+    /// transaction: a crash in between cannot leave a registered tower missing a channel, and
+    /// the snapshots are read after the tower row took the write lock, so an update committing
+    /// meanwhile is either queued here or by its own commit.
     pub async fn add_tower(&self, address: &Address, url: &str, owner: &Address) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -44,28 +47,30 @@ impl Store {
         .bind(now())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        for ch in self.channels().await? {
-            if ch.snapshot.state().version == 0 {
-                continue;
-            }
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT hub, salt, snapshot FROM channels WHERE version > 0")
+                .fetch_all(&mut *tx)
+                .await?;
+        for (hub, salt, snapshot) in rows {
             let ap = Appointment {
                 a: *owner,
-                b: ch.hub,
-                salt: ch.salt,
-                snapshot: ch.snapshot.clone(),
+                b: parse("hub address", &hub)?,
+                salt: parse("salt", &salt)?,
+                snapshot: parse_json::<Snapshot>("snapshot", &snapshot)?,
             };
+            let state = ap.snapshot.state();
             sqlx::query(
                 "INSERT INTO appointment_queue (tower, channel_id, version, body, attempts) \
                  VALUES (?, ?, ?, ?, 0) ON CONFLICT(tower, channel_id) DO NOTHING",
             )
             .bind(address.to_string())
-            .bind(ch.id.to_string())
-            .bind(ch.snapshot.state().version as i64)
+            .bind(state.channel_id.to_string())
+            .bind(state.version as i64)
             .bind(to_json(&ap))
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
