@@ -8,27 +8,8 @@ use sluice_client::{Wallet, WalletError, WalletEvent};
 use sluice_protocol::Hash32;
 use sluice_test_support::advance_to;
 use std::time::Duration;
-use support::net::{self, Net, DEPOSIT};
+use support::net::{self, DEPOSIT};
 use tokio::sync::broadcast;
-
-/// Two connected wallets with funded channels; returns them with their channel ids.
-async fn two_wallets(n: &Net) -> (Wallet, Hash32, Wallet, Hash32) {
-    let (a, b) = (n.wallet(0).await, n.wallet(1).await);
-    let ca = a.open_channel(DEPOSIT).await.unwrap();
-    let cb = b.open_channel(DEPOSIT).await.unwrap();
-    a.connect().await.unwrap();
-    b.connect().await.unwrap();
-    net::collateral(&b, &cb).await;
-    (a, ca, b, cb)
-}
-
-async fn pay(from: &Wallet, to: &Wallet, amount: u64) -> Result<Hash32, WalletError> {
-    let inv = to
-        .create_invoice(amount, "", Duration::from_secs(600))
-        .await
-        .unwrap();
-    from.pay(&inv.invoice).await
-}
 
 async fn balance(w: &Wallet, id: &Hash32) -> u64 {
     let chans = w.channels().await.unwrap();
@@ -38,8 +19,8 @@ async fn balance(w: &Wallet, id: &Hash32) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn force_close_and_settle_with_the_hub_killed() {
     let mut n = net::start(2, false).await;
-    let (a, ca, b, _cb) = two_wallets(&n).await;
-    pay(&a, &b, 20_000).await.unwrap();
+    let (a, ca, b, _cb) = net::pair(&n).await;
+    net::pay(&a, &b, 20_000).await.unwrap();
     let due = balance(&a, &ca).await;
     assert!(
         due < DEPOSIT - 20_000,
@@ -87,8 +68,8 @@ async fn event(
 #[tokio::test(flavor = "multi_thread")]
 async fn session_reconnects_with_backoff_and_resyncs_after_a_hub_restart() {
     let mut n = net::start(2, false).await;
-    let (a, ca, b, _cb) = two_wallets(&n).await;
-    pay(&a, &b, 1_000).await.unwrap();
+    let (a, ca, b, _cb) = net::pair(&n).await;
+    net::pay(&a, &b, 1_000).await.unwrap();
     let mut events = a.subscribe();
     n.net.hub.kill();
     event(&mut events, Duration::from_secs(40), |e| {
@@ -96,7 +77,7 @@ async fn session_reconnects_with_backoff_and_resyncs_after_a_hub_restart() {
     })
     .await;
     assert!(!a.is_connected());
-    let r = pay(&a, &b, 2_000).await;
+    let r = net::pay(&a, &b, 2_000).await;
     assert!(matches!(r, Err(WalletError::NotConnected)), "{r:?}");
     // Down for a while: several reconnect attempts fail and back off.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -109,7 +90,7 @@ async fn session_reconnects_with_backoff_and_resyncs_after_a_hub_restart() {
         b.is_connected()
     })
     .await;
-    pay(&a, &b, 3_000).await.unwrap();
+    net::pay(&a, &b, 3_000).await.unwrap();
     let version = a
         .store()
         .require_channel(&ca)

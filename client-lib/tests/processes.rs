@@ -10,12 +10,7 @@ use support::net::{self, DEPOSIT};
 #[tokio::test(flavor = "multi_thread")]
 async fn open_pay_receive_and_close_cooperatively() {
     let n = net::start(2, false).await;
-    let (a, b) = (n.wallet(0).await, n.wallet(1).await);
-    let ca = a.open_channel(DEPOSIT).await.unwrap();
-    let cb = b.open_channel(DEPOSIT).await.unwrap();
-    a.connect().await.unwrap();
-    b.connect().await.unwrap();
-    net::collateral(&b, &cb).await;
+    let (a, ca, b, _cb) = net::pair(&n).await;
     let inv = b
         .create_invoice(500, "lunch", Duration::from_secs(600))
         .await

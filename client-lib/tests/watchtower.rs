@@ -7,15 +7,7 @@ mod support;
 use sluice_client::Wallet;
 use sluice_protocol::{Address, Hash32};
 use std::time::Duration;
-use support::net::{self, DEPOSIT};
-
-async fn pay(from: &Wallet, to: &Wallet, amount: u64) {
-    let inv = to
-        .create_invoice(amount, "", Duration::from_secs(600))
-        .await
-        .unwrap();
-    from.pay(&inv.invoice).await.unwrap();
-}
+use support::net;
 
 async fn version(w: &Wallet, id: &Hash32) -> u64 {
     let ch = w.store().require_channel(id).await.unwrap();
@@ -53,21 +45,16 @@ async fn receipts_follow_the_newest_state_and_the_queue_survives_a_restart() {
         n.net.tower.as_ref().unwrap().url(),
         n.net.tower_key.unwrap(),
     );
-    let (a, b) = (n.wallet(0).await, n.wallet(1).await);
-    let ca = a.open_channel(DEPOSIT).await.unwrap();
-    let cb = b.open_channel(DEPOSIT).await.unwrap();
-    a.connect().await.unwrap();
-    b.connect().await.unwrap();
-    net::collateral(&b, &cb).await;
+    let (a, ca, b, _cb) = net::pair(&n).await;
     a.add_watchtower(&url, &key).await.unwrap();
-    pay(&a, &b, 1_000).await;
-    pay(&a, &b, 2_000).await;
+    net::pay(&a, &b, 1_000).await.unwrap();
+    net::pay(&a, &b, 2_000).await.unwrap();
     receipted(&a, &key, &ca).await;
 
     // The tower goes down; new states queue up on disk.
     let tower = n.net.tower.as_mut().unwrap();
     tokio::task::block_in_place(|| tower.stop());
-    pay(&a, &b, 3_000).await;
+    net::pay(&a, &b, 3_000).await.unwrap();
     assert!(
         a.store().queue_len().await.unwrap() >= 1,
         "appointment queued"

@@ -133,3 +133,24 @@ pub async fn settled_payments(w: &Wallet, timeout: Duration) {
     })
     .await;
 }
+
+/// Wallets 0 and 1 with a channel of [`DEPOSIT`] each, connected, and the hub's collateral in
+/// place toward wallet 1; returns them with their channel ids.
+pub async fn pair(n: &Net) -> (Wallet, Hash32, Wallet, Hash32) {
+    let (a, b) = (n.wallet(0).await, n.wallet(1).await);
+    let ca = a.open_channel(DEPOSIT).await.unwrap();
+    let cb = b.open_channel(DEPOSIT).await.unwrap();
+    a.connect().await.unwrap();
+    b.connect().await.unwrap();
+    collateral(&b, &cb).await;
+    (a, ca, b, cb)
+}
+
+/// `to` invoices `amount` and `from` pays it.
+pub async fn pay(from: &Wallet, to: &Wallet, amount: u64) -> sluice_client::Result<Hash32> {
+    let inv = to
+        .create_invoice(amount, "", Duration::from_secs(600))
+        .await
+        .unwrap();
+    from.pay(&inv.invoice).await
+}
