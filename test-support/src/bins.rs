@@ -28,7 +28,7 @@ fn profile_dir() -> Result<PathBuf, HarnessError> {
 
 fn build(release: bool) -> Result<(), HarnessError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("building {} …", DAEMONS.join(", "));
+    eprintln!("making sure {} are built …", DAEMONS.join(", "));
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--quiet"]);
     if release {
@@ -46,6 +46,16 @@ fn build(release: bool) -> Result<(), HarnessError> {
             "cargo build of the daemons failed".into(),
         )),
     }
+}
+
+/// For programs started with `cargo run` (the devnet, the benchmarks): rebuild the daemons of
+/// the caller's profile so a run never uses stale binaries. A no-op outside cargo.
+pub fn refresh_daemons() -> Result<(), HarnessError> {
+    if std::env::var_os("CARGO").is_none() {
+        return Ok(());
+    }
+    let dir = profile_dir()?;
+    build(dir.file_name().is_some_and(|n| n == "release"))
 }
 
 /// The three daemon binaries of the same build profile as the caller.

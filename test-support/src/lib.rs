@@ -10,7 +10,7 @@ mod daemons;
 mod network;
 mod postgres;
 
-pub use bins::{binaries, Binaries};
+pub use bins::{binaries, refresh_daemons, Binaries};
 pub use blocks::advance_to;
 pub use daemon::{bin_path, free_port, wait_for_file, Daemon};
 pub use daemons::{init_hub, init_tower, start_hub, start_node, start_tower, Process};

@@ -4,17 +4,104 @@
 //! beat it.
 
 use super::crypto;
-use crate::harness::{binaries, start_node, NetworkOptions};
+use crate::harness::{binaries, start_node, wait_for_file, Daemon, NetworkOptions};
 use serde_json::json;
 use sluice_chain_client::ChainClient;
 use sluice_protocol::{Keypair, SignedTx, Transaction, TxKind};
 use std::collections::HashMap;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub struct ChainBench {
     pub senders: u32,
     pub per_sender: u64,
     pub block_time_ms: u64,
+    /// 1: a `--dev` node; more: a Malachite testnet of that many validator processes.
+    pub validators: usize,
+}
+
+/// The running node processes and their RPC addresses; dropping it stops them.
+struct Nodes {
+    rpcs: Vec<String>,
+    _procs: Vec<Daemon>,
+    _dev: Option<crate::harness::Process>,
+    _home: tempfile::TempDir,
+}
+
+async fn start(b: &ChainBench, fund: &[(sluice_protocol::Address, u64)]) -> Result<Nodes, String> {
+    let bins = binaries().map_err(|e| e.to_string())?;
+    let home = tempfile::tempdir().map_err(|e| e.to_string())?;
+    if b.validators <= 1 {
+        let opts = NetworkOptions {
+            block_time_ms: b.block_time_ms,
+            ..NetworkOptions::default()
+        };
+        let node =
+            start_node(&bins, &home.path().join("node"), fund, &opts).map_err(|e| e.to_string())?;
+        return Ok(Nodes {
+            rpcs: vec![node.addr().to_string()],
+            _procs: vec![],
+            _dev: Some(node),
+            _home: home,
+        });
+    }
+    let mut init = Command::new(&bins.node);
+    init.arg("init").arg("--home").arg(home.path());
+    init.args([
+        "--validators",
+        &b.validators.to_string(),
+        "--base-port",
+        &free_base_port().to_string(),
+    ]);
+    init.args(["--block-time-ms", &b.block_time_ms.to_string()]);
+    for (a, amount) in fund {
+        init.arg("--fund").arg(format!("{a}={amount}"));
+    }
+    let out = init.output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "init --validators: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut procs = Vec::new();
+    let mut rpcs = Vec::new();
+    for i in 0..b.validators {
+        let dir = home.path().join(format!("node{i}"));
+        let mut cmd = Command::new(&bins.node);
+        cmd.arg("run")
+            .arg("--home")
+            .arg(&dir)
+            .env("SLUICE_LOG", "warn");
+        procs.push(
+            Daemon::spawn(&format!("node{i}"), cmd, &dir.join("node.log"))
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    for i in 0..b.validators {
+        let addr = wait_for_file(
+            &home.path().join(format!("node{i}")).join("rpc.addr"),
+            Duration::from_secs(30),
+        )
+        .map_err(|e| e.to_string())?;
+        rpcs.push(addr);
+    }
+    Ok(Nodes {
+        rpcs,
+        _procs: procs,
+        _dev: None,
+        _home: home,
+    })
+}
+
+/// A base port with room for a few nodes' RPC and P2P ports above it.
+fn free_base_port() -> u16 {
+    let p = sluice_test_support::free_port();
+    if p > 60_000 {
+        20_000 + p % 10_000
+    } else {
+        p
+    }
 }
 
 fn key(n: u32) -> Keypair {
@@ -53,16 +140,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub async fn run(b: &ChainBench) -> Result<serde_json::Value, String> {
     let ceiling = crypto::measure(Duration::from_millis(500));
     let keys: Vec<Keypair> = (1..=b.senders).map(key).collect();
-    let bins = binaries().map_err(|e| e.to_string())?;
-    let home = tempfile::tempdir().map_err(|e| e.to_string())?;
     let fund: Vec<_> = keys.iter().map(|k| (k.address(), 1_000_000_000)).collect();
-    let opts = NetworkOptions {
-        block_time_ms: b.block_time_ms,
-        ..NetworkOptions::default()
-    };
-    let node =
-        start_node(&bins, &home.path().join("node"), &fund, &opts).map_err(|e| e.to_string())?;
-    let chain = ChainClient::new(node.addr());
+    let nodes = start(b, &fund).await?;
+    let clients: Vec<ChainClient> = nodes.rpcs.iter().map(|a| ChainClient::new(a)).collect();
+    let chain = clients[0].clone();
+    if b.validators > 1 {
+        chain
+            .wait_for_height(1, Duration::from_secs(60))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let txs = presign(&keys, b.per_sender);
     let mut heads = chain.subscribe_heads().await.map_err(|e| e.to_string())?;
     let start_height = chain.chain_info().await.map_err(|e| e.to_string())?.height;
@@ -71,7 +158,10 @@ pub async fn run(b: &ChainBench) -> Result<serde_json::Value, String> {
     let mut sampled: Vec<(sluice_protocol::Hash32, f64)> = Vec::new();
     for (i, batch) in txs.chunks(1_000).enumerate() {
         let at = started.elapsed().as_secs_f64();
-        let out = chain.submit_many(batch).await.map_err(|e| e.to_string())?;
+        let out = clients[i % clients.len()]
+            .submit_many(batch)
+            .await
+            .map_err(|e| e.to_string())?;
         if let Some(e) = out.iter().find_map(|o| o.error.clone()) {
             return Err(format!("batch {i} refused: {e}"));
         }
@@ -79,6 +169,7 @@ pub async fn run(b: &ChainBench) -> Result<serde_json::Value, String> {
     }
     let last = keys.last().map(|k| k.address()).unwrap_or_default();
     let mut head_at: HashMap<u64, f64> = HashMap::new();
+    // Blocks committed before the last batch went in are caught up from the chain below.
     loop {
         let h = tokio::time::timeout(Duration::from_secs(60), heads.next())
             .await
@@ -101,6 +192,19 @@ pub async fn run(b: &ChainBench) -> Result<serde_json::Value, String> {
     }
     inclusion.sort_by(|a, b| a.total_cmp(b));
     let tx_per_sec = txs.len() as f64 / elapsed;
+    if b.validators > 1 {
+        return Ok(json!({
+            "bench": "chain",
+            "validators": b.validators,
+            "tx_per_sec": tx_per_sec.round(),
+            "verify_ceiling_per_sec": ceiling.verify_per_sec_all_cores.round(),
+            "ratio": (tx_per_sec / ceiling.verify_per_sec_all_cores * 1_000.0).round() / 1_000.0,
+            "blocks": end_height - start_height,
+            "p50_finality_ms": percentile(&inclusion, 0.5).round(),
+            "p99_finality_ms": percentile(&inclusion, 0.99).round(),
+            "txs": txs.len(),
+        }));
+    }
     Ok(json!({
         "bench": "chain",
         "tx_per_sec": tx_per_sec.round(),

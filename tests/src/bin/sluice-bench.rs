@@ -24,6 +24,9 @@ enum Bench {
         per_sender: u64,
         #[arg(long, default_value_t = 200)]
         block_time_ms: u64,
+        /// Run a Malachite testnet of this many validator processes instead of a dev node.
+        #[arg(long, default_value_t = 1)]
+        validators: usize,
     },
     /// Routed invoice payments per second through a hub process, against the signature ceiling.
     Hub {
@@ -57,16 +60,23 @@ enum Bench {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match Cli::parse().bench {
+    let cli = Cli::parse();
+    if let Err(e) = sluice_tests::harness::refresh_daemons() {
+        eprintln!("cannot build the daemons: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
+    match cli.bench {
         Bench::Chain {
             senders,
             per_sender,
             block_time_ms,
+            validators,
         } => {
             let b = chain::ChainBench {
                 senders,
                 per_sender,
                 block_time_ms,
+                validators,
             };
             return report(chain::run(&b).await);
         }

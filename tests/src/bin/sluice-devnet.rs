@@ -18,6 +18,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = sluice_tests::harness::refresh_daemons() {
+        eprintln!("cannot build the daemons: {e}");
+        return ExitCode::FAILURE;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
