@@ -76,6 +76,7 @@ impl ChainMonitor {
         let mut events = self.client.subscribe_events(filter(), from).await?;
         let mut heads = self.client.subscribe_heads().await?;
         self.view.set_connected(true);
+        self.responder.prime().await;
         tracing::info!(from, tip = info.height, "following the chain");
         self.catch_up(info.height).await?;
         loop {
@@ -138,6 +139,8 @@ impl ChainMonitor {
             _ => return Ok(()),
         };
         tracing::debug!(%channel_id, version = closing.version, height = ev.height, "close seen");
+        // Recorded before reacting: an appointment committed after this sees the close and is
+        // acted on at once; one committed before is what `react` reads. No gap between them.
         self.store.record_closing(&channel_id, closing).await?;
         self.responder.react(channel_id, closing).await?;
         Ok(())

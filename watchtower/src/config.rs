@@ -49,6 +49,9 @@ pub struct Config {
     pub key_file: PathBuf,
     /// Distinct channels one user may have watched.
     pub quota: u64,
+    /// A request's nonce must be stamped within this many seconds of the tower's clock (either
+    /// way); spent nonces are forgotten after twice that.
+    pub nonce_window_secs: u64,
     /// Fee of a first challenge attempt; each retry doubles it up to `max_fee`.
     pub fee: Amount,
     pub max_fee: Amount,
@@ -76,6 +79,7 @@ impl Default for Config {
             node_rpc: "127.0.0.1:8545".into(),
             key_file: "tower.key".into(),
             quota: 1_000,
+            nonce_window_secs: 600,
             fee: 10,
             max_fee: 10_000,
             retry_blocks: 3,
@@ -110,6 +114,7 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         let positive = [
             ("quota", self.quota),
+            ("nonce_window_secs", self.nonce_window_secs),
             ("ingest_queue", self.ingest_queue as u64),
             ("ingest_batch", self.ingest_batch as u64),
             ("max_responses", self.max_responses as u64),

@@ -7,10 +7,12 @@ use crate::chain_view::ChainView;
 use crate::config::{Config, ConfigError, ADDR_FILE};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::nonces;
 use crate::responder::{Responder, ResponderSettings};
 use crate::store::{Store, StoreError};
-use crate::tower::Tower;
-use sluice_chain_client::{ChainClient, TxSender};
+use crate::submitter::Submitter;
+use crate::tower::{Policy, Tower};
+use sluice_chain_client::ChainClient;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -40,6 +42,7 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     monitor: JoinHandle<()>,
+    pruner: JoinHandle<()>,
 }
 
 impl Running {
@@ -49,6 +52,7 @@ impl Running {
             let _ = tx.send(());
         }
         self.monitor.abort();
+        self.pruner.abort();
         let _ = (&mut self.server).await;
     }
 
@@ -69,7 +73,7 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
     let view = Arc::new(ChainView::new(store.cursor().await?.unwrap_or(0)));
     let metrics = Arc::new(Metrics::new()?);
     let client = ChainClient::new(&cfg.node_rpc);
-    let sender = TxSender::new(client.clone(), key.clone(), cfg.chain_id, cfg.fee);
+    let submitter = Submitter::new(client.clone(), key.clone(), cfg.chain_id);
     let settings = ResponderSettings {
         fee: cfg.fee,
         max_fee: cfg.max_fee,
@@ -79,7 +83,7 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
     };
     let responder = Arc::new(Responder::new(
         store.clone(),
-        sender,
+        submitter,
         view.clone(),
         metrics.clone(),
         settings,
@@ -94,7 +98,10 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
     let tower = Arc::new(Tower::new(
         cfg.chain_id,
         key,
-        cfg.quota,
+        Policy {
+            quota: cfg.quota,
+            nonce_window_secs: cfg.nonce_window_secs,
+        },
         store.clone(),
         view.clone(),
         metrics.clone(),
@@ -110,6 +117,10 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
         responder,
     };
     let monitor = tokio::spawn(monitor.run());
+    let pruner = tokio::spawn(nonces::prune_forever(
+        tower.store.clone(),
+        cfg.nonce_window_secs,
+    ));
     let listener = tokio::net::TcpListener::bind(&cfg.listen_addr)
         .await
         .map_err(|source| StartError::Io {
@@ -138,6 +149,7 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
         shutdown: Some(shutdown),
         server,
         monitor,
+        pruner,
     })
 }
 

@@ -31,6 +31,8 @@ pub enum ApiError {
     QuotaExceeded { quota: u64 },
     #[error("nonce already used")]
     ReplayedNonce,
+    #[error("stale request: {0} (check the client's clock)")]
+    StaleNonce(#[from] crate::nonces::NonceTimeError),
     #[error("no such appointment")]
     NotFound,
     #[error("tower is busy; retry shortly")]
@@ -54,6 +56,7 @@ impl ApiError {
             ApiError::StaleVersion { .. } => "stale_version",
             ApiError::QuotaExceeded { .. } => "quota_exceeded",
             ApiError::ReplayedNonce => "replayed_nonce",
+            ApiError::StaleNonce(_) => "stale_nonce",
             ApiError::NotFound => "not_found",
             ApiError::Busy => "busy",
             ApiError::Internal(_) => "internal",
@@ -67,7 +70,9 @@ impl ApiError {
             ApiError::Malformed(_)
             | ApiError::WrongChain { .. }
             | ApiError::InvalidAppointment(_) => StatusCode::BAD_REQUEST,
-            ApiError::MissingAuth | ApiError::BadAuth => StatusCode::UNAUTHORIZED,
+            ApiError::MissingAuth | ApiError::BadAuth | ApiError::StaleNonce(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Unregistered | ApiError::NotParticipant | ApiError::QuotaExceeded { .. } => {
                 StatusCode::FORBIDDEN
             }

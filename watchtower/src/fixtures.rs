@@ -85,6 +85,11 @@ impl TestChannel {
     }
 }
 
+/// A request nonce stamped with the current time, as the tower requires.
+pub fn fresh_nonce() -> Hash32 {
+    crate::nonces::fresh()
+}
+
 pub fn auth(
     key: &Keypair,
     chain_id: ChainId,
@@ -92,7 +97,7 @@ pub fn auth(
     action: &str,
     body: &Hash32,
 ) -> UserAuth {
-    UserAuth::sign(key, chain_id, tower, action, random_nonce(), body)
+    UserAuth::sign(key, chain_id, tower, action, fresh_nonce(), body)
 }
 
 pub fn register_request(key: &Keypair, chain_id: ChainId, tower: &Address) -> RegisterRequest {

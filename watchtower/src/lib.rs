@@ -14,12 +14,14 @@ pub mod error;
 pub mod fixtures;
 pub mod ingest;
 pub mod metrics;
+pub mod nonces;
 pub mod responder;
 pub mod store;
+pub mod submitter;
 pub mod tower;
 
 pub use chain_view::Health;
 pub use config::Config;
 pub use daemon::{start, Running, StartError};
 pub use error::ApiError;
-pub use tower::{Registered, Tower};
+pub use tower::{Policy, Registered, Tower};

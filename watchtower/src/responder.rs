@@ -1,11 +1,13 @@
 //! Answers stale closes: submits `Challenge` with the stored (newer) state at once, follows it
-//! until included, resubmits with a doubled fee when it lingers, and gives up only once the
-//! window has closed. Every attempt and outcome is recorded in the store.
+//! until included, and when it lingers replaces it *at the same nonce* with a doubled fee (and
+//! the newest stored state); gives up only once the window has closed. Every attempt and outcome
+//! is recorded in the store, and followers re-read it each round: it is the only copy.
 
 use crate::chain_view::ChainView;
 use crate::metrics::Metrics;
 use crate::store::{Closing, Response, ResponseStatus, Store, StoreError, StoredAppointment};
-use sluice_chain_client::{ClientError, TxSender};
+use crate::submitter::{bumped, Submitter};
+use sluice_chain_client::ClientError;
 use sluice_protocol::onchain::ChannelStatus;
 use sluice_protocol::{Amount, Hash32, TxKind};
 use std::collections::HashSet;
@@ -32,7 +34,7 @@ pub struct ResponderSettings {
 
 pub struct Responder {
     store: Arc<Store>,
-    sender: TxSender,
+    submitter: Submitter,
     view: Arc<ChainView>,
     metrics: Arc<Metrics>,
     settings: ResponderSettings,
@@ -43,14 +45,14 @@ pub struct Responder {
 impl Responder {
     pub fn new(
         store: Arc<Store>,
-        sender: TxSender,
+        submitter: Submitter,
         view: Arc<ChainView>,
         metrics: Arc<Metrics>,
         settings: ResponderSettings,
     ) -> Self {
         Responder {
             store,
-            sender,
+            submitter,
             view,
             metrics,
             settings,
@@ -82,12 +84,38 @@ impl Responder {
             tracing::warn!(%channel_id, settle_after = onchain.settle_after, "stale close seen after its window");
             return Ok(());
         }
-        let attempts = prev.map_or(0, |r| r.attempts);
-        let r = self
-            .attempt(&ap, onchain, attempts, self.settings.fee)
-            .await?;
+        // A newer appointment while an older challenge is pending: replace that one.
+        let attempts = prev.as_ref().map_or(0, |r| r.attempts);
+        let base = match prev.filter(|r| r.status == ResponseStatus::Pending) {
+            Some(mut r) => {
+                (r.onchain_version, r.settle_after) = (onchain.version, onchain.settle_after);
+                r
+            }
+            None => Response {
+                attempts,
+                ..Response::new(channel_id, onchain, self.settings.fee)
+            },
+        };
+        let (fee, nonce) = self.next_try(&base);
+        let r = self.attempt(&ap, base, fee, nonce).await?;
         self.follow(r);
         Ok(())
+    }
+
+    /// Fee and nonce of the next try: a pending transaction is replaced at its nonce for a
+    /// bumped fee (capped; at the cap it is rebroadcast as is); otherwise a fresh nonce.
+    fn next_try(&self, r: &Response) -> (Amount, Option<u64>) {
+        match (r.last_tx, r.tx_nonce) {
+            (Some(_), nonce) => (bumped(r.last_fee).min(self.settings.max_fee), nonce),
+            (None, _) => (r.last_fee.max(self.settings.fee), None),
+        }
+    }
+
+    /// Learns the account's next nonce ahead of need, so the first challenge costs one call.
+    pub async fn prime(&self) {
+        if let Err(e) = self.submitter.prime().await {
+            tracing::debug!(error = %e, "could not read the tower account's nonce yet");
+        }
     }
 
     /// Resumes following responses left pending by a previous run.
@@ -95,46 +123,53 @@ impl Responder {
         let pending = self.store.pending_responses().await?;
         let n = pending.len();
         for r in pending {
+            if let Some(nonce) = r.tx_nonce {
+                self.submitter.note_pending(nonce);
+            }
             self.follow(r);
         }
         Ok(n)
     }
 
+    /// Submits a challenge with `ap` at `fee`, replacing the transaction at `nonce` if given,
+    /// and records the attempt on top of `r`. A refused replacement keeps following the
+    /// transaction already pending there (unless its nonce got spent, so the next try is fresh).
     async fn attempt(
         &self,
         ap: &StoredAppointment,
-        onchain: Closing,
-        attempts: u32,
+        mut r: Response,
         fee: Amount,
+        nonce: Option<u64>,
     ) -> Result<Response, StoreError> {
         let kind = TxKind::Challenge {
             cosigned: ap.snapshot.cosigned,
             locks: ap.snapshot.locks.clone(),
         };
         let channel_id = ap.channel_id;
-        let (last_tx, detail) = match self.sender.submit_with_fee(kind, fee).await {
-            Ok(id) => {
+        let sent = match nonce {
+            Some(n) => self.submitter.replace(n, kind, fee).await.map(|id| (id, n)),
+            None => self.submitter.submit_new(kind, fee).await,
+        };
+        match sent {
+            Ok((id, n)) => {
                 self.metrics.challenges_submitted.inc();
-                tracing::info!(%channel_id, version = ap.version(), onchain = onchain.version, tx = %id, fee, "challenge submitted");
-                (Some(id), String::new())
+                tracing::info!(%channel_id, version = ap.version(), onchain = r.onchain_version, tx = %id, nonce = n, fee, replaces = nonce.is_some(), "challenge submitted");
+                (r.last_tx, r.tx_nonce, r.last_fee) = (Some(id), Some(n), fee);
+                r.our_version = ap.version();
+                r.detail.clear();
             }
             Err(e) => {
-                tracing::warn!(%channel_id, error = %e, "challenge not admitted; will retry");
-                (None, e.to_string())
+                tracing::warn!(%channel_id, error = %e, fee, ?nonce, "challenge not admitted; will retry");
+                if let Some(n) = nonce {
+                    if self.submitter.nonce_spent(n).await.unwrap_or(false) {
+                        r.tx_nonce = None;
+                    }
+                }
+                r.detail = e.to_string();
             }
-        };
-        let r = Response {
-            channel_id,
-            our_version: ap.version(),
-            onchain_version: onchain.version,
-            settle_after: onchain.settle_after,
-            status: ResponseStatus::Pending,
-            attempts: attempts.saturating_add(1),
-            last_tx,
-            last_fee: fee,
-            submitted_height: self.view.tip(),
-            detail,
-        };
+        }
+        r.attempts = r.attempts.saturating_add(1);
+        r.submitted_height = self.view.tip();
         self.store.save_response(&r).await?;
         Ok(r)
     }
@@ -159,33 +194,40 @@ impl Responder {
         });
     }
 
-    async fn run_follower(&self, mut r: Response) {
+    async fn run_follower(&self, r: Response) {
+        let id = r.channel_id;
         loop {
             tokio::time::sleep(self.settings.poll).await;
-            match self.step(&mut r).await {
+            match self.step(&id).await {
                 Ok(true) => return,
                 Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(channel_id = %r.channel_id, error = %e, "following challenge")
-                }
+                Err(e) => tracing::warn!(channel_id = %id, error = %e, "following challenge"),
             }
         }
     }
 
-    /// One check of a pending response; `true` once it has an outcome.
-    async fn step(&self, r: &mut Response) -> Result<bool, ResponderError> {
-        let client = self.sender.client();
+    /// One check of a pending response, read afresh from the store; `true` once it has an
+    /// outcome (or is gone).
+    async fn step(&self, channel_id: &Hash32) -> Result<bool, ResponderError> {
+        let Some(mut r) = self.store.response(channel_id).await? else {
+            return Ok(true);
+        };
+        if r.status != ResponseStatus::Pending {
+            return Ok(true);
+        }
+        let client = self.submitter.client();
         let tip = client.chain_info().await?.height;
         self.view.set_tip(tip);
         if let Some(tx) = r.last_tx {
             if let Some(info) = client.tx(&tx).await? {
                 if info.receipt.success {
                     return self
-                        .finish(r, ResponseStatus::Challenged, String::new())
+                        .finish(&mut r, ResponseStatus::Challenged, String::new())
                         .await;
                 }
+                // Included but failed: its nonce is spent, the next try takes a fresh one.
                 r.detail = info.receipt.error.unwrap_or_default();
-                r.last_tx = None;
+                (r.last_tx, r.tx_nonce) = (None, None);
             }
         }
         if let Some(rec) = client.channel(&r.channel_id).await? {
@@ -197,12 +239,14 @@ impl Responder {
                     r.settle_after = settle_after;
                     if stored.state().version >= r.our_version {
                         let detail = format!("chain holds version {}", stored.state().version);
-                        return self.finish(r, ResponseStatus::Superseded, detail).await;
+                        return self
+                            .finish(&mut r, ResponseStatus::Superseded, detail)
+                            .await;
                     }
                 }
                 ChannelStatus::Settled { .. } => {
                     return self
-                        .finish(r, ResponseStatus::WindowClosed, "settled".into())
+                        .finish(&mut r, ResponseStatus::WindowClosed, "settled".into())
                         .await;
                 }
                 ChannelStatus::Open => {}
@@ -210,7 +254,9 @@ impl Responder {
         }
         if tip >= r.settle_after {
             let detail = format!("window ended at {}", r.settle_after);
-            return self.finish(r, ResponseStatus::WindowClosed, detail).await;
+            return self
+                .finish(&mut r, ResponseStatus::WindowClosed, detail)
+                .await;
         }
         if r.last_tx.is_none() || tip >= r.submitted_height + self.settings.retry_blocks {
             self.retry(r).await?;
@@ -218,20 +264,14 @@ impl Responder {
         Ok(false)
     }
 
-    /// Resubmits with the newest stored state and a doubled fee (capped).
-    async fn retry(&self, r: &mut Response) -> Result<(), ResponderError> {
+    /// Tries again with the newest stored state: a replacement at the same nonce for a
+    /// bumped fee, or a fresh submission when nothing of ours is pending.
+    async fn retry(&self, r: Response) -> Result<(), ResponderError> {
         let Some(ap) = self.store.appointment(&r.channel_id).await? else {
             return Ok(());
         };
-        let fee = match r.last_tx {
-            Some(_) => r.last_fee.saturating_mul(2).min(self.settings.max_fee),
-            None => r.last_fee.max(self.settings.fee),
-        };
-        let onchain = Closing {
-            version: r.onchain_version,
-            settle_after: r.settle_after,
-        };
-        *r = self.attempt(&ap, onchain, r.attempts, fee).await?;
+        let (fee, nonce) = self.next_try(&r);
+        self.attempt(&ap, r, fee, nonce).await?;
         Ok(())
     }
 

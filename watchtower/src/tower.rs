@@ -5,6 +5,7 @@ use crate::chain_view::{ChainView, Health};
 use crate::error::ApiError;
 use crate::ingest::{Ingest, IngestError};
 use crate::metrics::Metrics;
+use crate::nonces;
 use crate::responder::Responder;
 use crate::store::{AppointmentSummary, NewAppointment, Store};
 use serde::{Deserialize, Serialize};
@@ -27,10 +28,19 @@ pub struct Registered {
     pub quota: u64,
 }
 
+/// What the tower grants and requires of each user.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Distinct channels a user may have watched.
+    pub quota: u64,
+    /// Accepted distance, in seconds, between a nonce's stamp and the tower's clock.
+    pub nonce_window_secs: u64,
+}
+
 pub struct Tower {
     pub chain_id: ChainId,
     key: Keypair,
-    quota: u64,
+    policy: Policy,
     pub store: Arc<Store>,
     pub view: Arc<ChainView>,
     pub metrics: Arc<Metrics>,
@@ -43,7 +53,7 @@ impl Tower {
     pub fn new(
         chain_id: ChainId,
         key: Keypair,
-        quota: u64,
+        policy: Policy,
         store: Arc<Store>,
         view: Arc<ChainView>,
         metrics: Arc<Metrics>,
@@ -53,7 +63,7 @@ impl Tower {
         Tower {
             chain_id,
             key,
-            quota,
+            policy,
             store,
             view,
             metrics,
@@ -67,16 +77,29 @@ impl Tower {
         self.key.address()
     }
 
+    /// The signature first (an unsigned stamp proves nothing), then the nonce's time: only
+    /// nonces inside the window can be replay-checked, as older ones are forgotten.
     fn check_auth(&self, auth: &UserAuth, action: &str, body: &Hash32) -> Result<(), ApiError> {
         auth.verify(self.chain_id, &self.address(), action, body)
-            .map_err(|_| ApiError::BadAuth)
+            .map_err(|_| ApiError::BadAuth)?;
+        nonces::check(
+            &auth.nonce,
+            nonces::now_secs(),
+            self.policy.nonce_window_secs,
+        )?;
+        Ok(())
     }
 
     pub async fn register(&self, req: RegisterRequest) -> Result<Registered, ApiError> {
         self.check_auth(&req.auth, ACTION_REGISTER, &Hash32::default())?;
         let quota = self
             .store
-            .register(&req.auth.user, &req.auth.nonce, self.quota, self.view.tip())
+            .register(
+                &req.auth.user,
+                &req.auth.nonce,
+                self.policy.quota,
+                self.view.tip(),
+            )
             .await??;
         self.metrics.registrations.inc();
         tracing::info!(user = %req.auth.user, quota, "user registered");

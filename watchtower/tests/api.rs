@@ -6,7 +6,7 @@ use sluice_protocol::wire::tower::{AppointmentRequest, Receipt, TowerError};
 use sluice_protocol::{Address, Hash32, Keypair, Signature};
 use sluice_watchtower::fixtures::{appointment_request, auth, register_request, TestChannel};
 use sluice_watchtower::store::AppointmentSummary;
-use sluice_watchtower::{config, Config, Health, Registered, Running};
+use sluice_watchtower::{config, nonces, Config, Health, Registered, Running};
 
 const CHAIN: u64 = 7;
 
@@ -497,4 +497,53 @@ async fn health_and_metrics_report() {
         .await
         .unwrap();
     refused(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn stale_or_future_nonce_is_refused() {
+    let fx = tower(10).await;
+    let ch = TestChannel::random(CHAIN);
+    fx.register(&ch.a).await;
+    let now = nonces::now_secs();
+    let window = Config::default().nonce_window_secs;
+    let signed = |at: u64, version: u64| {
+        let ap = ch.appointment(version, version);
+        AppointmentRequest {
+            auth: sluice_protocol::wire::tower::UserAuth::sign(
+                &ch.a,
+                CHAIN,
+                &fx.tower,
+                "appointment",
+                nonces::stamped(at),
+                &ap.digest(),
+            ),
+            appointment: ap,
+        }
+    };
+    for at in [now - window - 5, now + window + 5, 0, u64::MAX] {
+        let r = fx.submit(&signed(at, 3)).await;
+        refused(r, StatusCode::UNAUTHORIZED, "stale_nonce").await;
+    }
+    let old = sluice_protocol::wire::tower::RegisterRequest {
+        auth: sluice_protocol::wire::tower::UserAuth::sign(
+            &Keypair::generate(),
+            CHAIN,
+            &fx.tower,
+            "register",
+            nonces::stamped(now - window - 5),
+            &Hash32::default(),
+        ),
+    };
+    refused(
+        fx.post("/register", &old).await,
+        StatusCode::UNAUTHORIZED,
+        "stale_nonce",
+    )
+    .await;
+    assert_eq!(fx.stored_version(&ch).await, None);
+    // Inside the window (a slow clock): accepted once, then a replay.
+    let ok = signed(now - window + 30, 3);
+    assert_eq!(fx.submit(&ok).await.status(), StatusCode::OK);
+    refused(fx.submit(&ok).await, StatusCode::CONFLICT, "replayed_nonce").await;
+    assert_eq!(fx.stored_version(&ch).await, Some(3));
 }

@@ -26,6 +26,10 @@ struct Net {
     tower_key: Address,
     ch: TestChannel,
     funder: Keypair,
+    /// Sends the background transfers that make the chain seal a block every block time.
+    traffic: Keypair,
+    period: Height,
+    tower_env: Vec<(&'static str, &'static str)>,
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -44,6 +48,15 @@ fn tower_home(dir: &Path) -> PathBuf {
 }
 
 async fn net() -> Net {
+    net_with(PERIOD, &[], vec![]).await
+}
+
+/// A dev node (with `node_env` set) and a funded, open channel of challenge period `period`.
+async fn net_with(
+    period: Height,
+    node_env: &[(&str, &str)],
+    tower_env: Vec<(&'static str, &'static str)>,
+) -> Net {
     let dir = tempfile::tempdir().unwrap();
     let th = tower_home(dir.path());
     let tower_key: Address = run(Command::new(bin_path("sluice-watchtower").unwrap())
@@ -52,7 +65,7 @@ async fn net() -> Net {
     .parse()
     .unwrap();
     let ch = TestChannel::random(CHAIN);
-    let funder = Keypair::generate();
+    let (funder, traffic) = (Keypair::generate(), Keypair::generate());
     let node_home = dir.path().join("node");
     let mut init = Command::new(bin_path("sluice-node").unwrap());
     init.args([
@@ -70,12 +83,14 @@ async fn net() -> Net {
         "--home",
     ])
     .arg(&node_home);
-    for who in [ch.a.address(), ch.b.address(), tower_key, funder.address()] {
+    let funded = [ch.a.address(), ch.b.address(), tower_key, funder.address()];
+    for who in funded.into_iter().chain([traffic.address()]) {
         init.arg("--fund").arg(format!("{who}=1000000"));
     }
     run(&mut init);
     let mut cmd = Command::new(bin_path("sluice-node").unwrap());
     cmd.args(["run", "--dev", "--home"]).arg(&node_home);
+    cmd.envs(node_env.iter().copied());
     let node = Daemon::spawn("sluice-node", cmd, &dir.path().join("node.log")).unwrap();
     let addr = wait_for_file(&node_home.join("rpc.addr"), T).unwrap();
     let client = ChainClient::new(&addr);
@@ -86,6 +101,9 @@ async fn net() -> Net {
         tower_key,
         ch,
         funder,
+        traffic,
+        period,
+        tower_env,
     };
     net.open_channel().await;
     net
@@ -100,7 +118,7 @@ impl Net {
         let open = TxKind::OpenChannel {
             counterparty: self.ch.b.address(),
             deposit: DEPOSIT,
-            challenge_period: PERIOD,
+            challenge_period: self.period,
             salt: self.ch.salt,
         };
         self.sender(&self.ch.a).send(open, T).await.unwrap();
@@ -118,7 +136,8 @@ impl Net {
         cmd.args(["run", "--home"])
             .arg(&th)
             .env("SLUICE_TOWER_NODE_RPC", self.client.url())
-            .env("SLUICE_TOWER_POLL_MS", "50");
+            .env("SLUICE_TOWER_POLL_MS", "50")
+            .envs(self.tower_env.iter().copied());
         let d =
             Daemon::spawn("sluice-watchtower", cmd, &self.dir.path().join("tower.log")).unwrap();
         wait_for_file(&th.join("tower.addr"), T).unwrap();
@@ -215,6 +234,20 @@ impl Net {
         }
     }
 
+    /// Keeps a transfer waiting at all times until the handle is dropped, so the dev node seals
+    /// a block every block time whether or not the tower has sent anything.
+    fn traffic(&self) -> Traffic {
+        let s = self.sender(&self.traffic);
+        let to = Keypair::generate().address();
+        Traffic(tokio::spawn(async move {
+            loop {
+                // A refusal only skips one beat.
+                let _ = s.submit(TxKind::Transfer { to, amount: 1 }).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }))
+    }
+
     /// Height of the challenge that replaced the stale state, once it is in a block.
     async fn challenged_at(&self, timeout: Duration) -> Height {
         let deadline = Instant::now() + timeout;
@@ -259,18 +292,29 @@ impl Net {
     }
 }
 
+struct Traffic(tokio::task::JoinHandle<()>);
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// With a block sealed every 100 ms regardless, the challenge is in the very next block.
 #[tokio::test]
 async fn stale_close_is_defeated_and_settlement_pays_the_honest_party() {
     let net = net().await;
     let _tower = net.start_tower();
     let receipt = net.appoint().await;
     assert_eq!((receipt.channel_id, receipt.version), (net.ch.id(), 2));
+    let traffic = net.traffic();
     let closed_at = net.stale_close().await;
     let challenged_at = net.challenged_at(T).await;
-    println!("reaction_blocks={}", challenged_at - closed_at);
-    assert!(
-        challenged_at - closed_at <= 2,
-        "challenge at {challenged_at}, close at {closed_at}"
+    drop(traffic);
+    assert_eq!(
+        challenged_at,
+        closed_at + 1,
+        "challenge at {challenged_at}, close at {closed_at}: not the first block after"
     );
     assert_eq!(net.stored_version().await, 2);
     assert_eq!(net.settle().await, (900, 1_100));
@@ -317,4 +361,66 @@ async fn appointment_survives_sigkill_right_after_the_receipt() {
     // And it is still acted on.
     let closed_at = net.stale_close().await;
     assert!(net.challenged_at(T).await > closed_at);
+}
+
+/// One transaction per block and a queue of higher-fee transfers ahead of it: the first
+/// challenge lingers, and each retry replaces it at the same nonce for a doubled fee until it
+/// outbids the queue. Exactly one tower transaction is ever included.
+#[tokio::test]
+async fn lingering_challenge_is_replaced_at_its_nonce_with_a_higher_fee() {
+    let net = net_with(
+        40,
+        &[("SLUICE_NODE_MAX_BLOCK_TXS", "1")],
+        vec![("SLUICE_TOWER_RETRY_BLOCKS", "1")],
+    )
+    .await;
+    let _tower = net.start_tower();
+    net.appoint().await;
+    let flood = TxSender::new(net.client.clone(), net.funder.clone(), CHAIN, 100);
+    let to = Keypair::generate().address();
+    for _ in 0..50 {
+        flood
+            .submit(TxKind::Transfer { to, amount: 1 })
+            .await
+            .unwrap();
+    }
+    let stale = net.ch.snapshot_paid(1, 600, 0);
+    let close = TxKind::Close {
+        cosigned: stale.cosigned,
+        locks: vec![],
+    };
+    let b = TxSender::new(net.client.clone(), net.ch.b.clone(), CHAIN, 1_000);
+    let closed_at = b.send(close, T).await.unwrap().height;
+    let challenged_at = net.challenged_at(T).await;
+    assert!(challenged_at < closed_at + 40, "inside the window");
+    assert_eq!(net.stored_version().await, 2);
+    assert_eq!(
+        net.client.account(&net.tower_key).await.unwrap().nonce,
+        1,
+        "one tower transaction included: the retries replaced it"
+    );
+    let url = format!(
+        "sqlite://{}",
+        tower_home(net.dir.path()).join("tower.db").display()
+    );
+    let store = sluice_watchtower::store::Store::connect(&url, 1)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + T;
+    let r = loop {
+        let r = store.response(&net.ch.id()).await.unwrap().unwrap();
+        if r.status != sluice_watchtower::store::ResponseStatus::Pending
+            || Instant::now() > deadline
+        {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        r.status,
+        sluice_watchtower::store::ResponseStatus::Challenged,
+        "{r:?}"
+    );
+    assert_eq!(r.tx_nonce, Some(0), "{r:?}");
+    assert!(r.attempts >= 2 && r.last_fee > 100, "{r:?}");
 }

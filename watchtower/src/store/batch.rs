@@ -4,7 +4,9 @@
 
 use super::rows::{self, Precheck};
 use super::StoreError;
-use super::{int, uint, Accepted, BeginWrite, Closing, NewAppointment, Pool, Refusal, Store};
+use super::{
+    int, stamp, uint, Accepted, BeginWrite, Closing, NewAppointment, Pool, Refusal, Store,
+};
 use sluice_protocol::Height;
 
 const PRECHECK: &str = "SELECT u.quota, u.channels, \
@@ -105,9 +107,10 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                sqlx::query("INSERT INTO used_nonces (user_key, nonce) VALUES ($1, $2)")
+                sqlx::query("INSERT INTO used_nonces (user_key, nonce, stamp) VALUES ($1, $2, $3)")
                     .bind(user)
                     .bind(nonce)
+                    .bind(stamp(&item.nonce))
                     .execute(&mut *tx)
                     .await?;
                 let ap = &item.appointment;

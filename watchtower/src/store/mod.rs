@@ -101,6 +101,12 @@ pub(crate) fn int(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::OutOfRange(v))
 }
 
+/// A nonce's timestamp as stored. The API refuses nonces outside its window before they get
+/// here; one far in the future would only be kept longer, never wrap.
+pub(crate) fn stamp(nonce: &Hash32) -> i64 {
+    i64::try_from(crate::nonces::nonce_time(nonce)).unwrap_or(i64::MAX)
+}
+
 pub(crate) fn uint(v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative integer {v}")))
 }
@@ -158,10 +164,12 @@ impl Store {
         on_pool!(self, |p| {
             let mut tx = p.begin_write().await?;
             let spent = sqlx::query(
-                "INSERT INTO used_nonces (user_key, nonce) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                "INSERT INTO used_nonces (user_key, nonce, stamp) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(&user.0[..])
             .bind(&nonce.0[..])
+            .bind(stamp(nonce))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -203,10 +211,12 @@ impl Store {
                 return Ok(Err(Refusal::Unregistered));
             }
             let spent = sqlx::query(
-                "INSERT INTO used_nonces (user_key, nonce) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                "INSERT INTO used_nonces (user_key, nonce, stamp) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(&user.0[..])
             .bind(&nonce.0[..])
+            .bind(stamp(nonce))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -270,10 +280,12 @@ impl Store {
                 return Ok(Err(Refusal::Unregistered));
             }
             let spent = sqlx::query(
-                "INSERT INTO used_nonces (user_key, nonce) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                "INSERT INTO used_nonces (user_key, nonce, stamp) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(u)
             .bind(n)
+            .bind(stamp(nonce))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -314,6 +326,28 @@ impl Store {
                 .await?
         });
         row.map(|(n,)| uint(n)).transpose()
+    }
+
+    /// Forgets spent nonces stamped before `before` (unix seconds); returns how many.
+    pub async fn prune_nonces(&self, before: u64) -> Result<u64, StoreError> {
+        let before = int(before)?;
+        let n = on_pool!(self, |p| {
+            sqlx::query("DELETE FROM used_nonces WHERE stamp < $1")
+                .bind(before)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
+    pub async fn nonce_count(&self) -> Result<u64, StoreError> {
+        let (n,): (i64,) = on_pool!(self, |p| {
+            sqlx::query_as("SELECT COUNT(*) FROM used_nonces")
+                .fetch_one(p)
+                .await?
+        });
+        uint(n)
     }
 
     pub async fn appointment_count(&self) -> Result<u64, StoreError> {
@@ -407,12 +441,13 @@ impl Store {
         on_pool!(self, |p| {
             sqlx::query(
                 "INSERT INTO responses (channel_id, our_version, onchain_version, settle_after, \
-                 status, attempts, last_tx, last_fee, submitted_height, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 status, attempts, last_tx, tx_nonce, last_fee, submitted_height, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (channel_id) DO UPDATE SET our_version = excluded.our_version, \
                  onchain_version = excluded.onchain_version, \
                  settle_after = excluded.settle_after, status = excluded.status, \
                  attempts = excluded.attempts, last_tx = excluded.last_tx, \
+                 tx_nonce = excluded.tx_nonce, \
                  last_fee = excluded.last_fee, submitted_height = excluded.submitted_height, \
                  detail = excluded.detail",
             )
@@ -423,6 +458,7 @@ impl Store {
             .bind(&row.status)
             .bind(row.attempts)
             .bind(&row.last_tx)
+            .bind(row.tx_nonce)
             .bind(row.last_fee)
             .bind(row.submitted_height)
             .bind(&row.detail)

@@ -82,13 +82,35 @@ pub struct Response {
     pub status: ResponseStatus,
     pub attempts: u32,
     pub last_tx: Option<Hash32>,
+    /// The nonce `last_tx` holds; a fee bump replaces the transaction there.
+    pub tx_nonce: Option<u64>,
     pub last_fee: Amount,
     pub submitted_height: Height,
     pub detail: String,
 }
 
+impl Response {
+    /// A response to `onchain` not yet attempted; its first try pays `fee`.
+    pub fn new(channel_id: Hash32, onchain: Closing, fee: Amount) -> Self {
+        Response {
+            channel_id,
+            our_version: 0,
+            onchain_version: onchain.version,
+            settle_after: onchain.settle_after,
+            status: ResponseStatus::Pending,
+            attempts: 0,
+            last_tx: None,
+            tx_nonce: None,
+            last_fee: fee,
+            submitted_height: 0,
+            detail: String::new(),
+        }
+    }
+}
+
 pub(super) const RESPONSE_SELECT: &str = "SELECT channel_id, our_version, onchain_version, \
-    settle_after, status, attempts, last_tx, last_fee, submitted_height, detail FROM responses";
+    settle_after, status, attempts, last_tx, tx_nonce, last_fee, submitted_height, detail \
+    FROM responses";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct AppointmentRow {
@@ -129,6 +151,7 @@ pub(super) struct ResponseRow {
     pub status: String,
     pub attempts: i64,
     pub last_tx: Option<Vec<u8>>,
+    pub tx_nonce: Option<i64>,
     pub last_fee: i64,
     pub submitted_height: i64,
     pub detail: String,
@@ -186,6 +209,7 @@ impl TryFrom<&Response> for ResponseRow {
             status: r.status.as_str().to_string(),
             attempts: i64::from(r.attempts),
             last_tx: r.last_tx.map(|t| t.0.to_vec()),
+            tx_nonce: r.tx_nonce.map(int).transpose()?,
             last_fee: int(r.last_fee)?,
             submitted_height: int(r.submitted_height)?,
             detail: r.detail.clone(),
@@ -208,6 +232,7 @@ impl TryFrom<ResponseRow> for Response {
                 .last_tx
                 .map(|t| bytes32("tx id", &t).map(Hash32))
                 .transpose()?,
+            tx_nonce: r.tx_nonce.map(uint).transpose()?,
             last_fee: uint(r.last_fee)?,
             submitted_height: uint(r.submitted_height)?,
             detail: r.detail,

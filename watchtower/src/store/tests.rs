@@ -1,7 +1,8 @@
 //! Conformance: the same checks against SQLite (a real file) and Postgres (a throwaway server).
 
 use super::*;
-use crate::fixtures::{random_nonce, TestChannel};
+use crate::fixtures::{fresh_nonce, random_nonce, TestChannel};
+use crate::nonces;
 use sluice_protocol::Keypair;
 use sluice_test_support::TempPostgres;
 
@@ -10,7 +11,7 @@ const CHAIN: u64 = 7;
 fn new(user: &Keypair, ch: &TestChannel, version: u64) -> NewAppointment {
     NewAppointment {
         user: user.address(),
-        nonce: random_nonce(),
+        nonce: fresh_nonce(),
         channel_id: ch.id(),
         appointment: ch.appointment(version, version),
     }
@@ -22,7 +23,7 @@ async fn put(s: &Store, item: NewAppointment) -> Result<Accepted, Refusal> {
 
 async fn keeps_only_the_highest_version(s: &Store) {
     let ch = TestChannel::random(CHAIN);
-    s.register(&ch.a.address(), &random_nonce(), 10, 1)
+    s.register(&ch.a.address(), &fresh_nonce(), 10, 1)
         .await
         .unwrap()
         .unwrap();
@@ -52,7 +53,7 @@ async fn keeps_only_the_highest_version(s: &Store) {
 async fn refuses_unregistered_replayed_and_over_quota(s: &Store) {
     let ch = TestChannel::random(CHAIN);
     assert_eq!(put(s, new(&ch.a, &ch, 1)).await, Err(Refusal::Unregistered));
-    let nonce = random_nonce();
+    let nonce = fresh_nonce();
     assert_eq!(
         s.register(&ch.a.address(), &nonce, 1, 1).await.unwrap(),
         Ok(1)
@@ -81,10 +82,7 @@ async fn refuses_unregistered_replayed_and_over_quota(s: &Store) {
 async fn quota_holds_at_the_boundary(s: &Store) {
     let user = Keypair::generate();
     let u = user.address();
-    s.register(&u, &random_nonce(), 3, 1)
-        .await
-        .unwrap()
-        .unwrap();
+    s.register(&u, &fresh_nonce(), 3, 1).await.unwrap().unwrap();
     let chans: Vec<_> = (0..5)
         .map(|_| TestChannel::new(CHAIN, user.clone(), Keypair::generate(), random_nonce()))
         .collect();
@@ -118,12 +116,12 @@ async fn quota_holds_at_the_boundary(s: &Store) {
     assert_eq!(s.watched_count(&u).await.unwrap(), Some(3));
     // A refused delete (not watched) frees nothing; a real one frees one slot.
     assert_eq!(
-        s.delete(&u, &random_nonce(), &chans[4].id()).await.unwrap(),
+        s.delete(&u, &fresh_nonce(), &chans[4].id()).await.unwrap(),
         Ok(false)
     );
     assert_eq!(s.watched_count(&u).await.unwrap(), Some(3));
     assert_eq!(
-        s.delete(&u, &random_nonce(), &chans[2].id()).await.unwrap(),
+        s.delete(&u, &fresh_nonce(), &chans[2].id()).await.unwrap(),
         Ok(true)
     );
     assert_eq!(s.watched_count(&u).await.unwrap(), Some(2));
@@ -136,9 +134,36 @@ async fn quota_holds_at_the_boundary(s: &Store) {
     assert_eq!(s.list(&u).await.unwrap().len(), 3);
 }
 
+/// Spent nonces go once past the cutoff, recent ones stay and still refuse a replay.
+async fn old_nonces_are_forgotten_recent_ones_kept(s: &Store) {
+    let now = nonces::now_secs();
+    let user = Keypair::generate().address();
+    let (old, recent) = (nonces::stamped(now - 3_600), nonces::stamped(now - 10));
+    assert_eq!(s.register(&user, &old, 5, 1).await.unwrap(), Ok(5));
+    assert_eq!(s.spend_nonce(&user, &recent).await.unwrap(), Ok(()));
+    let before = s.nonce_count().await.unwrap();
+    assert_eq!(
+        s.prune_nonces(nonces::prune_cutoff(now, 600))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.nonce_count().await.unwrap(), before - 1);
+    assert_eq!(
+        s.spend_nonce(&user, &recent).await.unwrap(),
+        Err(Refusal::ReplayedNonce)
+    );
+    assert_eq!(
+        s.prune_nonces(nonces::prune_cutoff(now, 600))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 async fn batch_items_see_each_other(s: &Store) {
     let ch = TestChannel::random(CHAIN);
-    s.register(&ch.b.address(), &random_nonce(), 5, 1)
+    s.register(&ch.b.address(), &fresh_nonce(), 5, 1)
         .await
         .unwrap()
         .unwrap();
@@ -153,14 +178,14 @@ async fn batch_items_see_each_other(s: &Store) {
 async fn delete_removes_only_the_users_watch(s: &Store) {
     let ch = TestChannel::random(CHAIN);
     for k in [&ch.a, &ch.b] {
-        s.register(&k.address(), &random_nonce(), 5, 1)
+        s.register(&k.address(), &fresh_nonce(), 5, 1)
             .await
             .unwrap()
             .unwrap();
     }
     assert!(put(s, new(&ch.a, &ch, 1)).await.is_ok());
     assert!(put(s, new(&ch.b, &ch, 2)).await.is_ok());
-    let n = random_nonce();
+    let n = fresh_nonce();
     assert_eq!(
         s.delete(&ch.a.address(), &n, &ch.id()).await.unwrap(),
         Ok(true)
@@ -174,13 +199,13 @@ async fn delete_removes_only_the_users_watch(s: &Store) {
         "b still watches"
     );
     assert!(s.list(&ch.a.address()).await.unwrap().is_empty());
-    let n = random_nonce();
+    let n = fresh_nonce();
     assert_eq!(
         s.delete(&ch.b.address(), &n, &ch.id()).await.unwrap(),
         Ok(true)
     );
     assert!(s.appointment(&ch.id()).await.unwrap().is_none());
-    let n = random_nonce();
+    let n = fresh_nonce();
     assert_eq!(
         s.delete(&ch.b.address(), &n, &ch.id()).await.unwrap(),
         Ok(false)
@@ -218,7 +243,7 @@ async fn cursor_closings_and_responses_persist(s: &Store) {
         Some(c),
         "keeps the highest version"
     );
-    s.register(&ch.a.address(), &random_nonce(), 5, 1)
+    s.register(&ch.a.address(), &fresh_nonce(), 5, 1)
         .await
         .unwrap()
         .unwrap();
@@ -238,6 +263,7 @@ async fn cursor_closings_and_responses_persist(s: &Store) {
         status: ResponseStatus::Pending,
         attempts: 1,
         last_tx: Some(Hash32([3; 32])),
+        tx_nonce: Some(4),
         last_fee: 10,
         submitted_height: 44,
         detail: String::new(),
@@ -256,6 +282,7 @@ async fn run_all(make: impl AsyncFn(&str) -> Store) {
     refuses_unregistered_replayed_and_over_quota(&make("refusals").await).await;
     batch_items_see_each_other(&make("batch").await).await;
     quota_holds_at_the_boundary(&make("quota").await).await;
+    old_nonces_are_forgotten_recent_ones_kept(&make("nonces").await).await;
     delete_removes_only_the_users_watch(&make("delete").await).await;
     cursor_closings_and_responses_persist(&make("cursor").await).await;
 }
@@ -288,7 +315,7 @@ async fn sqlite_store_survives_reopening() {
     let ch = TestChannel::random(CHAIN);
     {
         let s = Store::connect(&url, 2).await.unwrap();
-        s.register(&ch.a.address(), &random_nonce(), 5, 1)
+        s.register(&ch.a.address(), &fresh_nonce(), 5, 1)
             .await
             .unwrap()
             .unwrap();
