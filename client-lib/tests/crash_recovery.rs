@@ -143,11 +143,10 @@ async fn payer_killed_mid_payment_finishes_or_unwinds_after_restart() {
     kill_and_recover(&KILL_POINTS).await;
 }
 
-/// Killed between sending its lock and hearing the hub's `Accept`: the hub stores the co-signed
-/// lock but, finding the payer's session gone, neither routes nor releases it, and does not
-/// resume it when the payer reconnects; the payer's only way out is the lock's expiry.
+/// Killed between sending its lock and hearing the hub's `Accept`: the hub has committed the
+/// co-signed lock, so it routes the payment anyway; the restarted payer learns the outcome from
+/// the resync instead of waiting for the lock's expiry.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "sluice-hub leaves a co-signed lock unrouted when the payer drops before the Accept"]
 async fn payer_killed_right_after_sending_its_lock_unwinds_after_restart() {
     kill_and_recover(&[Some("proposing")]).await;
 }

@@ -35,20 +35,24 @@ pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
             Err((code, reason))
         }
     };
-    let Some(session) = sh.sessions.get(&client) else {
-        return;
+    // The answer goes to the client if it is still connected; what the committed state set in
+    // motion (routing, delivering the payee's secret) goes on either way, or a payer that drops
+    // right after proposing would leave its lock stranded until expiry.
+    let session = sh.sessions.get(&client);
+    let send = |msg: SessionMsg| {
+        if let Some(s) = &session {
+            s.send(msg);
+        }
     };
     match reply {
-        Err((code, reason)) => {
-            session.send(SessionMsg::Reject {
-                channel_id,
-                version,
-                code,
-                reason,
-            });
-        }
+        Err((code, reason)) => send(SessionMsg::Reject {
+            channel_id,
+            version,
+            code,
+            reason,
+        }),
         Ok((sig, after)) => {
-            session.send(SessionMsg::Accept {
+            send(SessionMsg::Accept {
                 channel_id,
                 version,
                 sig,
@@ -56,7 +60,7 @@ pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
             match after {
                 After::Nothing => {}
                 After::Route(pay) => {
-                    session.send(SessionMsg::Payment {
+                    send(SessionMsg::Payment {
                         hashlock: pay.hashlock,
                         status: PaymentStatus::Pending,
                         reason: None,
@@ -100,7 +104,9 @@ async fn handle(
             )
         })?;
     let (writes, after) = plan(sh, client, &row, p).await?;
-    commit(sh, client, p, writes).await.map(|sig| (sig, after))
+    commit(sh, client, &row, p, writes)
+        .await
+        .map(|sig| (sig, after))
 }
 
 async fn owned_channel(sh: &Shared, client: &Address, id: &Hash32) -> Result<ChannelRow, Refusal> {
@@ -232,16 +238,18 @@ async fn expired_payment(sh: &Shared, hashlock: &Hash32) -> Result<Vec<PaymentWr
     })
 }
 
-/// Re-checks against the row read under the store's lock, signs, and commits.
+/// Signs and commits over `seen`; should the row have changed meanwhile, the store re-runs the
+/// check on the latest row under its lock.
 async fn commit(
     sh: &Shared,
     client: &Address,
+    seen: &ChannelRow,
     p: &Proposal,
     writes: Vec<PaymentWrite>,
 ) -> Result<Signature, Refusal> {
     let r = sh
         .store
-        .update_channel(&p.channel_id, |row| {
+        .update_channel_from(seen, |row| {
             if row.client != *client {
                 return Err((
                     ErrorCode::UnknownChannel,
@@ -263,7 +271,7 @@ async fn commit(
                 },
                 locks: next.locks,
             };
-            Ok((snap, writes, sig_b))
+            Ok((snap, writes.clone(), sig_b))
         })
         .await;
     match r {
