@@ -170,6 +170,22 @@ fn rss_mib(pid: u32) -> Result<(f64, f64), String> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// CPU seconds the process has used (user + system, all threads), from `/proc/PID/stat`. On a
+/// shared machine this says how much of the ingest rate is the tower and how much its share.
+fn cpu_secs(pid: u32) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or("bad /proc stat")
+    };
+    // USER_HZ is 100 on Linux.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 fn start_tower(bin: &Path, home: &Path, node_rpc: &str) -> Result<(Daemon, String), String> {
     let _ = std::fs::remove_file(home.join("tower.addr"));
     let mut cmd = Command::new(bin);
@@ -214,9 +230,10 @@ pub async fn run(b: &TowerBench) -> Result<serde_json::Value, String> {
     let bodies = presign(&users, &hub, b.channels_per_user, &tower_key);
     let presign_secs = signing.elapsed().as_secs_f64();
     let n = bodies.len();
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), cpu_secs(pid)?);
     let busy = http1::post_all(&addr, "/appointments", bodies, b.connections).await?;
     let ingest_secs = started.elapsed().as_secs_f64();
+    let tower_cpu = cpu_secs(pid)? - cpu_before;
     let per_sec = n as f64 / ingest_secs;
 
     let chain = ChainClient::new(node.addr());
@@ -242,6 +259,8 @@ pub async fn run(b: &TowerBench) -> Result<serde_json::Value, String> {
         "ingest_secs": (ingest_secs * 100.0).round() / 100.0,
         "presign_secs": (presign_secs * 100.0).round() / 100.0,
         "busy_retries": busy,
+        "tower_cpu_cores": (tower_cpu / ingest_secs * 100.0).round() / 100.0,
+        "appointments_per_tower_cpu_sec": (n as f64 / tower_cpu.max(0.01)).round(),
         "reactions": reactions,
         "rss_peak_mib": (hwm * 10.0).round() / 10.0,
         "watched": watched,

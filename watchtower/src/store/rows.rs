@@ -123,11 +123,14 @@ pub(super) struct AppointmentRow {
     stored_height: i64,
 }
 
-/// Everything the batch needs to judge one appointment, read in one query.
+/// Everything the batch needs to judge one appointment, read for all items in one query.
 #[derive(sqlx::FromRow)]
 pub(super) struct Precheck {
-    pub quota: i64,
-    pub channels: i64,
+    /// The item's position in the batch.
+    pub i: i64,
+    /// `None` when the user is not registered.
+    pub quota: Option<i64>,
+    pub channels: Option<i64>,
     pub used: i64,
     pub stored: Option<i64>,
     pub watching: i64,

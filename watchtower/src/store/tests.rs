@@ -167,11 +167,16 @@ async fn batch_items_see_each_other(s: &Store) {
         .await
         .unwrap()
         .unwrap();
+    let mut replay = new(&ch.b, &ch, 9);
     let batch = [new(&ch.b, &ch, 4), new(&ch.b, &ch, 4), new(&ch.b, &ch, 6)];
+    replay.nonce = batch[2].nonce;
+    let batch = [batch[0].clone(), batch[1].clone(), batch[2].clone(), replay];
     let out = s.put_appointments(&batch, 5).await.unwrap();
     assert!(out[0].is_ok());
     assert_eq!(out[1], Err(Refusal::StaleVersion { stored: 4, got: 4 }));
     assert!(out[2].is_ok());
+    assert_eq!(out[3], Err(Refusal::ReplayedNonce));
+    assert_eq!(s.watched_count(&ch.b.address()).await.unwrap(), Some(1));
     assert_eq!(s.appointment(&ch.id()).await.unwrap().unwrap().version(), 6);
 }
 
