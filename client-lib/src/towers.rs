@@ -34,9 +34,15 @@ fn base(url: &str) -> String {
     }
 }
 
+/// A random nonce stamped with the current time, as towers require.
+fn fresh_nonce() -> Hash32 {
+    let now = crate::store::now().max(0) as u64;
+    sluice_protocol::wire::tower::stamped_nonce(now, &crate::onchain::random32())
+}
+
 /// Registers this wallet with the tower at `url` whose key is `tower`.
 pub(crate) async fn register(core: &Core, url: &str, tower: &Address) -> Result<()> {
-    let nonce = crate::onchain::random32();
+    let nonce = fresh_nonce();
     let auth = UserAuth::sign(
         &core.key,
         core.chain_id,
@@ -110,7 +116,7 @@ pub(crate) async fn deliver(
         core.chain_id,
         &q.tower,
         APPOINTMENT_ACTION,
-        crate::onchain::random32(),
+        fresh_nonce(),
         &ap.digest(),
     );
     let req = AppointmentRequest {

@@ -31,6 +31,25 @@ fn parse_address(what: &str, text: &str) -> Result<Address, HarnessError> {
         .map_err(|_| HarnessError::Setup(format!("{what} printed no address: {text:?}")))
 }
 
+/// Waits until the daemon announces its address, failing at once if it exits first.
+fn wait_ready(daemon: &mut Daemon, addr_file: &Path) -> Result<String, String> {
+    let deadline = std::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(addr) = wait_for_file(addr_file, Duration::from_millis(50)) {
+            return Ok(addr);
+        }
+        if !daemon.is_running() {
+            return Err("exited during start-up".into());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "no address in {} after {READY_TIMEOUT:?}",
+                addr_file.display()
+            ));
+        }
+    }
+}
+
 /// A daemon that runs from a home directory and announces its address in a file there.
 pub struct Process {
     name: &'static str,
@@ -92,22 +111,25 @@ impl Process {
         let _ = std::fs::remove_file(self.home.join(self.addr_file));
         let log = self.home.join(format!("{}.log", self.name));
         let mut daemon = Daemon::spawn(self.name, self.command(), &log)?;
-        let addr = wait_for_file(&self.home.join(self.addr_file), READY_TIMEOUT);
-        match (addr, daemon.is_running()) {
-            (Ok(addr), true) => {
+        match wait_ready(&mut daemon, &self.home.join(self.addr_file)) {
+            Ok(addr) => {
                 self.addr = addr;
                 self.daemon = Some(daemon);
                 Ok(())
             }
-            (result, _) => Err(HarnessError::Process {
+            Err(message) => Err(HarnessError::Process {
                 process: self.name.to_string(),
-                message: result
-                    .err()
-                    .map_or("exited during start-up".into(), |e| e.to_string()),
+                message,
                 log: log.display().to_string(),
                 tail: daemon.tail(15),
             }),
         }
+    }
+
+    /// Drops the announced address, so the next restart takes whatever the listen variable says
+    /// instead of the address of the previous run.
+    pub fn forget_addr(&mut self) {
+        self.addr.clear();
     }
 
     /// SIGKILL, as in a crash.

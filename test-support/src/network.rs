@@ -168,6 +168,27 @@ impl Network {
         Ok(self.extra_hubs.len() - 1)
     }
 
+    /// For an error report: each process that is no longer running, with its last log lines
+    /// (empty when all are alive).
+    pub fn obituaries(&mut self) -> String {
+        let mut out = String::new();
+        let procs = [
+            Some(&mut self.node),
+            Some(&mut self.hub),
+            self.tower.as_mut(),
+        ];
+        for p in procs.into_iter().flatten() {
+            if !p.is_running() {
+                let name = p.name().to_string();
+                out.push_str(&format!(
+                    "\n{name} is not running; its last log lines:\n{}",
+                    p.tail(15)
+                ));
+            }
+        }
+        out
+    }
+
     /// The network's scratch directory (wallet homes go here).
     pub fn dir(&self) -> &Path {
         self.root.path()

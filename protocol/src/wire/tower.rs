@@ -50,6 +50,22 @@ impl UserAuth {
     }
 }
 
+/// A request nonce stamped with its time: the first 8 bytes are `unix_secs` (big-endian), the
+/// rest comes from `random`. A tower accepts nonces only near its own clock, so it needs to
+/// remember spent nonces for a bounded window only.
+pub fn stamped_nonce(unix_secs: u64, random: &Hash32) -> Hash32 {
+    let mut n = random.0;
+    n[..8].copy_from_slice(&unix_secs.to_be_bytes());
+    Hash32(n)
+}
+
+/// The unix seconds a [`stamped_nonce`] claims.
+pub fn nonce_time(nonce: &Hash32) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&nonce.0[..8]);
+    u64::from_be_bytes(b)
+}
+
 /// `POST /register`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterRequest {
@@ -211,6 +227,13 @@ mod tests {
         assert_eq!(r.verify(), Ok(()));
         let bumped = Receipt { version: 5, ..r };
         assert_eq!(bumped.verify(), Err(KeyError::BadSignature));
+    }
+
+    #[test]
+    fn stamped_nonces_carry_their_time_and_keep_their_randomness() {
+        let n = stamped_nonce(1_800_000_000, &Hash32([7; 32]));
+        assert_eq!(nonce_time(&n), 1_800_000_000);
+        assert_eq!(&n.0[8..], &[7u8; 24][..]);
     }
 
     #[test]

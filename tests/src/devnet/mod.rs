@@ -56,9 +56,18 @@ pub async fn run(
             (alice_key.address(), GENESIS_FUNDS),
             (bob_key.address(), GENESIS_FUNDS),
         ],
+        hub_store,
         ..NetworkOptions::default()
     };
     let mut net = Network::start(opts)?;
+    match play(n, scratch, &mut net).await {
+        Ok(()) => Ok(net),
+        Err(e) => Err(DevnetError::Story(format!("{e}{}", net.obituaries()))),
+    }
+}
+
+/// The story proper, on a running network.
+async fn play(n: &mut Narrator, scratch: &std::path::Path, net: &mut Network) -> Result<()> {
     n.say(&format!("chain node   http://{}", net.node.addr()));
     n.say(&format!(
         "hub          ws://{}/ws (key {})",
@@ -70,9 +79,9 @@ pub async fn run(
     }
 
     n.step("Alice and Bob open wallets, connect to the hub and open channels");
-    let alice = Person::open(&net, "Alice", &scratch.join("alice"), DEPOSIT).await?;
-    let bob = Person::open(&net, "Bob", &scratch.join("bob"), DEPOSIT).await?;
-    steps::wait_for_collateral(&net, &[&alice, &bob]).await?;
+    let alice = Person::open(net, "Alice", &scratch.join("alice"), DEPOSIT).await?;
+    let bob = Person::open(net, "Bob", &scratch.join("bob"), DEPOSIT).await?;
+    steps::wait_for_collateral(net, &[&alice, &bob]).await?;
     n.say("the hub has deposited collateral on its side of both channels");
     if let (Some(t), Some(key)) = (&net.tower, net.tower_key) {
         bob.wallet.add_watchtower(&t.url(), &key).await?;
@@ -115,7 +124,7 @@ pub async fn run(
     let (bob_channel, bob_address) = (bob.channel, bob.wallet.address());
     drop(bob);
     net.hub.stop();
-    let rogue = steps::hub_key_sender(&net).await?;
+    let rogue = steps::hub_key_sender(net).await?;
     let close = TxKind::Close {
         cosigned: old.cosigned,
         locks: old.locks.clone(),
@@ -129,7 +138,7 @@ pub async fn run(
     ));
 
     n.step("The watchtower sees the stale close and challenges it with Bob's newest state");
-    let version = steps::wait_for_challenge(&net, &bob_channel, closed.height).await?;
+    let version = steps::wait_for_challenge(net, &bob_channel, closed.height).await?;
     n.check(
         "stale close defeated",
         version == newest.state().version,
@@ -159,5 +168,5 @@ pub async fn run(
         to_alice == alice_due,
         format!("Alice got {to_alice}, her channel balance was {alice_due}"),
     );
-    Ok(net)
+    Ok(())
 }

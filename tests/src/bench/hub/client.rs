@@ -83,7 +83,8 @@ impl LeanClient {
         channel: Hash32,
         view: ChainView,
     ) -> Result<LeanClient, ClientError> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+        // Nagle off, as in the wallet: a session is small frames that each wait for an answer.
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, None, true).await?;
         let (chain_id, nonce) = match recv(&mut ws).await? {
             SessionMsg::Challenge {
                 chain_id,
@@ -314,7 +315,8 @@ impl Session {
         let (change, invoice) = match &work {
             Work::Pay { invoice, raw } => {
                 let inv = &invoice.invoice;
-                let floor = ctx.height + self.terms.policy.min_expiry_delta + self.terms.reveal_margin + 1;
+                let floor =
+                    ctx.height + self.terms.policy.min_expiry_delta + self.terms.reveal_margin + 1;
                 let lock = Lock {
                     direction: Direction::AtoB,
                     amount: self
@@ -402,10 +404,15 @@ impl Session {
     /// The hub's signature on our proposal: verified, then the co-signed state is ours.
     fn on_accept(&mut self, version: u64, sig: Signature) -> Result<(), ClientError> {
         let Some(mine) = self.mine.take() else {
-            return Err(ClientError::Misbehaved(format!("Accept of {version} for nothing")));
+            return Err(ClientError::Misbehaved(format!(
+                "Accept of {version} for nothing"
+            )));
         };
         if mine.next.state.version != version {
-            return Err(ClientError::Misbehaved(format!("Accept of {version}, proposed {}", mine.next.state.version)));
+            return Err(ClientError::Misbehaved(format!(
+                "Accept of {version}, proposed {}",
+                mine.next.state.version
+            )));
         }
         self.hub
             .verify_hash(&mine.next.state.signing_hash(), &sig)
@@ -456,11 +463,20 @@ impl Session {
                 self.queue.push_front(mine.work);
             } else {
                 self.mine = Some(mine);
-                return self.reject(p.channel_id, version, ErrorCode::Busy, "update in flight").await;
+                return self
+                    .reject(p.channel_id, version, ErrorCode::Busy, "update in flight")
+                    .await;
             }
         }
         if p.channel_id != self.channel {
-            return self.reject(p.channel_id, version, ErrorCode::UnknownChannel, "not our channel").await;
+            return self
+                .reject(
+                    p.channel_id,
+                    version,
+                    ErrorCode::UnknownChannel,
+                    "not our channel",
+                )
+                .await;
         }
         let next = match self.vet(&p).await {
             Ok(next) => next,
@@ -513,13 +529,22 @@ impl Session {
             .map_err(|e| (ErrorCode::BadSignature, format!("hub signature: {e}")))?;
         if let Change::AddLock { lock } = &p.change {
             let Some((_, amount)) = lock_get(&self.issued, &lock.hashlock) else {
-                return Err((ErrorCode::PaymentFailed, "no invoice of ours has this hashlock".into()));
+                return Err((
+                    ErrorCode::PaymentFailed,
+                    "no invoice of ours has this hashlock".into(),
+                ));
             };
             if lock.amount < amount {
-                return Err((ErrorCode::PaymentFailed, "lock below the invoice amount".into()));
+                return Err((
+                    ErrorCode::PaymentFailed,
+                    "lock below the invoice amount".into(),
+                ));
             }
             if lock.expiry <= ctx.height.saturating_add(UNLOCK_MARGIN) {
-                return Err((ErrorCode::PaymentFailed, "lock expires too soon to claim".into()));
+                return Err((
+                    ErrorCode::PaymentFailed,
+                    "lock expires too soon to claim".into(),
+                ));
             }
         }
         Ok(next)
