@@ -41,9 +41,7 @@ fn a_taken_port_fails_with_the_process_and_its_log() {
         &taken.local_addr().unwrap().to_string(),
     );
     // Forget the old address so the restart uses the taken one.
-    let err = restart_on(&mut node)
-        .err()
-        .expect("a taken port must fail the start");
+    let err = restart_on(&mut node).expect_err("a taken port must fail the start");
     match err {
         HarnessError::Process { process, tail, .. } => {
             assert_eq!(process, "sluice-node");
