@@ -63,7 +63,7 @@ impl Hub {
             Metrics::new()?,
             sender,
         ));
-        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let listener = listen_nodelay(listen)?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(
@@ -95,6 +95,21 @@ impl Hub {
         let _ = self.server.await;
         self.shared.store.close().await;
     }
+}
+
+/// Binds the client listener with Nagle's algorithm off. warp takes a plain `TcpListener` and
+/// leaves accepted sockets as they come; Linux hands each accepted socket the listener's
+/// `TCP_NODELAY`. Without it a small frame written while the previous one is unacknowledged
+/// waits for the client's delayed ACK (~40 ms), and every hub reply is a small frame.
+fn listen_nodelay(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 fn routes(

@@ -22,6 +22,7 @@ pub enum Reply {
 }
 
 struct Waiter {
+    version: u64,
     client: Address,
     tx: oneshot::Sender<Reply>,
 }
@@ -38,7 +39,8 @@ pub struct Shared {
     pub inflight_payments: AtomicUsize,
     height: AtomicU64,
     channel_locks: Mutex<HashMap<Hash32, Arc<tokio::sync::Mutex<()>>>>,
-    waiters: Mutex<HashMap<(Hash32, u64), Waiter>>,
+    /// By channel: the channel lock keeps at most one hub proposal in flight per channel.
+    waiters: Mutex<HashMap<Hash32, Waiter>>,
     unlocks: Mutex<HashMap<Hash32, oneshot::Sender<Option<Hash32>>>>,
 }
 
@@ -109,17 +111,25 @@ impl Shared {
         client: Address,
     ) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
-        locked(&self.waiters).insert((channel, version), Waiter { client, tx });
+        let w = Waiter {
+            version,
+            client,
+            tx,
+        };
+        locked(&self.waiters).insert(channel, w);
         rx
     }
 
     /// Whether a hub proposal on `channel` is waiting for the client's reply.
     pub fn proposal_pending(&self, channel: &Hash32) -> bool {
-        locked(&self.waiters).keys().any(|(c, _)| c == channel)
+        locked(&self.waiters).contains_key(channel)
     }
 
     pub fn forget_reply(&self, channel: &Hash32, version: u64) {
-        locked(&self.waiters).remove(&(*channel, version));
+        let mut map = locked(&self.waiters);
+        if map.get(channel).is_some_and(|w| w.version == version) {
+            map.remove(channel);
+        }
     }
 
     /// Hands a reply from `from` to the waiting proposer; false if nobody waits for it.
@@ -131,11 +141,11 @@ impl Shared {
         reply: Reply,
     ) -> bool {
         let mut map = locked(&self.waiters);
-        match map.get(&(channel, version)) {
-            Some(w) if w.client == *from => {}
+        match map.get(&channel) {
+            Some(w) if w.client == *from && w.version == version => {}
             _ => return false,
         }
-        map.remove(&(channel, version))
+        map.remove(&channel)
             .is_some_and(|w| w.tx.send(reply).is_ok())
     }
 

@@ -13,7 +13,7 @@
 //! In-process, the channel's lock additionally keeps one update in flight per channel.
 
 use crate::shared::{Reply, Shared};
-use crate::store::{now_ms, ChannelPhase, PaymentWrite, StoreError};
+use crate::store::{now_ms, ChannelPhase, ChannelRow, PaymentWrite, Reservation, StoreError};
 use sluice_protocol::update::{apply, Change, Position, UpdateError};
 use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg};
 use sluice_protocol::{CoSigned, Hash32, Party, Signature, Snapshot};
@@ -159,12 +159,19 @@ pub async fn propose(
         },
         locks: proposed.locks.clone(),
     };
-    let stored = snap.clone();
+    // The row as our reservation left it: the commit is one statement unless it moved since.
+    let seen = ChannelRow {
+        pending: Some(Reservation {
+            snapshot: proposed.clone(),
+            until_ms: until,
+        }),
+        ..row
+    };
     sh.store
-        .update_channel(channel, move |row| {
+        .update_channel_from(&seen, |row| {
             let ours = row.pending.as_ref().is_some_and(|p| p.snapshot == proposed);
             match row.version() == old && ours {
-                true => Ok((stored, writes, ())),
+                true => Ok((snap.clone(), writes.clone(), ())),
                 false => Err(()),
             }
         })

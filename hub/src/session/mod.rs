@@ -98,7 +98,15 @@ async fn write_loop(
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
-                Some(m) => if sink.send(Message::text(wire::encode(&m))).await.is_err() { return },
+                // Everything already queued goes out with one flush (e.g. `Accept` and the
+                // payment's `Pending` that follows it).
+                Some(m) => {
+                    if sink.feed(Message::text(wire::encode(&m))).await.is_err() { return }
+                    while let Ok(m) = rx.try_recv() {
+                        if sink.feed(Message::text(wire::encode(&m))).await.is_err() { return }
+                    }
+                    if sink.flush().await.is_err() { return }
+                }
                 None => break,
             },
             _ = &mut done => {

@@ -1,5 +1,6 @@
 //! Channel rows: insert on open, read, and the update transaction (row lock + version CAS).
 
+use super::cas;
 use super::codec::{self, int, uint};
 use super::{
     now_secs, on_pool, payments, ChannelPhase, ChannelRow, PaymentWrite, Reservation, Store,
@@ -142,12 +143,51 @@ impl Store {
         rows.into_iter().map(ChannelDb::into_row).collect()
     }
 
-    /// Runs `f` on the channel's latest row under an exclusive lock and commits what it returns
-    /// with a version compare-and-swap. `Ok(Err(e))`: `f` refused, nothing written.
+    /// Runs `f` on the channel's latest row and commits what it returns with a version
+    /// compare-and-swap, as if under an exclusive lock. `Ok(Err(e))`: `f` refused, nothing
+    /// written. `f` may run more than once (again on the newer row if the first try lost).
     pub async fn update_channel<T, E>(
         &self,
         id: &Hash32,
-        f: impl FnOnce(&ChannelRow) -> Result<Update<T>, E>,
+        f: impl FnMut(&ChannelRow) -> Result<Update<T>, E>,
+    ) -> Result<Result<T, E>, StoreError> {
+        match self {
+            Store::Pg(_) => {
+                let seen = self
+                    .channel(id)
+                    .await?
+                    .ok_or(StoreError::UnknownChannel(*id))?;
+                self.update_channel_from(&seen, f).await
+            }
+            Store::Lite(_) => self.update_locked(id, f).await,
+        }
+    }
+
+    /// [`Store::update_channel`] for a caller that has just read the row as `seen`: on Postgres
+    /// one statement commits if the row is unchanged (`cas.rs`); otherwise, and on SQLite, the
+    /// row-locked transaction runs `f` on the latest row.
+    pub async fn update_channel_from<T, E>(
+        &self,
+        seen: &ChannelRow,
+        mut f: impl FnMut(&ChannelRow) -> Result<Update<T>, E>,
+    ) -> Result<Result<T, E>, StoreError> {
+        if let Store::Pg(p) = self {
+            let (snap, writes, out) = match f(seen) {
+                Ok(u) => u,
+                Err(e) => return Ok(Err(e)),
+            };
+            if writes.len() <= 1 && cas::commit(p, seen, &snap, writes.first()).await? {
+                return Ok(Ok(out));
+            }
+        }
+        self.update_locked(&seen.id, f).await
+    }
+
+    /// The row-locked read-decide-write transaction.
+    async fn update_locked<T, E>(
+        &self,
+        id: &Hash32,
+        mut f: impl FnMut(&ChannelRow) -> Result<Update<T>, E>,
     ) -> Result<Result<T, E>, StoreError> {
         let select = format!("SELECT {COLUMNS} FROM channels WHERE id = $1");
         match self {

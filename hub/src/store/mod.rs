@@ -2,12 +2,14 @@
 //! their status history, the chain cursor and collateral jobs. One type over Postgres (operators,
 //! several hub processes) and SQLite (embedded default), through sqlx.
 //!
-//! Every channel update is one transaction that re-reads the channel under a row lock
-//! (`SELECT … FOR UPDATE` on Postgres; SQLite runs a single writer connection) and writes the
-//! new snapshot with a version compare-and-swap, so two writers can never fork a channel. The
+//! Every channel update commits the new snapshot with a compare-and-swap on the row it was
+//! decided on, so two writers can never fork a channel: on Postgres one statement when the row
+//! is unchanged since the caller read it (`cas.rs`), else a transaction that re-reads the row
+//! under a lock (`SELECT … FOR UPDATE`; SQLite runs a single writer connection). The
 //! hub's own proposals first reserve their version in the same way (`reservations.rs`), so a
 //! signature of the hub never exists for a state the store does not know about.
 
+mod cas;
 mod chain;
 mod channels;
 mod codec;
