@@ -5,6 +5,7 @@
 //! forever.
 
 use crate::store::Store;
+use sluice_protocol::wire::tower::stamped_nonce;
 use sluice_protocol::{Hash32, Keypair};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,12 +19,8 @@ pub enum NonceTimeError {
     TooNew { at: u64, now: u64, window: u64 },
 }
 
-/// The unix seconds a nonce claims.
-pub fn nonce_time(nonce: &Hash32) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&nonce.0[..8]);
-    u64::from_be_bytes(b)
-}
+/// The unix seconds a nonce claims (the layout is the protocol's, shared with the wallet).
+pub use sluice_protocol::wire::tower::nonce_time;
 
 /// Accepts a nonce stamped within `window` seconds of `now`, either way (clocks drift).
 pub fn check(nonce: &Hash32, now: u64, window: u64) -> Result<(), NonceTimeError> {
@@ -45,9 +42,7 @@ pub fn now_secs() -> u64 {
 
 /// A nonce stamped `at` with 24 random bytes (from the OS generator behind key generation).
 pub fn stamped(at: u64) -> Hash32 {
-    let mut n = Keypair::generate().secret_bytes();
-    n[..8].copy_from_slice(&at.to_be_bytes());
-    Hash32(n)
+    stamped_nonce(at, &Hash32(Keypair::generate().secret_bytes()))
 }
 
 /// A nonce stamped now: what a client sends.

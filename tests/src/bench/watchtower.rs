@@ -14,7 +14,9 @@ use crate::harness::{binaries, init_tower, start_node, wait_for_file, Daemon, Ne
 use serde_json::json;
 use sluice_chain_client::{ChainClient, TxSender};
 use sluice_protocol::rpc::EventFilter;
-use sluice_protocol::wire::tower::{Appointment, AppointmentRequest, RegisterRequest, UserAuth};
+use sluice_protocol::wire::tower::{
+    stamped_nonce, Appointment, AppointmentRequest, RegisterRequest, UserAuth,
+};
 use sluice_protocol::{
     channel_id, Address, ChannelState, CoSigned, Hash32, Height, Keypair, Snapshot, TxKind,
 };
@@ -51,15 +53,12 @@ impl Default for TowerBench {
     }
 }
 
-/// A request nonce as the tower wants it: unix seconds (big-endian) in the first 8 bytes, so it
-/// can forget nonces older than its window; the rest random.
+/// A request nonce as the tower wants it: stamped with the current unix time, the rest random.
 fn fresh_nonce() -> Hash32 {
-    let mut n = Keypair::generate().secret_bytes();
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    n[..8].copy_from_slice(&secs.to_be_bytes());
-    Hash32(n)
+    stamped_nonce(secs, &Hash32(Keypair::generate().secret_bytes()))
 }
 
 /// Version `version` of the channel `(a, b, salt)` after `sent_a` paid a→b and `sent_b` b→a.

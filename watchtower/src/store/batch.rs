@@ -33,10 +33,10 @@ fn values(rows: usize, cols: usize) -> String {
 
 fn precheck_sql(rows: usize) -> String {
     format!(
-        "WITH req (i, user_key, nonce, channel_id) AS (VALUES {}) \
+        "WITH req (i, user_key, nonce, stamp, channel_id) AS (VALUES {}) \
          SELECT req.i, u.quota, u.channels, \
-         (SELECT COUNT(*) FROM used_nonces n \
-          WHERE n.user_key = req.user_key AND n.nonce = req.nonce) AS used, \
+         (SELECT COUNT(*) FROM used_nonces n WHERE n.stamp = req.stamp \
+          AND n.user_key = req.user_key AND n.nonce = req.nonce) AS used, \
          (SELECT a.version FROM appointments a WHERE a.channel_id = req.channel_id) AS stored, \
          (SELECT COUNT(*) FROM watches w \
           WHERE w.user_key = req.user_key AND w.channel_id = req.channel_id) AS watching, \
@@ -45,7 +45,7 @@ fn precheck_sql(rows: usize) -> String {
          (SELECT c.settle_after FROM closings c WHERE c.channel_id = req.channel_id) \
           AS settle_after \
          FROM req LEFT JOIN users u ON u.user_key = req.user_key",
-        values(rows, 4)
+        values(rows, 5)
     )
 }
 
@@ -128,6 +128,7 @@ impl Store {
                         .bind(int((c * CHUNK + k) as u64)?)
                         .bind(&item.user.0[..])
                         .bind(&item.nonce.0[..])
+                        .bind(stamp(&item.nonce))
                         .bind(&item.channel_id.0[..]);
                 }
                 for row in q.fetch_all(&mut *tx).await? {
