@@ -71,7 +71,9 @@ impl Default for NodeConfig {
             ws_queue_len: 4096,
             max_events_per_query: 10_000,
             max_event_range: 100_000,
-            log: "info,fjall=warn,lsm_tree=warn,libp2p=warn,informalsystems_malachitebft=warn,malachitebft=warn".into(),
+            // `libp2p_swarm=debug` keeps one line per refused inbound connection (garbage on
+            // the P2P port fails the handshake there, before any of our code sees it).
+            log: "info,fjall=warn,lsm_tree=warn,libp2p=warn,libp2p_swarm=debug,informalsystems_malachitebft=warn,malachitebft=warn".into(),
             p2p_listen: "/ip4/127.0.0.1/tcp/26656".into(),
             p2p_peers: vec![],
             p2p_max_message_bytes: 8 * 1024 * 1024,

@@ -284,9 +284,11 @@ fn run(a: RunArgs) -> Result<(), CliError> {
             true => Some(genesis::load_validator_key(&key_path)?),
             false => None,
         };
+        // Test-only fault injection; inert unless the variable is exactly `1`.
+        let fault = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
         let faults = Faults {
-            bad_state_root: std::env::var("SLUICE_NODE_FAULT_BAD_STATE_ROOT")
-                .is_ok_and(|v| v == "1"),
+            bad_state_root: fault("SLUICE_NODE_FAULT_BAD_STATE_ROOT"),
+            rogue_proposals: fault("SLUICE_NODE_FAULT_ROGUE_PROPOSALS"),
         };
         let producer = Box::new(ConsensusProducer {
             data_dir: a.home.join(DATA_DIR),

@@ -51,11 +51,16 @@ pub enum AppError {
     Join(String),
 }
 
-/// Fault injection for tests of the validators' defence: propose blocks whose header claims a
-/// wrong state root. Never set outside tests.
+/// Fault injection for tests of the validators' defence. Test-only: every switch is off unless
+/// its `SLUICE_NODE_FAULT_*` variable is set to `1`, and none is ever set outside tests.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Faults {
+    /// `SLUICE_NODE_FAULT_BAD_STATE_ROOT`: propose blocks whose header claims a wrong state root.
     pub bad_state_root: bool,
+    /// `SLUICE_NODE_FAULT_ROGUE_PROPOSALS`: on a node outside the validator set, stream at every
+    /// round a proposal signed by its own key, one impersonating the round's proposer, and
+    /// streams of garbage and oversized bytes (see [`super::codec::JUNK_STREAM`]).
+    pub rogue_proposals: bool,
 }
 
 pub struct App {
@@ -67,7 +72,7 @@ pub struct App {
     pub block_time: Duration,
     pub faults: Faults,
     /// Blocks we built or validated, by hash, until their height is committed.
-    blocks: HashMap<BlockId, Arc<SealedBlock>>,
+    pub(super) blocks: HashMap<BlockId, Arc<SealedBlock>>,
     /// What we proposed per (height, round): the same value must be re-proposed.
     built: HashMap<(u64, Round), BlockId>,
     /// Validated proposals per (height, round), replayed to the engine on `StartedRound`.
@@ -93,13 +98,13 @@ struct Assembled {
     sig: super::context::ConsensusSig,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
     tokio::task::spawn_blocking(f)
@@ -184,6 +189,9 @@ impl App {
             } => {
                 tracing::debug!(%height, %round, %proposer, ?role, "round started");
                 self.check_future(height).await?;
+                if self.faults.rogue_proposals && self.signer.is_none() {
+                    super::rogue::propose(self, channels, height, round, proposer).await?;
+                }
                 let known = self
                     .proposals
                     .get(&(height.0, round))
@@ -323,7 +331,7 @@ impl App {
         Ok(id)
     }
 
-    async fn stream(
+    pub(super) async fn stream(
         &mut self,
         channels: &mut Channels<SluiceContext>,
         signer: &SchnorrSigner,
@@ -342,7 +350,7 @@ impl App {
             height,
             round,
             pol_round,
-            proposer: ValidatorAddress::from(signer.key.address()),
+            proposer: ValidatorAddress::from(h.proposer),
             parent: h.parent.0,
             state_root: h.state_root.0,
             time_ms: h.time_ms,

@@ -26,10 +26,21 @@ pub enum CodecError {
     Encode { what: &'static str, detail: String },
 }
 
+/// Stream-id prefix the rogue fault uses for a part whose bytes are garbage.
+pub const JUNK_STREAM: &[u8] = b"fault:junk:";
+/// Stream-id prefix the rogue fault uses for a part of [`HUGE_LEN`] bytes.
+pub const HUGE_STREAM: &[u8] = b"fault:huge:";
+/// Oversized for a peer with a small limit (tests use 64 KiB), yet well under the gossip layer's own limit, so
+/// it reaches the peer's codec.
+pub const HUGE_LEN: usize = 256 * 1024;
+
 /// Borsh with a size limit. Cheap to clone; one per engine component.
 #[derive(Clone, Copy, Debug)]
 pub struct WireCodec {
     pub max_bytes: usize,
+    /// Test-only fault injection (`SLUICE_NODE_FAULT_ROGUE_PROPOSALS`): proposal parts on a
+    /// [`JUNK_STREAM`] or [`HUGE_STREAM`] go out as garbage bytes. Never set outside tests.
+    pub junk_streams: bool,
 }
 
 impl WireCodec {
@@ -91,12 +102,31 @@ borsh_codec!(
     BlockPart => "proposal part",
     SignedConsensusMsg<SluiceContext> => "consensus message",
     LivenessMsg<SluiceContext> => "liveness message",
-    StreamMessage<BlockPart> => "proposal stream message",
     ProposedValue<SluiceContext> => "proposed value",
     PolkaCertificate<SluiceContext> => "polka certificate",
     sync::Status<SluiceContext> => "sync status",
     sync::Request<SluiceContext> => "sync request",
 );
+
+impl Codec<StreamMessage<BlockPart>> for WireCodec {
+    type Error = CodecError;
+    fn decode(&self, bytes: Bytes) -> Result<StreamMessage<BlockPart>, CodecError> {
+        self.decode_as("proposal stream message", &bytes)
+    }
+    fn encode(&self, msg: &StreamMessage<BlockPart>) -> Result<Bytes, CodecError> {
+        if self.junk_streams {
+            let id = msg.stream_id.to_bytes();
+            if id.starts_with(JUNK_STREAM) {
+                // A length prefix of 4 GiB: no borsh decoder accepts it.
+                return Ok(Bytes::from(vec![0xff; 512]));
+            }
+            if id.starts_with(HUGE_STREAM) {
+                return Ok(Bytes::from(vec![0xab; HUGE_LEN]));
+            }
+        }
+        self.encode_as("proposal stream message", msg)
+    }
+}
 
 /// Sync responses by hand: upstream has no borsh encoding of the extended commit certificate.
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -217,7 +247,10 @@ mod tests {
 
     #[test]
     fn garbage_and_oversized_input_is_an_error_not_a_panic() {
-        let c = WireCodec { max_bytes: 1024 };
+        let c = WireCodec {
+            max_bytes: 1024,
+            junk_streams: false,
+        };
         for junk in [vec![], vec![0xff; 7], vec![3; 300], vec![0; 2048]] {
             let r: Result<SignedConsensusMsg<SluiceContext>, _> =
                 c.decode(Bytes::from(junk.clone()));
@@ -235,7 +268,10 @@ mod tests {
 
     #[test]
     fn parts_round_trip() {
-        let c = WireCodec { max_bytes: 1 << 20 };
+        let c = WireCodec {
+            max_bytes: 1 << 20,
+            junk_streams: false,
+        };
         let p = BlockPart::Txs(vec![vec![1, 2, 3], vec![]]);
         let b = c.encode(&p).unwrap();
         assert_eq!(Codec::<BlockPart>::decode(&c, b).unwrap(), p);

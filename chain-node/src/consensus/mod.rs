@@ -13,6 +13,7 @@
 pub mod app;
 pub mod codec;
 pub mod context;
+mod rogue;
 pub mod signing;
 
 use crate::chain::{Chain, ChainError};
@@ -111,6 +112,7 @@ impl ConsensusProducer {
         let ctx = SluiceContext { timeouts };
         let codec = WireCodec {
             max_bytes: cfg.p2p_max_message_bytes,
+            junk_streams: self.faults.rogue_proposals,
         };
         let verifier = SchnorrVerifier { chain_id };
         let validators = context::ValidatorSet::from_genesis(&chain.genesis);
@@ -124,9 +126,12 @@ impl ConsensusProducer {
         for p in &cfg.p2p_peers {
             peers.push(p.parse().map_err(engine_err)?);
         }
+        // Sync responses are trimmed to what a peer's codec accepts; a larger limit here would
+        // make a lagging peer refuse every batch it asked for.
         let p2p = P2pConfig {
             listen_addr: listen,
             persistent_peers: peers,
+            rpc_max_size: bytesize::ByteSize::b(cfg.p2p_max_message_bytes as u64),
             ..P2pConfig::default()
         };
         let consensus = ConsensusConfig {
