@@ -8,7 +8,8 @@ pub struct Metrics {
     registry: Registry,
     pub sessions: IntGauge,
     pub connections: IntGauge,
-    /// Channel updates by outcome (`accepted`, `rejected`, `committed`, `conflict`).
+    /// Channel updates by outcome (`accepted`, `rejected`, `committed`, `conflict`), and
+    /// `reserved_with_update`: hub proposals reserved in the commit of a client's update.
     pub updates: IntCounterVec,
     /// Payments reaching a final or notable status.
     pub payments: IntCounterVec,

@@ -3,9 +3,9 @@
 //! and enough hub-side collateral); afterwards it forwards a lock to the payee, waits for the
 //! secret, and claims the payer's lock, or releases it with a reason.
 
-use crate::shared::Shared;
+use crate::shared::{Shared, Unlocked};
 use crate::store::{now_secs, ChannelPhase, PaymentRecord, PaymentState, PaymentWrite};
-use crate::updater::{self, ProposeError};
+use crate::updater::{self, Prepared, ProposeError};
 use sluice_protocol::invoice::SignedInvoice;
 use sluice_protocol::update::Change;
 use sluice_protocol::wire::hub::{PaymentStatus, SessionMsg};
@@ -91,54 +91,88 @@ async fn payee_channel(sh: &Shared, payee: &Address, amount: u64) -> Result<Hash
     }
 }
 
-/// Forwards a co-signed incoming payment and drives it to completion or failure.
-pub async fn route(sh: Arc<Shared>, pay: PaymentRecord) {
-    if sh.inflight_payments.fetch_add(1, Ordering::AcqRel) >= sh.cfg.limits.max_inflight_payments {
-        sh.inflight_payments.fetch_sub(1, Ordering::AcqRel);
-        fail(&sh, &pay, "hub is routing too many payments; try again").await;
-        return;
-    }
-    let started = Instant::now();
-    forward(&sh, &pay).await;
-    sh.metrics
-        .payment_seconds
-        .observe(started.elapsed().as_secs_f64());
-    sh.inflight_payments.fetch_sub(1, Ordering::AcqRel);
-}
-
-async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord) {
-    let (Some(channel_out), Some(expiry)) = (pay.channel_out, pay.expiry_out) else {
-        return fail(sh, pay, "no outgoing channel").await;
-    };
+/// The hub's lock toward the payee for a payment: its channel and change.
+pub fn forward_change(pay: &PaymentRecord) -> Option<(Hash32, Change)> {
+    let (channel_out, expiry) = (pay.channel_out?, pay.expiry_out?);
     let lock = Lock {
         direction: Direction::BtoA,
         amount: pay.amount,
         hashlock: pay.hashlock,
         expiry,
     };
+    Some((channel_out, Change::AddLock { lock }))
+}
+
+/// Forwards a co-signed incoming payment and drives it to completion or failure. `out` is the
+/// lock toward the payee if it was already reserved with the incoming one.
+pub async fn route(sh: Arc<Shared>, pay: PaymentRecord, out: Option<Prepared>) {
+    if sh.inflight_payments.fetch_add(1, Ordering::AcqRel) >= sh.cfg.limits.max_inflight_payments {
+        sh.inflight_payments.fetch_sub(1, Ordering::AcqRel);
+        if let Some(p) = out {
+            updater::abandon_unsent(&sh, p).await;
+        }
+        fail(&sh, &pay, "hub is routing too many payments; try again").await;
+        return;
+    }
+    let started = Instant::now();
+    forward(&sh, &pay, out).await;
+    sh.metrics
+        .payment_seconds
+        .observe(started.elapsed().as_secs_f64());
+    sh.inflight_payments.fetch_sub(1, Ordering::AcqRel);
+}
+
+async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord, out: Option<Prepared>) {
+    let Some((channel_out, change)) = forward_change(pay) else {
+        return fail(sh, pay, "no outgoing channel").await;
+    };
     let unlocked = sh.expect_unlock(pay.hashlock);
     let w = PaymentWrite::Transition {
         hashlock: pay.hashlock,
         state: PaymentState::Forwarded,
         reason: None,
-        channel_out: Some((channel_out, expiry)),
+        channel_out: pay.expiry_out.map(|e| (channel_out, e)),
         secret: None,
     };
-    if let Err(e) =
-        updater::propose_patiently(sh, &channel_out, Change::AddLock { lock }, vec![w]).await
-    {
+    if let Err(e) = send_reserved(sh, out, &channel_out, change, vec![w]).await {
         sh.forget_unlock(&pay.hashlock);
         return fail(sh, pay, &payee_reason(&e)).await;
     }
     let wait = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
     match tokio::time::timeout(wait, unlocked).await {
-        Ok(Ok(Some(secret))) => complete(sh, pay, secret).await,
-        Ok(Ok(None)) => fail(sh, pay, "payee declined the payment").await,
+        Ok(Ok(Unlocked {
+            secret: Some(secret),
+            claim,
+        })) => complete_with(sh, pay, secret, claim).await,
+        Ok(Ok(Unlocked { claim, .. })) => {
+            if let Some(c) = claim {
+                updater::abandon_unsent(sh, c).await;
+            }
+            fail(sh, pay, "payee declined the payment").await
+        }
         _ => {
             sh.forget_unlock(&pay.hashlock);
             fail(sh, pay, "payee did not unlock in time").await
         }
     }
+}
+
+/// Sends `reserved` if there is one (falling back to a fresh proposal if the channel was
+/// merely taken), else proposes `change` on `channel` patiently.
+async fn send_reserved(
+    sh: &Shared,
+    reserved: Option<Prepared>,
+    channel: &Hash32,
+    change: Change,
+    writes: Vec<PaymentWrite>,
+) -> Result<sluice_protocol::Snapshot, ProposeError> {
+    if let Some(p) = reserved {
+        match updater::finish(sh, p, writes.clone()).await {
+            Err(e) if e.is_transient() => {}
+            other => return other,
+        }
+    }
+    updater::propose_patiently(sh, channel, change, writes).await
 }
 
 fn payee_reason(e: &ProposeError) -> String {
@@ -151,9 +185,14 @@ fn payee_reason(e: &ProposeError) -> String {
 
 /// Claims the payer's lock with the secret and tells the payer.
 pub async fn complete(sh: &Shared, pay: &PaymentRecord, secret: Hash32) {
+    complete_with(sh, pay, secret, None).await
+}
+
+/// [`complete`] with the claim already reserved, if it was.
+async fn complete_with(sh: &Shared, pay: &PaymentRecord, secret: Hash32, claim: Option<Prepared>) {
     let w = PaymentWrite::to(pay.hashlock, PaymentState::Completed);
     let change = Change::Unlock { secret };
-    match updater::propose_patiently(sh, &pay.channel_in, change, vec![w]).await {
+    match send_reserved(sh, claim, &pay.channel_in, change, vec![w]).await {
         Ok(_) => {
             sh.metrics.payments.with_label_values(&["completed"]).inc();
             notify(sh, pay, PaymentStatus::Completed, None);

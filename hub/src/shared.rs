@@ -5,6 +5,7 @@ use crate::config::HubConfig;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::store::Store;
+use crate::updater::Prepared;
 use sluice_chain_client::TxSender;
 use sluice_protocol::update::Context;
 use sluice_protocol::wire::hub::ErrorCode;
@@ -13,6 +14,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
+
+/// The payee's answer to the hub's lock, for the payment's router task.
+pub struct Unlocked {
+    /// The secret, or `None` if the payee removed the lock instead.
+    pub secret: Option<Hash32>,
+    /// The hub's claim on the payer's channel, reserved in the same commit as the unlock.
+    pub claim: Option<Prepared>,
+}
 
 /// A client's answer to a hub proposal.
 #[derive(Debug, Clone)]
@@ -41,7 +50,7 @@ pub struct Shared {
     channel_locks: Mutex<HashMap<Hash32, Arc<tokio::sync::Mutex<()>>>>,
     /// By channel: the channel lock keeps at most one hub proposal in flight per channel.
     waiters: Mutex<HashMap<Hash32, Waiter>>,
-    unlocks: Mutex<HashMap<Hash32, oneshot::Sender<Option<Hash32>>>>,
+    unlocks: Mutex<HashMap<Hash32, oneshot::Sender<Unlocked>>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -149,9 +158,8 @@ impl Shared {
             .is_some_and(|w| w.tx.send(reply).is_ok())
     }
 
-    /// Waits for the payee's answer to the hub's lock: `Some(secret)` on unlock, `None` if the
-    /// payee removed the lock instead.
-    pub fn expect_unlock(&self, hashlock: Hash32) -> oneshot::Receiver<Option<Hash32>> {
+    /// Waits for the payee's answer to the hub's lock.
+    pub fn expect_unlock(&self, hashlock: Hash32) -> oneshot::Receiver<Unlocked> {
         let (tx, rx) = oneshot::channel();
         locked(&self.unlocks).insert(hashlock, tx);
         rx
@@ -161,9 +169,24 @@ impl Shared {
         locked(&self.unlocks).remove(hashlock);
     }
 
-    pub fn deliver_unlock(&self, hashlock: &Hash32, secret: Option<Hash32>) {
-        if let Some(tx) = locked(&self.unlocks).remove(hashlock) {
-            let _ = tx.send(secret);
-        }
+    /// Whether a router task waits for the payee's answer on `hashlock`.
+    pub fn unlock_awaited(&self, hashlock: &Hash32) -> bool {
+        locked(&self.unlocks).contains_key(hashlock)
+    }
+
+    /// Hands the payee's answer to the waiting router task; returns the claim if nobody took
+    /// it (the caller must then abandon it: it is reserved but was never sent).
+    pub fn deliver_unlock(
+        &self,
+        hashlock: &Hash32,
+        secret: Option<Hash32>,
+        claim: Option<Prepared>,
+    ) -> Option<Prepared> {
+        let answer = Unlocked { secret, claim };
+        let left = match locked(&self.unlocks).remove(hashlock) {
+            Some(tx) => tx.send(answer).err(),
+            None => Some(answer),
+        };
+        left.and_then(|a| a.claim)
     }
 }

@@ -11,13 +11,21 @@
 //! client's `Accept` (commit), its `Reject` (cleared), or, if the client went silent, kept
 //! (expired) until the client's resync says whether it completed it (`session/auth.rs`).
 //! In-process, the channel's lock additionally keeps one update in flight per channel.
+//!
+//! A proposal is [`Prepared`] (built, signed, channel locked), then reserved, then [`finish`]ed
+//! (sent, answered, committed). [`propose`] does all three; a client's update that sets a hub
+//! proposal in motion prepares it and reserves it in its own commit (`session/propose.rs`).
 
+use crate::registry::SessionHandle;
 use crate::shared::{Reply, Shared};
-use crate::store::{now_ms, ChannelPhase, ChannelRow, PaymentWrite, Reservation, StoreError};
+use crate::store::{
+    now_ms, ChannelPhase, ChannelRow, PaymentWrite, Reservation, ReserveWith, StoreError,
+};
 use sluice_protocol::update::{apply, Change, Position, UpdateError};
 use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg};
 use sluice_protocol::{CoSigned, Hash32, Party, Signature, Snapshot};
 use std::time::{Duration, Instant};
+use tokio::sync::OwnedMutexGuard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
@@ -79,9 +87,67 @@ pub async fn propose(
 ) -> Result<Snapshot, ProposeError> {
     let timeout = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
     let lock = sh.channel_lock(channel);
-    let _guard = tokio::time::timeout(timeout, lock.lock())
+    let guard = tokio::time::timeout(timeout, lock.lock_owned())
         .await
         .map_err(|_| ProposeError::Busy)?;
+    let p = prepare(sh, guard, channel, change).await?;
+    if !sh
+        .store
+        .reserve(channel, p.built_on(), &p.proposed, p.until)
+        .await?
+    {
+        return Err(ProposeError::Busy);
+    }
+    finish(sh, p, writes).await
+}
+
+/// A hub proposal built and signed but not yet sent, holding its channel's in-process lock.
+/// Its signature may leave only once [`Prepared::reservation`] is in the store: by
+/// [`propose`], or in the same commit as a client's update (`session/propose.rs`), after which
+/// [`finish`] (or [`abandon_unsent`]) must follow.
+pub struct Prepared {
+    _guard: OwnedMutexGuard<()>,
+    row: ChannelRow,
+    session: SessionHandle,
+    change: Change,
+    proposed: Snapshot,
+    until: u64,
+}
+
+impl Prepared {
+    pub fn channel(&self) -> Hash32 {
+        self.row.id
+    }
+
+    fn built_on(&self) -> u64 {
+        self.row.version()
+    }
+
+    /// What to reserve in the store before the proposal may leave.
+    pub fn reservation(&self) -> ReserveWith<'_> {
+        ReserveWith {
+            id: &self.row.id,
+            built_on: self.built_on(),
+            proposed: &self.proposed,
+            until_ms: self.until,
+        }
+    }
+}
+
+/// [`Prepared`] without waiting: `None` if the channel is busy (locked, reserved, not open) or
+/// its client is offline; the caller then proposes the usual way later.
+pub async fn try_prepare(sh: &Shared, channel: &Hash32, change: Change) -> Option<Prepared> {
+    let guard = sh.channel_lock(channel).try_lock_owned().ok()?;
+    prepare(sh, guard, channel, change).await.ok()
+}
+
+/// Reads the channel under its lock, builds the next state with `apply` and signs it.
+async fn prepare(
+    sh: &Shared,
+    guard: OwnedMutexGuard<()>,
+    channel: &Hash32,
+    change: Change,
+) -> Result<Prepared, ProposeError> {
     let row = sh
         .store
         .channel(channel)
@@ -100,7 +166,6 @@ pub async fn propose(
     };
     let ctx = sh.context(row.deposit_a, row.deposit_b);
     let next = apply(&current, &change, Party::B, &ctx)?;
-    let version = next.state.version;
     let sig_b = next.state.sign(&sh.key);
     let proposed = Snapshot {
         cosigned: CoSigned {
@@ -110,17 +175,42 @@ pub async fn propose(
         },
         locks: next.locks,
     };
-    let old = current.state.version;
-    let until = now_ms().saturating_add(timeout.as_millis() as u64);
-    if !sh.store.reserve(channel, old, &proposed, until).await? {
-        return Err(ProposeError::Busy);
-    }
-    let rx = sh.expect_reply(*channel, version, row.client);
-    let sent = session.send(SessionMsg::Propose(Proposal {
-        channel_id: *channel,
+    let timeout = sh.cfg.limits.reply_timeout_ms;
+    Ok(Prepared {
+        _guard: guard,
+        row,
+        session,
         change,
-        state: next.state,
-        sig: sig_b,
+        proposed,
+        until: now_ms().saturating_add(timeout),
+    })
+}
+
+/// Drops a reserved proposal that was never sent (the client cannot hold it).
+pub async fn abandon_unsent(sh: &Shared, p: Prepared) {
+    let version = p.proposed.state().version;
+    if let Err(e) = sh.store.clear_reservation(&p.row.id, version).await {
+        tracing::error!(error = %e, channel = %p.row.id, "cannot clear an unsent reservation");
+    }
+}
+
+/// Sends a reserved proposal, waits for the client's answer and commits the co-signed state
+/// with `writes`.
+pub async fn finish(
+    sh: &Shared,
+    p: Prepared,
+    writes: Vec<PaymentWrite>,
+) -> Result<Snapshot, ProposeError> {
+    let timeout = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
+    let channel = &p.row.id;
+    let version = p.proposed.state().version;
+    let old = p.built_on();
+    let rx = sh.expect_reply(*channel, version, p.row.client);
+    let sent = p.session.send(SessionMsg::Propose(Proposal {
+        channel_id: *channel,
+        change: p.change.clone(),
+        state: *p.proposed.state(),
+        sig: p.proposed.cosigned.sig_b,
         invoice: None,
     }));
     if !sent {
@@ -141,11 +231,12 @@ pub async fn propose(
         Err(_) => {
             // A silent client may still complete the state: end its session so that it
             // reconnects and resyncs, which resolves the reservation.
-            session.kick.notify_one();
+            p.session.kick.notify_one();
             return Err(abandon(sh, channel, version, ProposeError::Timeout).await);
         }
     };
-    if row
+    let proposed = &p.proposed;
+    if p.row
         .client
         .verify_hash(&proposed.state().signing_hash(), &sig_a)
         .is_err()
@@ -163,13 +254,16 @@ pub async fn propose(
     let seen = ChannelRow {
         pending: Some(Reservation {
             snapshot: proposed.clone(),
-            until_ms: until,
+            until_ms: p.until,
         }),
-        ..row
+        ..p.row.clone()
     };
     sh.store
         .update_channel_from(&seen, |row| {
-            let ours = row.pending.as_ref().is_some_and(|p| p.snapshot == proposed);
+            let ours = row
+                .pending
+                .as_ref()
+                .is_some_and(|r| r.snapshot == *proposed);
             match row.version() == old && ours {
                 true => Ok((snap.clone(), writes.clone(), ())),
                 false => Err(()),

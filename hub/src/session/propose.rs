@@ -1,10 +1,16 @@
 //! A client's proposal: recompute with the protocol's `check_proposal`, verify the client's
 //! signature, apply the hub's policy, commit the co-signed state (with its payment writes), and
 //! only then return the hub's signature.
+//!
+//! When the update sets a hub proposal on another channel in motion (a payer's lock: the lock
+//! toward the payee; a payee's unlock: the claim on the payer's lock), that proposal is built
+//! here and its reservation is written in the same commit, if its channel is free at once. One
+//! durable write then stands for two, which takes one commit latency off each of those hops.
 
 use crate::router;
 use crate::shared::Shared;
 use crate::store::{ChannelPhase, ChannelRow, PaymentRecord, PaymentState, PaymentWrite};
+use crate::updater::{self, Prepared};
 use sluice_protocol::update::{check_proposal, Change, Position, UpdateError};
 use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus, Proposal, SessionMsg};
 use sluice_protocol::{sha256, Address, CoSigned, Direction, Hash32, Party, Signature, Snapshot};
@@ -14,9 +20,17 @@ use std::time::Duration;
 /// What to do once the hub's signature is out.
 enum After {
     Nothing,
-    Route(Box<PaymentRecord>),
+    /// Forward the payment; with the lock toward the payee if already reserved.
+    Route(Box<PaymentRecord>, Option<Prepared>),
     /// The payee answered the hub's lock: with the secret, or by removing it.
-    PayeeAnswered(Hash32, Option<Hash32>),
+    PayeeAnswered {
+        hashlock: Hash32,
+        secret: Option<Hash32>,
+        /// The payment's incoming channel, where the hub claims with the secret.
+        channel_in: Option<Hash32>,
+        /// That claim, if already reserved.
+        claim: Option<Prepared>,
+    },
 }
 
 type Refusal = (ErrorCode, String);
@@ -59,15 +73,25 @@ pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
             });
             match after {
                 After::Nothing => {}
-                After::Route(pay) => {
+                After::Route(pay, out) => {
                     send(SessionMsg::Payment {
                         hashlock: pay.hashlock,
                         status: PaymentStatus::Pending,
                         reason: None,
                     });
-                    tokio::spawn(router::route(sh.clone(), *pay));
+                    tokio::spawn(router::route(sh.clone(), *pay, out));
                 }
-                After::PayeeAnswered(hashlock, secret) => sh.deliver_unlock(&hashlock, secret),
+                After::PayeeAnswered {
+                    hashlock,
+                    secret,
+                    claim,
+                    ..
+                } => {
+                    if let Some(left) = sh.deliver_unlock(&hashlock, secret, claim) {
+                        let sh = sh.clone();
+                        tokio::spawn(async move { updater::abandon_unsent(&sh, left).await });
+                    }
+                }
             }
         }
     }
@@ -103,10 +127,32 @@ async fn handle(
                 "proposal signature is not the client's".into(),
             )
         })?;
-    let (writes, after) = plan(sh, client, &row, p).await?;
-    commit(sh, client, &row, p, writes)
-        .await
-        .map(|sig| (sig, after))
+    let (writes, mut after) = plan(sh, client, &row, p).await?;
+    let next = match follow_up(sh, &after) {
+        Some((channel, change)) => updater::try_prepare(sh, &channel, change).await,
+        None => None,
+    };
+    let (sig, next) = commit(sh, client, &row, p, writes, next).await?;
+    match &mut after {
+        After::Route(_, out) => *out = next,
+        After::PayeeAnswered { claim, .. } => *claim = next,
+        After::Nothing => {}
+    }
+    Ok((sig, after))
+}
+
+/// The hub proposal this update sets in motion, if it can be reserved with it.
+fn follow_up(sh: &Shared, after: &After) -> Option<(Hash32, Change)> {
+    match after {
+        After::Route(pay, _) => router::forward_change(pay),
+        After::PayeeAnswered {
+            hashlock,
+            secret: Some(secret),
+            channel_in: Some(channel_in),
+            ..
+        } if sh.unlock_awaited(hashlock) => Some((*channel_in, Change::Unlock { secret: *secret })),
+        _ => None,
+    }
 }
 
 async fn owned_channel(sh: &Shared, client: &Address, id: &Hash32) -> Result<ChannelRow, Refusal> {
@@ -173,14 +219,22 @@ async fn plan(
                 .map_err(|r| (ErrorCode::PaymentFailed, r))?;
             Ok((
                 vec![PaymentWrite::Insert(pay.clone())],
-                After::Route(Box::new(pay)),
+                After::Route(Box::new(pay), None),
             ))
         }
         Change::Unlock { secret } => unlock_plan(sh, row, secret).await,
         Change::RemoveLock { hashlock } => {
             let lock = row.snapshot.locks.iter().find(|l| l.hashlock == *hashlock);
             match lock.map(|l| l.direction) {
-                Some(Direction::BtoA) => Ok((vec![], After::PayeeAnswered(*hashlock, None))),
+                Some(Direction::BtoA) => {
+                    let after = After::PayeeAnswered {
+                        hashlock: *hashlock,
+                        secret: None,
+                        channel_in: None,
+                        claim: None,
+                    };
+                    Ok((vec![], after))
+                }
                 _ => Ok((expired_payment(sh, hashlock).await?, After::Nothing)),
             }
         }
@@ -215,7 +269,13 @@ async fn unlock_plan(
         channel_out: None,
         secret: Some(*secret),
     };
-    Ok((vec![w], After::PayeeAnswered(hashlock, Some(*secret))))
+    let after = After::PayeeAnswered {
+        hashlock,
+        secret: Some(*secret),
+        channel_in: Some(pay.channel_in),
+        claim: None,
+    };
+    Ok((vec![w], after))
 }
 
 async fn expired_payment(sh: &Shared, hashlock: &Hash32) -> Result<Vec<PaymentWrite>, Refusal> {
@@ -239,43 +299,60 @@ async fn expired_payment(sh: &Shared, hashlock: &Hash32) -> Result<Vec<PaymentWr
 }
 
 /// Signs and commits over `seen`; should the row have changed meanwhile, the store re-runs the
-/// check on the latest row under its lock.
+/// check on the latest row under its lock. `next` is reserved in the same commit if it can be;
+/// it comes back only if it was.
 async fn commit(
     sh: &Shared,
     client: &Address,
     seen: &ChannelRow,
     p: &Proposal,
     writes: Vec<PaymentWrite>,
-) -> Result<Signature, Refusal> {
-    let r = sh
-        .store
-        .update_channel_from(seen, |row| {
-            if row.client != *client {
-                return Err((
-                    ErrorCode::UnknownChannel,
-                    "not this client's channel".to_string(),
-                ));
-            }
-            if row.pending.is_some() {
-                return Err(reserved());
-            }
-            let ctx = sh.context(row.deposit_a, row.deposit_b);
-            let next = check_proposal(&position(row), &p.change, &p.state, Party::A, &ctx)
-                .map_err(refusal)?;
-            let sig_b = next.state.sign(&sh.key);
-            let snap = Snapshot {
-                cosigned: CoSigned {
-                    state: next.state,
-                    sig_a: p.sig,
-                    sig_b,
-                },
-                locks: next.locks,
-            };
-            Ok((snap, writes.clone(), sig_b))
-        })
-        .await;
+    next: Option<Prepared>,
+) -> Result<(Signature, Option<Prepared>), Refusal> {
+    let decide = |row: &ChannelRow| {
+        if row.client != *client {
+            return Err((
+                ErrorCode::UnknownChannel,
+                "not this client's channel".to_string(),
+            ));
+        }
+        if row.pending.is_some() {
+            return Err(reserved());
+        }
+        let ctx = sh.context(row.deposit_a, row.deposit_b);
+        let next =
+            check_proposal(&position(row), &p.change, &p.state, Party::A, &ctx).map_err(refusal)?;
+        let sig_b = next.state.sign(&sh.key);
+        let snap = Snapshot {
+            cosigned: CoSigned {
+                state: next.state,
+                sig_a: p.sig,
+                sig_b,
+            },
+            locks: next.locks,
+        };
+        Ok((snap, writes.clone(), sig_b))
+    };
+    let r = match &next {
+        Some(n) => {
+            sh.store
+                .update_channel_reserving(seen, decide, n.reservation())
+                .await
+        }
+        None => sh
+            .store
+            .update_channel_from(seen, decide)
+            .await
+            .map(|r| r.map(|sig| (sig, false))),
+    };
     match r {
-        Ok(inner) => inner,
+        Ok(inner) => inner.map(|(sig, reserved)| {
+            if reserved {
+                let m = &sh.metrics.updates;
+                m.with_label_values(&["reserved_with_update"]).inc();
+            }
+            (sig, next.filter(|_| reserved))
+        }),
         Err(e) => {
             tracing::error!(error = %e, "cannot commit client update");
             Err((ErrorCode::Internal, format!("hub store: {e}")))

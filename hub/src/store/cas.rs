@@ -11,7 +11,7 @@
 //! row did change, the caller falls back to the locked transaction, which decides again.
 
 use super::codec::{self, int};
-use super::{now_secs, ChannelRow, PaymentWrite, StoreError};
+use super::{now_secs, ChannelRow, PaymentWrite, ReserveWith, StoreError};
 use sluice_protocol::Snapshot;
 use sqlx::PgPool;
 
@@ -33,32 +33,44 @@ const TRANSITION: &str = ", pay AS (UPDATE payments SET status = $11, \
     WHERE hashlock = $17 AND EXISTS (SELECT 1 FROM upd)), ev AS (INSERT INTO payment_events \
     (hashlock, status, reason, at) SELECT $17, $11, $12, $16 FROM upd)";
 
-const COUNT: &str = " SELECT COUNT(*) FROM upd";
-
-fn sql(w: Option<&PaymentWrite>) -> &'static str {
-    use std::sync::OnceLock;
-    static NONE: OnceLock<String> = OnceLock::new();
-    static INS: OnceLock<String> = OnceLock::new();
-    static TRA: OnceLock<String> = OnceLock::new();
-    match w {
-        None => NONE.get_or_init(|| format!("{UPDATE}{COUNT}")),
-        Some(PaymentWrite::Insert(_)) => INS.get_or_init(|| format!("{UPDATE}{INSERT}{COUNT}")),
-        Some(PaymentWrite::Transition { .. }) => {
-            TRA.get_or_init(|| format!("{UPDATE}{TRANSITION}{COUNT}"))
-        }
-    }
+/// The statement for this payment write, with or without a reservation on another channel
+/// (taken only if the update itself matched). Selects (updated, reserved) row counts.
+fn sql(w: Option<&PaymentWrite>, reserve: bool) -> String {
+    let (pay, next) = match w {
+        None => ("", 11),
+        Some(PaymentWrite::Insert(_)) => (INSERT, 24),
+        Some(PaymentWrite::Transition { .. }) => (TRANSITION, 18),
+    };
+    let tail = match reserve {
+        false => " SELECT (SELECT COUNT(*) FROM upd), 0::BIGINT".to_string(),
+        true => format!(
+            ", res AS (UPDATE channels SET pending_version = ${}, pending_snapshot = ${}, \
+             pending_until = ${} WHERE id = ${} AND version = ${} AND status = 'open' \
+             AND pending_version IS NULL AND EXISTS (SELECT 1 FROM upd) RETURNING id) \
+             SELECT (SELECT COUNT(*) FROM upd), (SELECT COUNT(*) FROM res)",
+            next,
+            next + 1,
+            next + 2,
+            next + 3,
+            next + 4
+        ),
+    };
+    format!("{UPDATE}{pay}{tail}")
 }
 
-/// Writes `snap` (and `w`) over `seen` if the row is still exactly as seen; false otherwise.
+/// Writes `snap` (and `w`) over `seen` if the row is still exactly as seen, and then takes
+/// `reserve`. `None`: the row had moved, nothing written; `Some(reserved)` otherwise.
 pub(super) async fn commit(
     pool: &PgPool,
     seen: &ChannelRow,
     snap: &Snapshot,
     w: Option<&PaymentWrite>,
-) -> Result<bool, StoreError> {
+    reserve: Option<ReserveWith<'_>>,
+) -> Result<Option<bool>, StoreError> {
     let now = int(now_secs())?;
     let pending = seen.pending.as_ref();
-    let q = sqlx::query_scalar::<_, i64>(sql(w))
+    let sql = sql(w, reserve.is_some());
+    let q = sqlx::query_as::<_, (i64, i64)>(&sql)
         .bind(int(snap.state().version)?)
         .bind(codec::snapshot_bytes(snap))
         .bind(now)
@@ -100,5 +112,15 @@ pub(super) async fn commit(
             .bind(now)
             .bind(&hashlock.0[..]),
     };
-    Ok(q.fetch_one(pool).await? == 1)
+    let q = match reserve {
+        None => q,
+        Some(r) => q
+            .bind(int(r.proposed.state().version)?)
+            .bind(codec::snapshot_bytes(r.proposed))
+            .bind(int(r.until_ms)?)
+            .bind(&r.id.0[..])
+            .bind(int(r.built_on)?),
+    };
+    let (updated, reserved) = q.fetch_one(pool).await?;
+    Ok((updated == 1).then_some(reserved == 1))
 }

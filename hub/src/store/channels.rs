@@ -3,8 +3,8 @@
 use super::cas;
 use super::codec::{self, int, uint};
 use super::{
-    now_secs, on_pool, payments, ChannelPhase, ChannelRow, PaymentWrite, Reservation, Store,
-    StoreError,
+    now_secs, on_pool, payments, reservations, ChannelPhase, ChannelRow, PaymentWrite, Reservation,
+    ReserveWith, Store, StoreError,
 };
 use sluice_protocol::{Address, Hash32, Snapshot};
 
@@ -52,7 +52,7 @@ pub(super) const COLUMNS: &str = "id, client, deposit_a, deposit_b, challenge_pe
 pub type Update<T> = (Snapshot, Vec<PaymentWrite>, T);
 
 macro_rules! update_tx {
-    ($pool:ident, $select:expr, $id:expr, $f:expr) => {{
+    ($pool:ident, $select:expr, $id:expr, $f:expr, $reserve:expr) => {{
         let mut tx = $pool.begin().await?;
         let row = sqlx::query_as::<_, ChannelDb>($select)
             .bind(&$id.0[..])
@@ -90,8 +90,23 @@ macro_rules! update_tx {
                 for w in &writes {
                     payments::write!(&mut *tx, w);
                 }
+                let reserved = match $reserve {
+                    None => false,
+                    Some(r) => {
+                        sqlx::query(reservations::RESERVE)
+                            .bind(int(r.proposed.state().version)?)
+                            .bind(codec::snapshot_bytes(r.proposed))
+                            .bind(int(r.until_ms)?)
+                            .bind(&r.id.0[..])
+                            .bind(int(r.built_on)?)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1
+                    }
+                };
                 tx.commit().await?;
-                Ok(Ok(out))
+                Ok(Ok((out, reserved)))
             }
         }
     }};
@@ -159,7 +174,10 @@ impl Store {
                     .ok_or(StoreError::UnknownChannel(*id))?;
                 self.update_channel_from(&seen, f).await
             }
-            Store::Lite(_) => self.update_locked(id, f).await,
+            Store::Lite(_) => {
+                let r = self.update_locked(id, f, None).await?;
+                Ok(r.map(|(out, _)| out))
+            }
         }
     }
 
@@ -169,18 +187,45 @@ impl Store {
     pub async fn update_channel_from<T, E>(
         &self,
         seen: &ChannelRow,
-        mut f: impl FnMut(&ChannelRow) -> Result<Update<T>, E>,
+        f: impl FnMut(&ChannelRow) -> Result<Update<T>, E>,
     ) -> Result<Result<T, E>, StoreError> {
+        let r = self.commit_over(seen, f, None).await?;
+        Ok(r.map(|(out, _)| out))
+    }
+
+    /// [`Store::update_channel_from`] that also reserves `reserve` (the hub's next proposal on
+    /// another channel) in the same commit, so one durable write stands for both. The
+    /// reservation is taken under the same conditions as [`Store::reserve`]; `true` with the
+    /// result if it was. The update itself commits either way.
+    pub async fn update_channel_reserving<T, E>(
+        &self,
+        seen: &ChannelRow,
+        f: impl FnMut(&ChannelRow) -> Result<Update<T>, E>,
+        reserve: ReserveWith<'_>,
+    ) -> Result<Result<(T, bool), E>, StoreError> {
+        self.commit_over(seen, f, Some(reserve)).await
+    }
+
+    async fn commit_over<T, E>(
+        &self,
+        seen: &ChannelRow,
+        mut f: impl FnMut(&ChannelRow) -> Result<Update<T>, E>,
+        reserve: Option<ReserveWith<'_>>,
+    ) -> Result<Result<(T, bool), E>, StoreError> {
         if let Store::Pg(p) = self {
             let (snap, writes, out) = match f(seen) {
                 Ok(u) => u,
                 Err(e) => return Ok(Err(e)),
             };
-            if writes.len() <= 1 && cas::commit(p, seen, &snap, writes.first()).await? {
-                return Ok(Ok(out));
+            if writes.len() <= 1 {
+                let done = cas::commit(p, seen, &snap, writes.first(), reserve).await?;
+                if let Some(reserved) = done {
+                    return Ok(Ok((out, reserved)));
+                }
+                tracing::debug!(channel = %seen.id, "row moved since read; committing under its lock");
             }
         }
-        self.update_locked(&seen.id, f).await
+        self.update_locked(&seen.id, f, reserve).await
     }
 
     /// The row-locked read-decide-write transaction.
@@ -188,11 +233,12 @@ impl Store {
         &self,
         id: &Hash32,
         mut f: impl FnMut(&ChannelRow) -> Result<Update<T>, E>,
-    ) -> Result<Result<T, E>, StoreError> {
+        reserve: Option<ReserveWith<'_>>,
+    ) -> Result<Result<(T, bool), E>, StoreError> {
         let select = format!("SELECT {COLUMNS} FROM channels WHERE id = $1");
         match self {
-            Store::Pg(p) => update_tx!(p, &format!("{select} FOR UPDATE"), id, f),
-            Store::Lite(p) => update_tx!(p, &select, id, f),
+            Store::Pg(p) => update_tx!(p, &format!("{select} FOR UPDATE"), id, f, reserve),
+            Store::Lite(p) => update_tx!(p, &select, id, f, reserve),
         }
     }
 

@@ -7,6 +7,21 @@ use super::codec::{self, int};
 use super::{on_pool, Store, StoreError};
 use sluice_protocol::{Hash32, Snapshot};
 
+/// Takes a reservation: binds version, snapshot, until, id, built-on version.
+pub(super) const RESERVE: &str = "UPDATE channels SET pending_version = $1, \
+    pending_snapshot = $2, pending_until = $3 WHERE id = $4 AND version = $5 \
+    AND status = 'open' AND pending_version IS NULL";
+
+/// A hub proposal on another channel to reserve in the same commit as a client's update
+/// (`Store::update_channel_reserving`): `proposed` is hub-signed at `built_on + 1`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReserveWith<'a> {
+    pub id: &'a Hash32,
+    pub built_on: u64,
+    pub proposed: &'a Snapshot,
+    pub until_ms: u64,
+}
+
 impl Store {
     /// Records `proposed` (hub-signed, at `built_on + 1`) as the channel's reservation, waited on
     /// until `until_ms`. False: the channel moved on, closed, or another proposal holds it.
@@ -17,9 +32,7 @@ impl Store {
         proposed: &Snapshot,
         until_ms: u64,
     ) -> Result<bool, StoreError> {
-        let sql = "UPDATE channels SET pending_version = $1, pending_snapshot = $2, \
-                   pending_until = $3 WHERE id = $4 AND version = $5 AND status = 'open' \
-                   AND pending_version IS NULL";
+        let sql = RESERVE;
         let (v, bytes, until, old) = (
             int(proposed.state().version)?,
             codec::snapshot_bytes(proposed),

@@ -103,6 +103,26 @@ async fn wait_for_collateral(view: &ChainView, ids: &[Hash32]) -> Result<(), Str
     Ok(())
 }
 
+/// The hub's update counters by result, read from its `/metrics` (plain HTTP/1.0 GET).
+async fn hub_updates(addr: &str) -> std::collections::BTreeMap<String, f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut text = String::new();
+    if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+        let req = format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+        if s.write_all(req.as_bytes()).await.is_ok() {
+            let _ = s.read_to_string(&mut text).await;
+        }
+    }
+    let prefix = "sluice_hub_updates_total{result=\"";
+    text.lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once("\"}")?;
+            Some((name.to_string(), rest.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 /// One payment; `Ok(ms)` from invoice in hand to proof of payment.
 async fn pay_once(payer: &LeanClient, payee: &LeanClient) -> Result<f64, String> {
     let invoice = payee.invoice(AMOUNT).map_err(err)?;
@@ -182,6 +202,7 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
     let rate = lat.len() as f64 / secs;
     let ceil = ceiling(&rates);
     let busy: u64 = clients.iter().map(|c| c.busy.load(Ordering::Relaxed)).sum();
+    let updates = hub_updates(net.hub.addr()).await;
     Ok(json!({
         "bench": "hub",
         "store": match b.store { HubStore::Postgres => "postgres", HubStore::Sqlite => "sqlite" },
@@ -193,6 +214,7 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
         "crypto_ceiling_per_sec": ceil.round(),
         "ratio": (rate / ceil * 1e4).round() / 1e4,
         "busy_retries": busy,
+        "hub_updates": updates,
         "clients": "lean",
     }))
 }
