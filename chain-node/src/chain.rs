@@ -8,7 +8,7 @@ use crate::genesis::Genesis;
 use crate::ledger::Ledger;
 use crate::mempool::{AdmitError, AdmitRules, Mempool, MempoolLimits};
 use crate::metrics::Metrics;
-use crate::sigverify::{self, VerifiedTx, VerifyError};
+use crate::sigverify::{self, DecodedTx, VerifiedTx, VerifyError};
 use crate::state::{StateRead, StoreError};
 use sluice_protocol::rpc::{BlockHeader, Event};
 use sluice_protocol::{Address, Hash32};
@@ -173,9 +173,54 @@ impl Chain {
     }
 
     /// Verifies many transactions in parallel on every core, then admits them in order.
+    ///
+    /// A transaction already pending is refused before its signature is checked: with mempool
+    /// gossip every node hears of each transaction from several peers, and verifying each copy
+    /// would multiply the dominant cost of admission by the number of peers.
     pub fn submit_many(&self, batch: Vec<Vec<u8>>) -> Vec<Result<Hash32, SubmitError>> {
-        let checked = sigverify::check_all(batch, self.genesis.limits.max_tx_bytes);
-        self.admit_checked(checked)
+        let max = self.genesis.limits.max_tx_bytes;
+        let decoded: Vec<_> = batch
+            .into_iter()
+            .map(|b| DecodedTx::decode(b, max))
+            .collect();
+        // `None`: still to verify and admit, in order, from `todo`.
+        let mut slots: Vec<Option<Result<Hash32, SubmitError>>> = Vec::with_capacity(decoded.len());
+        let mut todo = Vec::new();
+        let mut known = 0u64;
+        {
+            let pool = self.pool();
+            for d in decoded {
+                match d {
+                    Err(e) => slots.push(Some(Err(e.into()))),
+                    Ok(d) if pool.contains(&d.id) => {
+                        known += 1;
+                        slots.push(Some(Err(AdmitError::AlreadyKnown(d.id).into())));
+                    }
+                    Ok(d) => {
+                        slots.push(None);
+                        todo.push(d);
+                    }
+                }
+            }
+        }
+        Metrics::inc(
+            &self.metrics.txs_rejected,
+            slots.len() as u64 - todo.len() as u64,
+        );
+        if known > 0 {
+            tracing::trace!(known, "already pending; signatures not checked again");
+        }
+        let mut admitted = self.admit_checked(sigverify::verify_all(todo)).into_iter();
+        slots
+            .into_iter()
+            .map(|s| {
+                s.unwrap_or_else(|| {
+                    admitted
+                        .next()
+                        .unwrap_or_else(|| Err(SubmitError::Store("missing result".into())))
+                })
+            })
+            .collect()
     }
 
     fn admit_checked(
@@ -307,11 +352,7 @@ impl Chain {
         if p.time_ms < tip.time_ms {
             return Err(ProposalError::TimeGoesBack);
         }
-        let checked = sigverify::check_all(p.txs, self.genesis.limits.max_tx_bytes);
-        let mut candidates = Vec::with_capacity(checked.len());
-        for c in checked {
-            candidates.push(Arc::new(c.map_err(ProposalError::Tx)?));
-        }
+        let candidates = self.verify_proposed(p.txs)?;
         let params = ExecParams {
             chain_id: self.genesis.chain_id,
             height: p.height,
@@ -338,6 +379,51 @@ impl Chain {
             events: executed.events,
             writes: executed.writes,
         })
+    }
+
+    /// The proposal's transactions, signature-checked. One whose exact bytes are pending in our
+    /// mempool was verified at admission and is taken from there; only the rest (transactions
+    /// we never heard of) are verified now. Matching bytes, not just the id, is what makes this
+    /// safe: the id does not cover the signature, so a copy with another signature is checked.
+    fn verify_proposed(&self, txs: Vec<Vec<u8>>) -> Result<Vec<Arc<VerifiedTx>>, ProposalError> {
+        let max = self.genesis.limits.max_tx_bytes;
+        let decoded = txs
+            .into_iter()
+            .map(|b| DecodedTx::decode(b, max))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ProposalError::Tx)?;
+        let mut known: Vec<Option<Arc<VerifiedTx>>> = Vec::with_capacity(decoded.len());
+        let mut unknown = Vec::new();
+        {
+            let pool = self.pool();
+            for d in decoded {
+                match pool.get(&d.id) {
+                    Some(v) if v.bytes == d.bytes => known.push(Some(v)),
+                    _ => {
+                        known.push(None);
+                        unknown.push(d);
+                    }
+                }
+            }
+        }
+        tracing::debug!(
+            txs = known.len(),
+            verified_now = unknown.len(),
+            "proposal signatures"
+        );
+        let mut fresh = sigverify::verify_all(unknown).into_iter();
+        known
+            .into_iter()
+            .map(|k| match k {
+                Some(v) => Ok(v),
+                None => match fresh.next() {
+                    Some(r) => r.map(Arc::new).map_err(ProposalError::Tx),
+                    None => Err(ProposalError::Tx(VerifyError::Signature(
+                        sluice_protocol::KeyError::BadSignature,
+                    ))),
+                },
+            })
+            .collect()
     }
 
     /// Commits a block durably, then updates the tip, the mempool and subscribers, in that order.

@@ -112,6 +112,12 @@ impl Mempool {
         self.ids.contains_key(id)
     }
 
+    /// The pending transaction with this id, already verified at admission.
+    pub fn get(&self, id: &Hash32) -> Option<Arc<VerifiedTx>> {
+        let (addr, nonce) = self.ids.get(id)?;
+        self.senders.get(addr)?.txs.get(nonce).map(|e| e.tx.clone())
+    }
+
     /// Checks that need no state: chain, fee, cost, addresses.
     pub fn stateless_checks(tx: &VerifiedTx, rules: &AdmitRules) -> Result<Amount, AdmitError> {
         let t = &tx.tx.tx;

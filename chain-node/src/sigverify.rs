@@ -28,6 +28,22 @@ pub enum VerifyError {
 impl VerifiedTx {
     /// Decodes canonical `SignedTx` bytes (at most `max_bytes`) and checks the signature.
     pub fn check(bytes: Vec<u8>, max_bytes: usize) -> Result<Self, VerifyError> {
+        DecodedTx::decode(bytes, max_bytes)?.verify()
+    }
+}
+
+/// A transaction decoded and hashed whose signature is not checked yet: enough to look its id
+/// up (a duplicate or an already-verified transaction costs no signature check).
+#[derive(Debug, Clone)]
+pub struct DecodedTx {
+    pub id: Hash32,
+    pub tx: SignedTx,
+    pub bytes: Vec<u8>,
+}
+
+impl DecodedTx {
+    /// Decodes canonical `SignedTx` bytes (at most `max_bytes`) without checking the signature.
+    pub fn decode(bytes: Vec<u8>, max_bytes: usize) -> Result<Self, VerifyError> {
         if bytes.len() > max_bytes {
             return Err(VerifyError::TooLarge {
                 len: bytes.len(),
@@ -35,44 +51,63 @@ impl VerifiedTx {
             });
         }
         let tx = SignedTx::from_bytes(&bytes)?;
-        let id = tx.id();
-        tx.tx.from.verify_hash(&id, &tx.sig)?;
-        Ok(VerifiedTx { id, tx, bytes })
+        Ok(DecodedTx {
+            id: tx.id(),
+            tx,
+            bytes,
+        })
+    }
+
+    /// The only way from a decoded transaction to a [`VerifiedTx`]: check the signature.
+    pub fn verify(self) -> Result<VerifiedTx, VerifyError> {
+        self.tx.tx.from.verify_hash(&self.id, &self.tx.sig)?;
+        Ok(VerifiedTx {
+            id: self.id,
+            tx: self.tx,
+            bytes: self.bytes,
+        })
     }
 }
 
 /// Checks many transactions at once, one chunk per core, preserving order.
 pub fn check_all(batch: Vec<Vec<u8>>, max_bytes: usize) -> Vec<Result<VerifiedTx, VerifyError>> {
+    par_map(batch, move |b| VerifiedTx::check(b, max_bytes))
+}
+
+/// Checks the signatures of decoded transactions, one chunk per core, preserving order.
+pub fn verify_all(batch: Vec<DecodedTx>) -> Vec<Result<VerifiedTx, VerifyError>> {
+    par_map(batch, DecodedTx::verify)
+}
+
+/// `f` over `items` on every core, in order. A panicked worker (none is expected) still yields
+/// one result per input: a bad-signature error, so nothing unchecked ever passes.
+fn par_map<T: Send>(
+    items: Vec<T>,
+    f: impl Fn(T) -> Result<VerifiedTx, VerifyError> + Sync,
+) -> Vec<Result<VerifiedTx, VerifyError>> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Below this, thread start-up costs more than it saves.
     const MIN_PER_THREAD: usize = 32;
-    let threads = cores.min(batch.len() / MIN_PER_THREAD).max(1);
+    let threads = cores.min(items.len() / MIN_PER_THREAD).max(1);
     if threads == 1 {
-        return batch
-            .into_iter()
-            .map(|b| VerifiedTx::check(b, max_bytes))
-            .collect();
+        return items.into_iter().map(f).collect();
     }
-    let chunk = batch.len().div_ceil(threads);
-    let mut inputs: Vec<Vec<Vec<u8>>> = Vec::with_capacity(threads);
-    let mut it = batch.into_iter();
+    let chunk = items.len().div_ceil(threads);
+    let mut inputs: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut it = items.into_iter();
     for _ in 0..threads {
         inputs.push(it.by_ref().take(chunk).collect());
     }
+    let f = &f;
     std::thread::scope(|s| {
         let handles: Vec<_> = inputs
             .into_iter()
             .map(|part| {
                 let len = part.len();
-                let handle = s.spawn(move || {
-                    part.into_iter()
-                        .map(|b| VerifiedTx::check(b, max_bytes))
-                        .collect::<Vec<_>>()
-                });
+                let handle = s.spawn(move || part.into_iter().map(f).collect::<Vec<_>>());
                 (len, handle)
             })
             .collect();
-        // A panicked worker (none is expected) still yields one result per input, in order.
         handles
             .into_iter()
             .flat_map(|(len, h)| {
