@@ -71,9 +71,13 @@ impl Store {
     /// Connects to `url` (`postgres://…` or `sqlite://PATH`) and runs the migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // No ping before handing out a pooled connection: it would be a round trip per
+            // statement. A connection that died fails its statement with an error (nothing is
+            // written, the update is refused) and the pool drops it.
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
                 .connect(url)
                 .await?;
             sqlx::migrate!("../migrations/hub/postgres")
@@ -90,6 +94,7 @@ impl Store {
             // read-check-write transaction exclusive without upgrade deadlocks.
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
             sqlx::migrate!("../migrations/hub/sqlite")

@@ -135,8 +135,9 @@ impl LeanClient {
         })
     }
 
-    /// Issues a signed invoice for `amount` and remembers its secret.
-    pub fn invoice(&self, amount: u64) -> Result<String, ClientError> {
+    /// Issues a signed invoice for `amount` and remembers its secret; returns the invoice
+    /// string and its hashlock.
+    pub fn invoice(&self, amount: u64) -> Result<(String, Hash32), ClientError> {
         let n = self.next_invoice.fetch_add(1, Ordering::Relaxed);
         let mut pre = self.seed.0.to_vec();
         pre.extend_from_slice(&n.to_be_bytes());
@@ -157,7 +158,7 @@ impl LeanClient {
         }
         .sign(&self.key)?;
         lock(&self.issued).insert(hashlock, (secret, amount));
-        Ok(inv.encode_string())
+        Ok((inv.encode_string(), hashlock))
     }
 
     /// Pays `invoice`; returns the secret (the proof of payment) once the hub unlocked our lock.
