@@ -8,6 +8,7 @@ pub mod chain;
 pub mod config;
 pub mod keyfile;
 pub mod metrics;
+pub mod recovery;
 pub mod registry;
 pub mod router;
 pub mod server;

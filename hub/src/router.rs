@@ -3,6 +3,7 @@
 //! and enough hub-side collateral); afterwards it forwards a lock to the payee, waits for the
 //! secret, and claims the payer's lock, or releases it with a reason.
 
+use crate::recovery::{self, Outgoing};
 use crate::shared::{Shared, Unlocked};
 use crate::store::{now_secs, ChannelPhase, PaymentRecord, PaymentState, PaymentWrite};
 use crate::updater::{self, Prepared, ProposeError};
@@ -106,6 +107,13 @@ pub fn forward_change(pay: &PaymentRecord) -> Option<(Hash32, Change)> {
 /// Forwards a co-signed incoming payment and drives it to completion or failure. `out` is the
 /// lock toward the payee if it was already reserved with the incoming one.
 pub async fn route(sh: Arc<Shared>, pay: PaymentRecord, out: Option<Prepared>) {
+    let Some(_routing) = sh.start_routing(pay.hashlock) else {
+        // Another task drives it already (a recovery that raced this one).
+        if let Some(p) = out {
+            updater::abandon_unsent(&sh, p).await;
+        }
+        return;
+    };
     if sh.inflight_payments.fetch_add(1, Ordering::AcqRel) >= sh.cfg.limits.max_inflight_payments {
         sh.inflight_payments.fetch_sub(1, Ordering::AcqRel);
         if let Some(p) = out {
@@ -136,7 +144,7 @@ async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord, out: Option<Prepared>) {
     };
     if let Err(e) = send_reserved(sh, out, &channel_out, change, vec![w]).await {
         sh.forget_unlock(&pay.hashlock);
-        return fail(sh, pay, &payee_reason(&e)).await;
+        return not_forwarded(sh, pay, &e).await;
     }
     let wait = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
     match tokio::time::timeout(wait, unlocked).await {
@@ -150,9 +158,27 @@ async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord, out: Option<Prepared>) {
             }
             fail(sh, pay, "payee declined the payment").await
         }
+        // The payee holds the hub's lock: the payer's may not be released before that one is
+        // unlocked (then claimed by `recovery::payee_answered`) or expires (`recovery`'s sweep).
         _ => {
             sh.forget_unlock(&pay.hashlock);
-            fail(sh, pay, "payee did not unlock in time").await
+            tracing::info!(hashlock = %pay.hashlock, "payee has not unlocked yet; payment stays forwarded");
+        }
+    }
+}
+
+/// The lock toward the payee was not committed. Only if the payee cannot hold it is the
+/// payment failed; if it may (it went silent after the proposal left), the payee's resync
+/// decides and `recovery` carries on from there.
+async fn not_forwarded(sh: &Shared, pay: &PaymentRecord, e: &ProposeError) {
+    match recovery::outgoing(sh, pay).await {
+        Ok(Outgoing::Absent) => fail(sh, pay, &payee_reason(e)).await,
+        Ok(Outgoing::Held(_)) => recovery::mark_forwarded(sh, pay).await,
+        Ok(Outgoing::Reserved) => {
+            tracing::warn!(hashlock = %pay.hashlock, error = %e, "payee may hold the hub's lock; waiting for its resync")
+        }
+        Err(s) => {
+            tracing::error!(hashlock = %pay.hashlock, error = %s, "cannot read the payee's channel")
         }
     }
 }
@@ -189,7 +215,12 @@ pub async fn complete(sh: &Shared, pay: &PaymentRecord, secret: Hash32) {
 }
 
 /// [`complete`] with the claim already reserved, if it was.
-async fn complete_with(sh: &Shared, pay: &PaymentRecord, secret: Hash32, claim: Option<Prepared>) {
+pub async fn complete_with(
+    sh: &Shared,
+    pay: &PaymentRecord,
+    secret: Hash32,
+    claim: Option<Prepared>,
+) {
     let w = PaymentWrite::to(pay.hashlock, PaymentState::Completed);
     let change = Change::Unlock { secret };
     match send_reserved(sh, claim, &pay.channel_in, change, vec![w]).await {
@@ -219,7 +250,7 @@ pub async fn fail(sh: &Shared, pay: &PaymentRecord, reason: &str) {
         hashlock: pay.hashlock,
     };
     if let Err(e) = updater::propose_patiently(sh, &pay.channel_in, change, vec![w.clone()]).await {
-        // Record the failure now; the lock is removed when the payer is back (see `resume`).
+        // Record the failure now; the lock is removed when the payer is back (see `recovery::resume`).
         tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot release payer's lock yet");
         if let Err(e) = sh.store.record_payment(&w).await {
             tracing::error!(error = %e, "cannot record payment failure");
@@ -236,40 +267,5 @@ fn notify(sh: &Shared, pay: &PaymentRecord, status: PaymentStatus, reason: Optio
             status,
             reason,
         });
-    }
-}
-
-/// After a payer reconnects: claims locks whose secret the hub learned and releases locks of
-/// failed payments that are still in the payer's channels.
-pub async fn resume(sh: Arc<Shared>, client: Address) {
-    let Ok(open) = sh.store.open_payments().await else {
-        return;
-    };
-    for pay in open.iter().filter(|p| p.payer == client) {
-        if let (PaymentState::SecretKnown, Some(secret)) = (pay.state, pay.secret) {
-            complete(&sh, pay, secret).await;
-        }
-    }
-    let Ok(channels) = sh.store.channels_of(&client).await else {
-        return;
-    };
-    for row in channels {
-        for lock in row
-            .snapshot
-            .locks
-            .iter()
-            .filter(|l| l.direction == Direction::AtoB)
-        {
-            let failed = matches!(sh.store.payment(&lock.hashlock).await,
-                Ok(Some(p)) if p.state == PaymentState::Failed);
-            if failed {
-                let change = Change::RemoveLock {
-                    hashlock: lock.hashlock,
-                };
-                if let Err(e) = updater::propose_patiently(&sh, &row.id, change, vec![]).await {
-                    tracing::warn!(error = %e, "cannot release failed payment's lock");
-                }
-            }
-        }
     }
 }

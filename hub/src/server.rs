@@ -5,7 +5,7 @@ use crate::config::{HubConfig, ADDR_FILE};
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::store::{Store, StoreError};
-use crate::{api, chain, keyfile, session};
+use crate::{api, chain, keyfile, recovery, session};
 use sluice_chain_client::{ChainClient, TxSender};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -77,6 +77,7 @@ impl Hub {
         if sh.chain.is_some() {
             chain::spawn(sh.clone());
         }
+        tokio::spawn(recovery::run(sh.clone()));
         std::fs::write(home.join(ADDR_FILE), addr.to_string())?;
         tracing::info!(%addr, hub = %sh.address(), chain_id, store = sh.store.kind(), "hub listening");
         Ok(Hub {

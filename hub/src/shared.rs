@@ -10,7 +10,7 @@ use sluice_chain_client::TxSender;
 use sluice_protocol::update::Context;
 use sluice_protocol::wire::hub::ErrorCode;
 use sluice_protocol::{Address, ChainId, Hash32, Height, Keypair, Signature};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -51,6 +51,20 @@ pub struct Shared {
     /// By channel: the channel lock keeps at most one hub proposal in flight per channel.
     waiters: Mutex<HashMap<Hash32, Waiter>>,
     unlocks: Mutex<HashMap<Hash32, oneshot::Sender<Unlocked>>>,
+    /// Payments a task of this process is driving (routing, claiming, releasing).
+    routing: Mutex<HashSet<Hash32>>,
+}
+
+/// This process drives the payment while it is held (see [`Shared::start_routing`]).
+pub struct Routing<'a> {
+    sh: &'a Shared,
+    hashlock: Hash32,
+}
+
+impl Drop for Routing<'_> {
+    fn drop(&mut self) {
+        locked(&self.sh.routing).remove(&self.hashlock);
+    }
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -80,6 +94,7 @@ impl Shared {
             channel_locks: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
             unlocks: Mutex::new(HashMap::new()),
+            routing: Mutex::new(HashSet::new()),
         }
     }
 
@@ -174,19 +189,25 @@ impl Shared {
         locked(&self.unlocks).contains_key(hashlock)
     }
 
-    /// Hands the payee's answer to the waiting router task; returns the claim if nobody took
-    /// it (the caller must then abandon it: it is reserved but was never sent).
-    pub fn deliver_unlock(
-        &self,
-        hashlock: &Hash32,
-        secret: Option<Hash32>,
-        claim: Option<Prepared>,
-    ) -> Option<Prepared> {
-        let answer = Unlocked { secret, claim };
-        let left = match locked(&self.unlocks).remove(hashlock) {
+    /// Hands the payee's answer to the waiting router task; gives it back if nobody waits (the
+    /// payment is then driven on by `recovery::payee_answered`).
+    pub fn deliver_unlock(&self, hashlock: &Hash32, answer: Unlocked) -> Option<Unlocked> {
+        match locked(&self.unlocks).remove(hashlock) {
             Some(tx) => tx.send(answer).err(),
             None => Some(answer),
-        };
-        left.and_then(|a| a.claim)
+        }
+    }
+
+    /// Marks the payment as driven by the caller until the guard drops; `None` if another task
+    /// of this process already drives it.
+    pub fn start_routing(&self, hashlock: Hash32) -> Option<Routing<'_>> {
+        locked(&self.routing)
+            .insert(hashlock)
+            .then_some(Routing { sh: self, hashlock })
+    }
+
+    /// Whether a task of this process drives the payment.
+    pub fn is_routing(&self, hashlock: &Hash32) -> bool {
+        locked(&self.routing).contains(hashlock)
     }
 }

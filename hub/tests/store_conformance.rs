@@ -106,8 +106,14 @@ async fn update_commits_with_cas_and_refusal_writes_nothing(store: &Store) {
 
 async fn adopt_only_newer(store: &Store) {
     let id = Hash32([1; 32]);
-    assert!(!store.adopt_snapshot(&id, &snap(id, 1)).await.unwrap());
-    assert!(store.adopt_snapshot(&id, &snap(id, 5)).await.unwrap());
+    assert!(!store
+        .adopt_snapshot(&id, &snap(id, 1), vec![])
+        .await
+        .unwrap());
+    assert!(store
+        .adopt_snapshot(&id, &snap(id, 5), vec![])
+        .await
+        .unwrap());
     assert_eq!(
         store.channel(&id).await.unwrap().unwrap().snapshot,
         snap(id, 5)
@@ -305,7 +311,7 @@ async fn reservation_blocks_version_until_resolved(store: &Store) {
     // ...and blocks adoption of any other state at that version.
     let mut other = snap(c.id, 1);
     other.cosigned.state.sent_a = 99;
-    assert!(!store.adopt_snapshot(&c.id, &other).await.unwrap());
+    assert!(!store.adopt_snapshot(&c.id, &other, vec![]).await.unwrap());
     // Given up: a resync at the current version drops it.
     store.expire_reservation(&c.id, 1).await.unwrap();
     assert!(store.release_abandoned(&c.id, 0, now_ms()).await.unwrap());
@@ -314,7 +320,7 @@ async fn reservation_blocks_version_until_resolved(store: &Store) {
     assert!(store.reserve(&c.id, 0, &proposed, far).await.unwrap());
     store.expire_reservation(&c.id, 1).await.unwrap();
     let done = snap(c.id, 1);
-    assert!(store.adopt_snapshot(&c.id, &done).await.unwrap());
+    assert!(store.adopt_snapshot(&c.id, &done, vec![]).await.unwrap());
     let row = store.channel(&c.id).await.unwrap().unwrap();
     assert_eq!((row.version(), row.pending), (1, None));
     // Rejected: cleared by its version only.

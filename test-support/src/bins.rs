@@ -30,7 +30,8 @@ fn build(release: bool) -> Result<(), HarnessError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("making sure {} are built …", DAEMONS.join(", "));
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet"]);
+    // `--workspace`: a test runs in its own package's folder, where cargo sees only that package.
+    cmd.args(["build", "--quiet", "--workspace"]);
     if release {
         cmd.arg("--release");
     }

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "known hub defect: payments whose routing task dies with the hub (payer lock committed, not yet forwarded) are not resumed after a restart, so their locks wait for expiry"]
 async fn hub_killed_mid_payments_leaves_every_payment_whole_or_undone() {
     let _serial = SERIAL.lock().await;
     let mut f = fleet(4, 1_000_000, HubStore::Postgres).await;

@@ -1,14 +1,16 @@
 //! Login (challenge signature), welcome and resync.
 
 use super::{error, Conn, MAX_AUTH_ATTEMPTS};
+use crate::recovery;
 use crate::registry::SessionHandle;
-use crate::router;
 use crate::shared::Shared;
 use crate::store::now_ms;
 use sluice_protocol::wire::auth_bytes;
 use sluice_protocol::wire::hub::{ErrorCode, SessionMsg, AUTH_ACTION};
 use sluice_protocol::{Address, Hash32, Signature, Snapshot, StateError, Tag};
 use std::cmp::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 impl Conn {
     /// Before login only `Auth` is accepted; false ends the session.
@@ -70,7 +72,7 @@ impl Conn {
                 snapshot: c.snapshot,
             });
         }
-        tokio::spawn(router::resume(self.sh.clone(), client));
+        tokio::spawn(recovery::resume(self.sh.clone(), client));
         true
     }
 }
@@ -81,7 +83,7 @@ impl Conn {
 /// `Store::adopt_snapshot`), one at the channel's current version means the client never
 /// completed it, so the reservation is dropped.
 pub(super) async fn on_sync(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     session: &SessionHandle,
     client: Address,
     id: Hash32,
@@ -115,11 +117,19 @@ pub(super) async fn on_sync(
         Ordering::Less => return,
         // The client is at our version: it did not complete any reservation above it.
         Ordering::Equal => {
-            sh.store
-                .release_abandoned(&id, row.version(), now_ms())
-                .await
+            let now = now_ms();
+            let r = sh.store.release_abandoned(&id, row.version(), now).await;
+            if let (Ok(false), Some(p)) = (&r, &row.pending) {
+                if p.is_live(now) {
+                    tokio::spawn(release_later(sh.clone(), id, row.version(), p.until_ms));
+                }
+            }
+            r
         }
-        Ordering::Greater => sh.store.adopt_snapshot(&id, &snap).await,
+        Ordering::Greater => {
+            let writes = recovery::adopted_writes(sh, &row, &snap).await;
+            sh.store.adopt_snapshot(&id, &snap, writes).await
+        }
     };
     match r {
         Ok(true) => {
@@ -128,6 +138,26 @@ pub(super) async fn on_sync(
         Ok(false) => {}
         Err(e) => {
             session.send(error(ErrorCode::Internal, format!("hub store: {e}")));
+        }
+    }
+}
+
+/// The client resynced below a reservation whose proposer (another hub process, or one that
+/// died) may still wait for its answer: no local proposal can hold it (this one holds the
+/// channel's lock while it is out), so it is dropped once that proposer's wait is over, unless
+/// the channel moved on meanwhile.
+async fn release_later(sh: Arc<Shared>, id: Hash32, version: u64, until_ms: u64) {
+    let wait = until_ms.saturating_sub(now_ms()).saturating_add(1);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let lock = sh.channel_lock(&id);
+    let _guard = lock.lock().await;
+    match sh.store.release_abandoned(&id, version, now_ms()).await {
+        Ok(true) => {
+            tracing::info!(channel = %id, version, "released a reservation its proposer gave up")
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(channel = %id, error = %e, "cannot release an abandoned reservation")
         }
     }
 }

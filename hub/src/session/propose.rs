@@ -7,10 +7,10 @@
 //! here and its reservation is written in the same commit, if its channel is free at once. One
 //! durable write then stands for two, which takes one commit latency off each of those hops.
 
-use crate::router;
-use crate::shared::Shared;
+use crate::shared::{Shared, Unlocked};
 use crate::store::{ChannelPhase, ChannelRow, PaymentRecord, PaymentState, PaymentWrite};
 use crate::updater::{self, Prepared};
+use crate::{recovery, router};
 use sluice_protocol::update::{check_proposal, Change, Position, UpdateError};
 use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus, Proposal, SessionMsg};
 use sluice_protocol::{sha256, Address, CoSigned, Direction, Hash32, Party, Signature, Snapshot};
@@ -87,9 +87,9 @@ pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
                     claim,
                     ..
                 } => {
-                    if let Some(left) = sh.deliver_unlock(&hashlock, secret, claim) {
-                        let sh = sh.clone();
-                        tokio::spawn(async move { updater::abandon_unsent(&sh, left).await });
+                    let answer = Unlocked { secret, claim };
+                    if let Some(answer) = sh.deliver_unlock(&hashlock, answer) {
+                        tokio::spawn(recovery::payee_answered(sh.clone(), hashlock, answer));
                     }
                 }
             }

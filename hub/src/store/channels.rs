@@ -242,10 +242,15 @@ impl Store {
         }
     }
 
-    /// Stores `snap` (already verified) if it is newer than the stored one (resync); returns
-    /// whether it was adopted. While a live reservation stands, only the reserved state itself
+    /// Stores `snap` (already verified) if it is newer than the stored one (resync), with the
+    /// payment `writes` it completes; returns whether it was adopted. While a live reservation stands, only the reserved state itself
     /// is adopted: anything else at or past that version was never signed by this hub's store.
-    pub async fn adopt_snapshot(&self, id: &Hash32, snap: &Snapshot) -> Result<bool, StoreError> {
+    pub async fn adopt_snapshot(
+        &self,
+        id: &Hash32,
+        snap: &Snapshot,
+        writes: Vec<PaymentWrite>,
+    ) -> Result<bool, StoreError> {
         let newer = snap.state().version;
         let now = super::now_ms();
         let r = self
@@ -255,7 +260,7 @@ impl Store {
                     _ => true,
                 };
                 match newer > row.version() && reserved_ok {
-                    true => Ok((snap.clone(), Vec::new(), ())),
+                    true => Ok((snap.clone(), writes.clone(), ())),
                     false => Err(()),
                 }
             })
