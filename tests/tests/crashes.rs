@@ -42,10 +42,17 @@ async fn hub_killed_mid_payments_leaves_every_payment_whole_or_undone() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         hub.restart().unwrap();
         let after = done.load(Ordering::Relaxed);
-        wait_until("payments after the restart", || async {
-            done.load(Ordering::Relaxed) >= after + 20
+        let resumed = tokio::time::timeout(common::WAIT, async {
+            while done.load(Ordering::Relaxed) < after + 20 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         })
         .await;
+        assert!(
+            resumed.is_ok(),
+            "payments did not resume after the restart; hub log:\n{}",
+            hub.tail(40)
+        );
         stop.store(true, Ordering::Relaxed);
     };
     futures::join!(payers, killer);

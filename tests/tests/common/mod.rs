@@ -236,6 +236,16 @@ pub async fn check_books(f: &Fleet) {
         hub_gain, fees_paid,
         "the hub's side grew by exactly the fees"
     );
+    let url = format!("http://{}/api/payments", f.net.hub.addr());
+    let payments: Vec<serde_json::Value> = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let open: Vec<_> = payments
+        .iter()
+        .filter(|p| !matches!(p["state"].as_str(), Some("completed" | "failed")))
+        .collect();
+    assert!(
+        open.is_empty(),
+        "the hub's records close every payment: {open:?}"
+    );
     let genesis: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(f.net.node.home().join("genesis.json")).unwrap(),
     )
