@@ -1,7 +1,7 @@
 //! Live client sessions by key: one per client key; a newer login replaces the older session.
 
 use sluice_protocol::wire::hub::SessionMsg;
-use sluice_protocol::Address;
+use sluice_protocol::{Address, Hash32};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,9 +13,33 @@ pub struct SessionHandle {
     pub id: u64,
     pub tx: mpsc::Sender<SessionMsg>,
     pub kick: Arc<Notify>,
+    /// Per channel, the latest version the hub proposed on this session.
+    proposed: Arc<Mutex<HashMap<Hash32, u64>>>,
 }
 
 impl SessionHandle {
+    pub fn new(id: u64, tx: mpsc::Sender<SessionMsg>) -> Self {
+        SessionHandle {
+            id,
+            tx,
+            kick: Arc::new(Notify::new()),
+            proposed: Arc::default(),
+        }
+    }
+
+    /// Notes that the hub's proposal of `version` on `channel` goes out on this session.
+    pub fn note_proposal(&self, channel: Hash32, version: u64) {
+        let mut map = self.proposed.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(channel, version);
+    }
+
+    /// Whether the hub's proposal of `version` on `channel` went out on this session: the
+    /// client's resync (sent when the session starts) then predates it and cannot speak for it.
+    pub fn proposed_here(&self, channel: &Hash32, version: u64) -> bool {
+        let map = self.proposed.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(channel) == Some(&version)
+    }
+
     /// Queues a frame without waiting; a session whose queue is full is too slow and is ended,
     /// so it never holds up anyone else.
     pub fn send(&self, msg: SessionMsg) -> bool {

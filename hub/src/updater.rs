@@ -206,6 +206,7 @@ pub async fn finish(
     let version = p.proposed.state().version;
     let old = p.built_on();
     let rx = sh.expect_reply(*channel, version, p.row.client);
+    p.session.note_proposal(*channel, version);
     let sent = p.session.send(SessionMsg::Propose(Proposal {
         channel_id: *channel,
         change: p.change.clone(),

@@ -81,53 +81,46 @@ impl Conn {
 /// newer than the hub's. It also resolves a reservation whose proposer gave up: a snapshot at
 /// the reserved version is that state completed (adopted only if equal to it, see
 /// `Store::adopt_snapshot`), one at the channel's current version means the client never
-/// completed it, so the reservation is dropped.
+/// completed it, so the reservation is dropped, unless the proposal went out on this very
+/// session, after the client sent its snapshot.
 pub(super) async fn on_sync(
-    sh: &Arc<Shared>,
-    session: &SessionHandle,
+    sh: Arc<Shared>,
+    session: SessionHandle,
     client: Address,
     id: Hash32,
     snap: Snapshot,
 ) {
+    if let Err((code, message)) = check_sync(&sh, &client, &id, &snap).await {
+        session.send(error(code, message));
+        return;
+    }
+    let lock = sh.channel_lock(&id);
+    let _guard = lock.lock().await;
     let row = match sh.store.channel(&id).await {
-        Ok(Some(r)) if r.client == client => r,
-        Ok(_) => {
-            session.send(error(
-                ErrorCode::UnknownChannel,
-                format!("no channel {id} with this client"),
-            ));
-            return;
-        }
+        Ok(Some(row)) => row,
+        Ok(None) => return,
         Err(e) => {
             session.send(error(ErrorCode::Internal, format!("hub store: {e}")));
             return;
         }
     };
-    if let Err(e) = snap.verify(sh.chain_id, &id, &client, &sh.address()) {
-        let code = match e {
-            StateError::BadSignature(..) => ErrorCode::BadSignature,
-            _ => ErrorCode::InvalidUpdate,
-        };
-        session.send(error(code, format!("sync snapshot refused: {e}")));
-        return;
-    }
-    let lock = sh.channel_lock(&id);
-    let _guard = lock.lock().await;
     let r = match snap.state().version.cmp(&row.version()) {
         Ordering::Less => return,
-        // The client is at our version: it did not complete any reservation above it.
-        Ordering::Equal => {
-            let now = now_ms();
-            let r = sh.store.release_abandoned(&id, row.version(), now).await;
-            if let (Ok(false), Some(p)) = (&r, &row.pending) {
-                if p.is_live(now) {
-                    tokio::spawn(release_later(sh.clone(), id, row.version(), p.until_ms));
-                }
+        Ordering::Equal => match &row.pending {
+            Some(p) if session.proposed_here(&id, p.version()) => return,
+            Some(p) if p.is_live(now_ms()) => {
+                tokio::spawn(release_later(sh.clone(), id, row.version(), p.until_ms));
+                return;
             }
-            r
-        }
+            Some(_) => {
+                sh.store
+                    .release_abandoned(&id, row.version(), now_ms())
+                    .await
+            }
+            None => return,
+        },
         Ordering::Greater => {
-            let writes = recovery::adopted_writes(sh, &row, &snap).await;
+            let writes = recovery::adopted_writes(&sh, &row, &snap).await;
             sh.store.adopt_snapshot(&id, &snap, writes).await
         }
     };
@@ -140,6 +133,33 @@ pub(super) async fn on_sync(
             session.send(error(ErrorCode::Internal, format!("hub store: {e}")));
         }
     }
+}
+
+/// The snapshot is of this client's channel and carries both parties' signatures.
+async fn check_sync(
+    sh: &Shared,
+    client: &Address,
+    id: &Hash32,
+    snap: &Snapshot,
+) -> Result<(), (ErrorCode, String)> {
+    match sh.store.channel(id).await {
+        Ok(Some(r)) if r.client == *client => {}
+        Ok(_) => {
+            return Err((
+                ErrorCode::UnknownChannel,
+                format!("no channel {id} with this client"),
+            ))
+        }
+        Err(e) => return Err((ErrorCode::Internal, format!("hub store: {e}"))),
+    }
+    snap.verify(sh.chain_id, id, client, &sh.address())
+        .map_err(|e| {
+            let code = match e {
+                StateError::BadSignature(..) => ErrorCode::BadSignature,
+                _ => ErrorCode::InvalidUpdate,
+            };
+            (code, format!("sync snapshot refused: {e}"))
+        })
 }
 
 /// The client resynced below a reservation whose proposer (another hub process, or one that

@@ -25,7 +25,7 @@ use sluice_protocol::Address;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 use warp::ws::{Message, WebSocket};
 
 pub const MAX_AUTH_ATTEMPTS: u32 = 3;
@@ -66,11 +66,7 @@ pub async fn run(ws: WebSocket, sh: Arc<Shared>) {
     let (tx, rx) = mpsc::channel(sh.cfg.limits.send_queue.max(1));
     let (done_tx, done_rx) = oneshot::channel();
     let writer = tokio::spawn(write_loop(sink, rx, done_rx));
-    let handle = SessionHandle {
-        id: sh.sessions.next_id(),
-        tx,
-        kick: Arc::new(Notify::new()),
-    };
+    let handle = SessionHandle::new(sh.sessions.next_id(), tx);
     let mut conn = Conn {
         challenge: sluice_protocol::Hash32(secp256k1::rand::random()),
         limiter: RateLimiter::new(sh.cfg.limits.messages_per_sec),
@@ -234,7 +230,10 @@ impl Conn {
                 channel_id,
                 snapshot,
             } => {
-                auth::on_sync(&self.sh, &self.handle, client, channel_id, snapshot).await;
+                // Its own task: it waits for the channel's lock, which a hub proposal holds
+                // until this read loop delivers the client's answer to it.
+                let (sh, handle) = (self.sh.clone(), self.handle.clone());
+                tokio::spawn(auth::on_sync(sh, handle, client, channel_id, snapshot));
             }
             SessionMsg::Auth { .. } => {
                 self.refuse("malformed", ErrorCode::Malformed, "already authenticated")
