@@ -311,3 +311,111 @@ async fn a_reserved_forward_the_payee_completed_is_adopted_with_its_payment_reco
     wait_for_state(&hub, &s.pay.hashlock, PaymentState::Completed).await;
     wait_unlocked(&hub, &s.a).await;
 }
+
+/// A client's resync that crosses the hub's proposal on the wire (sent before the proposal
+/// arrived, read by the hub after sending it) neither stalls the session nor speaks for that
+/// proposal: the client's answer right behind it is taken and committed.
+#[tokio::test]
+async fn a_resync_crossing_the_hubs_proposal_neither_stalls_nor_undoes_it() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), quick_config()).await;
+    let (payer, payee) = (Keypair::generate(), Keypair::generate());
+    let a = open_channel(&hub, &payer, 100_000, 0).await;
+    let b = open_channel(&hub, &payee, 0, 50_000).await;
+    let wa = Wallet::connect(&hub, payer).await;
+
+    let mut ws = raw(&hub).await;
+    let Some(SessionMsg::Challenge {
+        chain_id, nonce, ..
+    }) = next_msg(&mut ws).await
+    else {
+        panic!("no challenge")
+    };
+    let login = auth_msg(&payee, chain_id, &hub.shared.address(), &nonce);
+    ws.send(Message::text(login)).await.unwrap();
+    let mut synced = None;
+    while synced.is_none() {
+        if let Some(SessionMsg::Sync { snapshot, .. }) = next_msg(&mut ws).await {
+            synced = Some(snapshot);
+        }
+    }
+    let secret = Hash32(secp256k1::rand::random());
+    let invoice = sluice_protocol::invoice::Invoice {
+        chain_id,
+        hub: hub.shared.address(),
+        payee: payee.address(),
+        amount: AMOUNT,
+        hashlock: sha256(&secret.0),
+        expires_at: u64::MAX,
+        memo: String::new(),
+    }
+    .sign(&payee)
+    .unwrap()
+    .encode_string();
+    let paying = tokio::spawn(async move {
+        let status = wa.pay(&a, &invoice, AMOUNT).await;
+        (wa, status)
+    });
+    let proposal = loop {
+        match next_msg(&mut ws).await {
+            Some(SessionMsg::Propose(p)) => break p,
+            Some(_) => continue,
+            None => panic!("session ended"),
+        }
+    };
+    let sync = SessionMsg::Sync {
+        channel_id: b,
+        snapshot: synced.unwrap(),
+    };
+    let accept = SessionMsg::Accept {
+        channel_id: b,
+        version: proposal.state.version,
+        sig: proposal.state.sign(&payee),
+    };
+    let sent = Instant::now();
+    for m in [sync, accept] {
+        ws.send(Message::text(sluice_protocol::wire::encode(&m)))
+            .await
+            .unwrap();
+    }
+    loop {
+        let row = hub.shared.store.channel(&b).await.unwrap().unwrap();
+        if row.version() == 1 {
+            assert!(row.pending.is_none());
+            break;
+        }
+        let limit = Duration::from_millis(hub.shared.cfg.limits.reply_timeout_ms / 2);
+        assert!(
+            sent.elapsed() < limit,
+            "the answer waited behind the resync"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let p = payment(&hub, &sha256(&secret.0)).await;
+    assert_eq!(p.state, PaymentState::Forwarded);
+    // The payee unlocks; the payment completes.
+    let unlock = Change::Unlock { secret };
+    let row = hub.shared.store.channel(&b).await.unwrap().unwrap();
+    let next = next_state(&hub, &b, &payee, unlock.clone(), Party::A).await;
+    assert_eq!(next.state().version, row.version() + 1);
+    let propose = SessionMsg::Propose(sluice_protocol::wire::hub::Proposal {
+        channel_id: b,
+        change: unlock,
+        state: *next.state(),
+        sig: next.cosigned.sig_a,
+        invoice: None,
+    });
+    ws.send(Message::text(sluice_protocol::wire::encode(&propose)))
+        .await
+        .unwrap();
+    let (_wa, status) = paying.await.unwrap();
+    assert!(matches!(
+        status,
+        SessionMsg::Payment {
+            status: PaymentStatus::Completed,
+            ..
+        }
+    ));
+}
