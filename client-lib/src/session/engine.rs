@@ -26,6 +26,8 @@ const TICK: Duration = Duration::from_millis(300);
 /// Keepalive ping interval and the silence after which the hub counts as gone.
 const PING_EVERY: Duration = Duration::from_secs(10);
 const SILENCE_LIMIT: Duration = Duration::from_secs(30);
+/// How long one of our updates may wait for the hub's answer before the session starts over.
+const ANSWER_LIMIT: Duration = Duration::from_secs(15);
 /// Pause before re-proposing after the hub answered `Busy`.
 const BUSY_PAUSE: Duration = Duration::from_millis(100);
 /// Most commands waiting for their channel to be free.
@@ -36,6 +38,7 @@ struct Pending {
     before: Position,
     next: Position,
     sig: Signature,
+    sent: Instant,
 }
 
 pub(crate) struct Engine<'a> {
@@ -215,6 +218,7 @@ impl<'a> Engine<'a> {
             before,
             next,
             sig,
+            sent: Instant::now(),
         };
         self.pending.insert(ch.id, pending);
         Ok(())
@@ -477,6 +481,18 @@ impl<'a> Engine<'a> {
     }
 
     async fn on_tick(&mut self, last_ping: &mut Instant, last_seen: Instant) -> Result<()> {
+        if self
+            .pending
+            .values()
+            .any(|p| p.sent.elapsed() > ANSWER_LIMIT)
+        {
+            // The hub answers pings but not our update: start over with a resync rather than
+            // keep the channel blocked.
+            return Err(WalletError::HubUnreachable {
+                url: self.core.config.hub_ws_url(),
+                reason: "hub did not answer an update".into(),
+            });
+        }
         if last_seen.elapsed() > SILENCE_LIMIT {
             return Err(WalletError::HubUnreachable {
                 url: self.core.config.hub_ws_url(),
