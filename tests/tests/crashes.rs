@@ -11,6 +11,10 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hub_killed_mid_payments_leaves_every_payment_whole_or_undone() {
     let _serial = SERIAL.lock().await;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("sluice_client=info")
+        .with_test_writer()
+        .try_init();
     let mut f = fleet(4, 1_000_000, HubStore::Postgres).await;
     let stop = AtomicBool::new(false);
     let done = AtomicUsize::new(0);
