@@ -163,6 +163,13 @@ async fn payments_that_cannot_complete_fail_fast_with_a_reason() {
     );
     let p = hub.shared.store.payment(&hashlock).await.unwrap().unwrap();
     assert_eq!(p.state, PaymentState::Failed);
+    // The same invoice again: refused with a reason, nothing changes.
+    assert!(failed_with(
+        &wa.pay(&a, &inv, 100).await,
+        "already paid or tried"
+    ));
+    let again = hub.shared.store.channel(&a).await.unwrap().unwrap();
+    assert_eq!(again.version(), 2);
     assert_eq!(
         wa.latest(&a).state().version,
         2,

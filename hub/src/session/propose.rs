@@ -353,6 +353,12 @@ async fn commit(
             }
             (sig, next.filter(|_| reserved))
         }),
+        // Only a payment's insert can collide: its hashlock is known to the hub already.
+        Err(e) if e.is_duplicate() => Err((
+            ErrorCode::PaymentFailed,
+            "this invoice was already paid or tried through this hub; ask the payee for a new one"
+                .into(),
+        )),
         Err(e) => {
             tracing::error!(error = %e, "cannot commit client update");
             Err((ErrorCode::Internal, format!("hub store: {e}")))

@@ -60,6 +60,13 @@ pub enum StoreError {
     Range(u64),
 }
 
+impl StoreError {
+    /// A row with this key exists already (a payment's hashlock, say).
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
 /// A store over one database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Store {
