@@ -67,6 +67,10 @@ async fn event(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn session_reconnects_with_backoff_and_resyncs_after_a_hub_restart() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("sluice_client=info")
+        .with_test_writer()
+        .try_init();
     let mut n = net::start(2, false).await;
     let (a, ca, b, _cb) = net::pair(&n).await;
     net::pay(&a, &b, 1_000).await.unwrap();
@@ -102,18 +106,24 @@ async fn session_reconnects_with_backoff_and_resyncs_after_a_hub_restart() {
             Err(e) => panic!("payment after the restart failed: {e}"),
         }
     }
-    let version = a
-        .store()
-        .require_channel(&ca)
-        .await
-        .unwrap()
-        .snapshot
-        .state()
-        .version;
+    // The hub commits the claim once the wallet's Accept arrives, a moment after `pay` returns.
+    net::wait_until(
+        "hub and wallet agree after the resync",
+        Duration::from_secs(10),
+        || async {
+            let version = a
+                .store()
+                .require_channel(&ca)
+                .await
+                .unwrap()
+                .snapshot
+                .state()
+                .version;
+            let hub = n.hub_channel(&ca).await.expect("hub knows A's channel");
+            hub["version"] == version
+        },
+    )
+    .await;
     let hub = n.hub_channel(&ca).await.expect("hub knows A's channel");
-    assert_eq!(
-        hub["version"], version,
-        "hub and wallet agree after the resync"
-    );
     assert_eq!(hub["balance_client"], balance(&a, &ca).await);
 }
