@@ -52,18 +52,42 @@ pub struct Shared {
     waiters: Mutex<HashMap<Hash32, Waiter>>,
     unlocks: Mutex<HashMap<Hash32, oneshot::Sender<Unlocked>>>,
     /// Payments a task of this process is driving (routing, claiming, releasing).
-    routing: Mutex<HashSet<Hash32>>,
+    routing: RoutingSet,
 }
 
-/// This process drives the payment while it is held (see [`Shared::start_routing`]).
+/// The payments tasks of this process drive, by hashlock.
+#[derive(Default)]
+pub struct RoutingSet(Mutex<HashSet<Hash32>>);
+
+impl RoutingSet {
+    /// Marks the payment as driven until the guard drops; `None` if it already is.
+    pub fn start(&self, hashlock: Hash32) -> Option<Routing<'_>> {
+        // No guard may be built unless the payment was free (dropping one frees it), and none
+        // while the set's lock is held (dropping one takes that lock).
+        let fresh = locked(&self.0).insert(hashlock);
+        if !fresh {
+            return None;
+        }
+        Some(Routing {
+            set: self,
+            hashlock,
+        })
+    }
+
+    pub fn contains(&self, hashlock: &Hash32) -> bool {
+        locked(&self.0).contains(hashlock)
+    }
+}
+
+/// This process drives the payment while it is held (see [`RoutingSet::start`]).
 pub struct Routing<'a> {
-    sh: &'a Shared,
+    set: &'a RoutingSet,
     hashlock: Hash32,
 }
 
 impl Drop for Routing<'_> {
     fn drop(&mut self) {
-        locked(&self.sh.routing).remove(&self.hashlock);
+        locked(&self.set.0).remove(&self.hashlock);
     }
 }
 
@@ -94,7 +118,7 @@ impl Shared {
             channel_locks: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
             unlocks: Mutex::new(HashMap::new()),
-            routing: Mutex::new(HashSet::new()),
+            routing: RoutingSet::default(),
         }
     }
 
@@ -201,13 +225,29 @@ impl Shared {
     /// Marks the payment as driven by the caller until the guard drops; `None` if another task
     /// of this process already drives it.
     pub fn start_routing(&self, hashlock: Hash32) -> Option<Routing<'_>> {
-        locked(&self.routing)
-            .insert(hashlock)
-            .then_some(Routing { sh: self, hashlock })
+        self.routing.start(hashlock)
     }
 
     /// Whether a task of this process drives the payment.
     pub fn is_routing(&self, hashlock: &Hash32) -> bool {
-        locked(&self.routing).contains(hashlock)
+        self.routing.contains(hashlock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payment_is_driven_by_one_task_at_a_time() {
+        let set = RoutingSet::default();
+        let h = Hash32([7; 32]);
+        let first = set.start(h).expect("free");
+        // A second start neither succeeds nor frees the first (nor deadlocks).
+        assert!(set.start(h).is_none());
+        assert!(set.contains(&h));
+        drop(first);
+        assert!(!set.contains(&h));
+        assert!(set.start(h).is_some());
     }
 }
