@@ -57,24 +57,24 @@ pub async fn resume(sh: Arc<Shared>, client: Address) {
 
 /// The payee answered the hub's lock while no router task waited for it.
 pub async fn payee_answered(sh: Arc<Shared>, hashlock: Hash32, answer: Unlocked) {
+    let Unlocked { secret, claim } = answer;
+    // Held to the end: this task drives the payment. If another one does, or the payment is
+    // unknown, nothing is read and a claim stays `secret_known` for the sweep.
     let routing = sh.start_routing(hashlock);
-    let pay = match (&routing, sh.store.payment(&hashlock).await) {
-        (Some(_), Ok(Some(p))) => p,
-        // Driven elsewhere or unknown; a claim stays `secret_known` for the sweep.
-        _ => {
-            if let Some(c) = answer.claim {
-                updater::abandon_unsent(&sh, c).await;
-            }
-            return;
-        }
+    let pay = match routing {
+        Some(_) => sh.store.payment(&hashlock).await.ok().flatten(),
+        None => None,
     };
-    match answer.secret {
-        Some(secret) => router::complete_with(&sh, &pay, secret, answer.claim).await,
-        None => {
-            if let Some(c) = answer.claim {
+    match (pay, secret) {
+        (Some(pay), Some(secret)) => router::complete_with(&sh, &pay, secret, claim).await,
+        (pay, _) => {
+            if let Some(c) = claim {
                 updater::abandon_unsent(&sh, c).await;
             }
-            if matches!(pay.state, PaymentState::Pending | PaymentState::Forwarded) {
+            let open = |p: &PaymentRecord| {
+                matches!(p.state, PaymentState::Pending | PaymentState::Forwarded)
+            };
+            if let Some(pay) = pay.filter(open) {
                 router::fail(&sh, &pay, "payee declined the payment").await;
             }
         }
@@ -106,7 +106,12 @@ fn due(sh: &Shared, pay: &PaymentRecord) -> bool {
 }
 
 fn stale(sh: &Shared, pay: &PaymentRecord) -> bool {
-    let after = (3 * sh.cfg.limits.reply_timeout_ms).div_ceil(1000);
+    let after = sh
+        .cfg
+        .limits
+        .reply_timeout_ms
+        .saturating_mul(3)
+        .div_ceil(1000);
     now_secs().saturating_sub(pay.updated_at) >= after
 }
 

@@ -155,6 +155,15 @@ async fn wait_unlocked(hub: &Hub, id: &Hash32) -> Snapshot {
     }
 }
 
+/// A hub (with fast recovery timings) holding one [`Stranded`] payment, and its two parties.
+async fn stranded_hub() -> (tempfile::TempDir, Hub, Keypair, Keypair, Stranded) {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), fast_config()).await;
+    let (payer, payee) = (Keypair::generate(), Keypair::generate());
+    let s = stranded(&hub, &payer, &payee).await;
+    (dir, hub, payer, payee, s)
+}
+
 fn fast_config() -> sluice_hub::HubConfig {
     let mut cfg = quick_config();
     // Stale after three reply timeouts: 2 s; swept every 0.5 s.
@@ -164,10 +173,7 @@ fn fast_config() -> sluice_hub::HubConfig {
 
 #[tokio::test]
 async fn a_payment_stranded_before_its_forward_is_undone() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = start_hub(dir.path(), fast_config()).await;
-    let (payer, payee) = (Keypair::generate(), Keypair::generate());
-    let s = stranded(&hub, &payer, &payee).await;
+    let (_dir, hub, payer, payee, s) = stranded_hub().await;
     let wa = Wallet::connect(&hub, payer).await;
     let _wb = Wallet::connect(&hub, payee).await;
 
@@ -195,10 +201,7 @@ async fn a_payment_stranded_before_its_forward_is_undone() {
 
 #[tokio::test]
 async fn a_forward_the_payee_holds_is_claimed_when_it_unlocks_with_nobody_waiting() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = start_hub(dir.path(), fast_config()).await;
-    let (payer, payee) = (Keypair::generate(), Keypair::generate());
-    let s = stranded(&hub, &payer, &payee).await;
+    let (_dir, hub, payer, payee, s) = stranded_hub().await;
     // The payee co-signed the forward and the hub committed it; then the hub died.
     let add = Change::AddLock { lock: s.lock_out };
     let held = next_state(&hub, &s.b, &payee, add, Party::B).await;
@@ -240,10 +243,7 @@ async fn a_forward_the_payee_holds_is_claimed_when_it_unlocks_with_nobody_waitin
 
 #[tokio::test]
 async fn a_reserved_forward_keeps_the_payers_lock_until_the_payee_resyncs_without_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = start_hub(dir.path(), fast_config()).await;
-    let (payer, payee) = (Keypair::generate(), Keypair::generate());
-    let s = stranded(&hub, &payer, &payee).await;
+    let (_dir, hub, payer, payee, s) = stranded_hub().await;
     // The dead process had reserved the forward and was waiting for the payee's answer.
     reserve_forward(&hub, &s, &payee, now_ms() + 3_000).await;
     let _wa = Wallet::connect(&hub, payer).await;
@@ -273,10 +273,7 @@ async fn a_reserved_forward_keeps_the_payers_lock_until_the_payee_resyncs_withou
 
 #[tokio::test]
 async fn a_reserved_forward_the_payee_completed_is_adopted_with_its_payment_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = start_hub(dir.path(), fast_config()).await;
-    let (payer, payee) = (Keypair::generate(), Keypair::generate());
-    let s = stranded(&hub, &payer, &payee).await;
+    let (_dir, hub, payer, payee, s) = stranded_hub().await;
     let completed = reserve_forward(&hub, &s, &payee, now_ms() + 60_000).await;
     let wa = Wallet::connect(&hub, payer).await;
     let wb = Wallet::connect(&hub, payee.clone()).await;
