@@ -104,6 +104,9 @@ pub enum WalletError {
     /// An update the protocol rules refuse.
     #[error("invalid update: {0}")]
     Update(#[from] UpdateError),
+    /// An update the channel session refuses (a final state was signed, one is in flight, ...).
+    #[error("update refused: {0}")]
+    Refused(#[from] sluice_protocol::session::Refusal),
     /// A state the protocol rules refuse.
     #[error("invalid state: {0}")]
     State(#[from] StateError),

@@ -203,6 +203,7 @@ impl Wallet {
             deposit,
             status: ChannelStatus::Opening,
             snapshot: Snapshot::opening(core.chain_id, id),
+            signed: Default::default(),
         };
         core.store.insert_channel(&row).await?;
         let kind = TxKind::OpenChannel {

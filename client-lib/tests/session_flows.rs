@@ -242,6 +242,7 @@ async fn restart_adopts_the_hubs_newer_cosigned_state() {
     conn.send(&SessionMsg::Sync {
         channel_id: id,
         snapshot: snap,
+        signed: 0,
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;

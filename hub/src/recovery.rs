@@ -130,9 +130,7 @@ async fn recover(sh: Arc<Shared>, pay: PaymentRecord) {
 async fn pending(sh: &Shared, pay: &PaymentRecord) {
     match outgoing(sh, pay).await {
         Ok(Outgoing::Held(_)) => mark_forwarded(sh, pay).await,
-        Ok(Outgoing::Reserved) => {
-            tracing::debug!(hashlock = %pay.hashlock, "waiting for the payee's resync")
-        }
+        Ok(Outgoing::Reserved) => in_doubt(sh, pay).await,
         Ok(Outgoing::Absent) => {
             let reason = "routing was interrupted before the payee got the lock";
             router::fail(sh, pay, reason).await
@@ -143,11 +141,78 @@ async fn pending(sh: &Shared, pay: &PaymentRecord) {
     }
 }
 
-/// The hub's lock toward the payee expired unanswered: remove it, then release the payer's.
+/// The hub's lock toward the payee is only in a reservation given up on: the payee may hold it
+/// co-signed. It is dead once a `Bump` above it is co-signed, or once it expired with no secret
+/// registered before its expiry; a secret registered in time is claimed from the payer.
+async fn in_doubt(sh: &Shared, pay: &PaymentRecord) {
+    let Some(channel_out) = pay.channel_out else {
+        return;
+    };
+    if let Ok(true) = updater::bury(sh, &channel_out).await {
+        return router::fail(sh, pay, "payee did not take the lock").await;
+    }
+    let Some(expiry) = pay.expiry_out.filter(|e| sh.height() >= *e) else {
+        return tracing::debug!(hashlock = %pay.hashlock, "the payee may hold the hub's lock; waiting");
+    };
+    match registered_in_time(sh, &pay.hashlock, expiry).await {
+        Ok(Some(secret)) => claim_registered(sh, pay, secret).await,
+        Ok(None) => {
+            let row = sh.store.channel(&channel_out).await.ok().flatten();
+            if let Some(v) = row.and_then(|r| r.pending).map(|p| p.version()) {
+                if let Err(e) = sh.store.clear_reservation(&channel_out, v).await {
+                    return tracing::warn!(error = %e, "cannot drop a dead reservation");
+                }
+            }
+            router::fail(sh, pay, "payee did not unlock before the lock expired").await
+        }
+        Err(e) => tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot read the secret registry"),
+    }
+}
+
+/// The secret of `hashlock`, if the chain's registry shows it registered before `expiry`.
+async fn registered_in_time(
+    sh: &Shared,
+    hashlock: &Hash32,
+    expiry: Height,
+) -> Result<Option<Hash32>, String> {
+    let Some(chain) = &sh.chain else {
+        return Ok(None);
+    };
+    let info = chain.client().secret(hashlock).await.map_err(|e| e.to_string())?;
+    Ok(info.filter(|i| i.height < expiry).map(|i| i.secret))
+}
+
+/// The payee claimed on chain: the hub is owed by the payer, with the same secret.
+async fn claim_registered(sh: &Shared, pay: &PaymentRecord, secret: Hash32) {
+    let w = PaymentWrite::Transition {
+        hashlock: pay.hashlock,
+        state: PaymentState::SecretKnown,
+        reason: None,
+        channel_out: None,
+        secret: Some(secret),
+    };
+    if let Err(e) = sh.store.record_payment(&w).await {
+        return tracing::error!(error = %e, "cannot record a registered secret");
+    }
+    tracing::warn!(hashlock = %pay.hashlock, "the payee claimed on chain; claiming from the payer");
+    router::complete(sh, pay, secret).await
+}
+
+/// The hub's lock toward the payee expired unanswered: unless its secret was registered in time
+/// (then the payer owes the hub), remove it, then release the payer's.
 async fn expired(sh: &Shared, pay: &PaymentRecord) {
     let Some(channel_out) = pay.channel_out else {
         return;
     };
+    if let Some(expiry) = pay.expiry_out {
+        match registered_in_time(sh, &pay.hashlock, expiry).await {
+            Ok(Some(secret)) => return claim_registered(sh, pay, secret).await,
+            Ok(None) => {}
+            Err(e) => {
+                return tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot read the secret registry")
+            }
+        }
+    }
     let change = Change::RemoveLock {
         hashlock: pay.hashlock,
     };

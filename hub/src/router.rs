@@ -174,9 +174,14 @@ async fn not_forwarded(sh: &Shared, pay: &PaymentRecord, e: &ProposeError) {
     match recovery::outgoing(sh, pay).await {
         Ok(Outgoing::Absent) => fail(sh, pay, &payee_reason(e)).await,
         Ok(Outgoing::Held(_)) => recovery::mark_forwarded(sh, pay).await,
-        Ok(Outgoing::Reserved) => {
-            tracing::warn!(hashlock = %pay.hashlock, error = %e, "payee may hold the hub's lock; waiting for its resync")
-        }
+        // The payee holds the hub's signature on the lock and may have co-signed it: the
+        // payer's lock stays until that state is dead.
+        Ok(Outgoing::Reserved) => match updater::bury(sh, &channel_out_of(pay)).await {
+            Ok(true) => fail(sh, pay, &payee_reason(e)).await,
+            _ => {
+                tracing::warn!(hashlock = %pay.hashlock, error = %e, "payee may hold the hub's lock; the payer's stays until it is dead")
+            }
+        },
         Err(s) => {
             tracing::error!(hashlock = %pay.hashlock, error = %s, "cannot read the payee's channel")
         }
@@ -199,6 +204,10 @@ async fn send_reserved(
         }
     }
     updater::propose_patiently(sh, channel, change, writes).await
+}
+
+fn channel_out_of(pay: &PaymentRecord) -> Hash32 {
+    pay.channel_out.unwrap_or(pay.channel_in)
 }
 
 fn payee_reason(e: &ProposeError) -> String {

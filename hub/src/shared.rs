@@ -27,7 +27,8 @@ pub struct Unlocked {
 #[derive(Debug, Clone)]
 pub enum Reply {
     Accept(Signature),
-    Reject(ErrorCode, String),
+    /// Code, reason, and the highest version the client says it signed.
+    Reject(ErrorCode, String, u64),
 }
 
 struct Waiter {

@@ -7,9 +7,10 @@
 //! restart) could sign a different state at the same version, and the client could hold two
 //! hub-signed states of one version: a fork. So the proposed state is written as the channel's
 //! reservation (a compare-and-swap on the version, see `store/reservations.rs`) before it is
-//! sent; while it stands nobody else signs at that version (`Busy`). It is resolved by the
-//! client's `Accept` (commit), its `Reject` (cleared), or, if the client went silent, kept
-//! (expired) until the client's resync says whether it completed it (`session/auth.rs`).
+//! sent, and the channel's floor raised to its version, so no hub process ever signs another
+//! state at that version. It is resolved by the client's `Accept` (commit); after a `Reject` or
+//! silence it stays in doubt (the client holds the hub's signature) until it is dead: buried by
+//! a co-signed `Bump` above it ([`bury`]), completed by the client's resync, or expired.
 //! In-process, the channel's lock additionally keeps one update in flight per channel.
 //!
 //! A proposal is [`Prepared`] (built, signed, channel locked), then reserved, then [`finish`]ed
@@ -21,9 +22,10 @@ use crate::shared::{Reply, Shared};
 use crate::store::{
     now_ms, ChannelPhase, ChannelRow, PaymentWrite, Reservation, ReserveWith, StoreError,
 };
-use sluice_protocol::update::{apply, Change, Position, UpdateError};
+use sluice_protocol::session::{ChannelSession, Refusal, Signed};
+use sluice_protocol::update::{Change, UpdateError};
 use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg};
-use sluice_protocol::{CoSigned, Hash32, Party, Signature, Snapshot};
+use sluice_protocol::{CoSigned, Direction, Hash32, Party, Signature, Snapshot, MAX_VERSION_SKIP};
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedMutexGuard;
 
@@ -41,6 +43,8 @@ pub enum ProposeError {
     BadSignature,
     #[error("update is not valid: {0}")]
     Invalid(#[from] UpdateError),
+    #[error("update refused: {0}")]
+    Refused(#[from] Refusal),
     #[error("another proposal holds this channel's next version")]
     Busy,
     #[error("channel moved on meanwhile (another hub process updated it)")]
@@ -141,7 +145,8 @@ pub async fn try_prepare(sh: &Shared, channel: &Hash32, change: Change) -> Optio
     prepare(sh, guard, channel, change).await.ok()
 }
 
-/// Reads the channel under its lock, builds the next state with `apply` and signs it.
+/// Reads the channel under its lock and has the channel's session machine build and sign the
+/// next state, above the channel's floor.
 async fn prepare(
     sh: &Shared,
     guard: OwnedMutexGuard<()>,
@@ -160,21 +165,7 @@ async fn prepare(
         return Err(ProposeError::Busy);
     }
     let session = sh.sessions.get(&row.client).ok_or(ProposeError::Offline)?;
-    let current = Position {
-        state: *row.snapshot.state(),
-        locks: row.snapshot.locks.clone(),
-    };
-    let ctx = sh.context(row.deposit_a, row.deposit_b);
-    let next = apply(&current, &change, Party::B, &ctx)?;
-    let sig_b = next.state.sign(&sh.key);
-    let proposed = Snapshot {
-        cosigned: CoSigned {
-            state: next.state,
-            sig_a: Signature::default(),
-            sig_b,
-        },
-        locks: next.locks,
-    };
+    let proposed = sign_proposal(sh, &row, change.clone())?;
     let timeout = sh.cfg.limits.reply_timeout_ms;
     Ok(Prepared {
         _guard: guard,
@@ -184,6 +175,102 @@ async fn prepare(
         proposed,
         until: now_ms().saturating_add(timeout),
     })
+}
+
+/// The hub's side of the channel's session machine, as its row stands.
+pub fn machine(sh: &Shared, row: &ChannelRow) -> ChannelSession {
+    let signed = Signed {
+        version: row.floor,
+        is_final: false,
+    };
+    ChannelSession::new(Party::B, sh.key.clone(), row.client, row.snapshot.clone(), signed)
+}
+
+/// `change` on `row`, built and signed by the machine; the client's signature is left zero.
+fn sign_proposal(sh: &Shared, row: &ChannelRow, change: Change) -> Result<Snapshot, ProposeError> {
+    let ctx = sh.context(row.deposit_a, row.deposit_b);
+    let mut m = machine(sh, row);
+    m.propose(change, &ctx, None)?;
+    let f = m.in_flight().ok_or(ProposeError::Conflict)?;
+    Ok(Snapshot {
+        cosigned: CoSigned {
+            state: f.next.state,
+            sig_a: Signature::default(),
+            sig_b: f.sig,
+        },
+        locks: f.next.locks.clone(),
+    })
+}
+
+/// Buries a proposal left in doubt on `channel` (rejected, or unanswered): proposes a `Bump`
+/// above it, so that once the client co-signs it every state either side signed below is dead
+/// (a challenge with the bump beats it). True: it is dead; false: still in doubt (no reservation
+/// given up on the channel, the client is offline or refused, or another task claimed it).
+pub async fn bury(sh: &Shared, channel: &Hash32) -> Result<bool, ProposeError> {
+    let timeout = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
+    let lock = sh.channel_lock(channel);
+    let _guard = tokio::time::timeout(timeout, lock.lock_owned())
+        .await
+        .map_err(|_| ProposeError::Busy)?;
+    let row = sh.store.channel(channel).await?.ok_or(ProposeError::NotOpen)?;
+    let Some(doubt) = row.pending.clone().filter(|p| !p.is_live(now_ms())) else {
+        return Ok(row.pending.is_none());
+    };
+    if row.phase != ChannelPhase::Open {
+        return Err(ProposeError::NotOpen);
+    }
+    let session = sh.sessions.get(&row.client).ok_or(ProposeError::Offline)?;
+    let proposed = sign_proposal(sh, &row, Change::Bump)?;
+    let version = proposed.state().version;
+    let claimed = sh
+        .store
+        .claim_bump(channel, row.version(), doubt.version(), version, now_ms())
+        .await?;
+    if !claimed {
+        return Err(ProposeError::Busy);
+    }
+    let rx = sh.expect_reply(*channel, version, row.client);
+    session.note_proposal(*channel, version);
+    let sent = session.send(SessionMsg::Propose(Proposal {
+        channel_id: *channel,
+        change: Change::Bump,
+        state: *proposed.state(),
+        sig: proposed.cosigned.sig_b,
+        invoice: None,
+    }));
+    let reply = match sent {
+        true => tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok),
+        false => None,
+    };
+    sh.forget_reply(channel, version);
+    let Some(Reply::Accept(sig_a)) = reply else {
+        return Ok(false);
+    };
+    if row.client.verify_hash(&proposed.state().signing_hash(), &sig_a).is_err() {
+        return Err(ProposeError::BadSignature);
+    }
+    let snap = Snapshot {
+        cosigned: CoSigned {
+            sig_a,
+            ..proposed.cosigned
+        },
+        locks: proposed.locks.clone(),
+    };
+    let seen = ChannelRow {
+        floor: version,
+        ..row.clone()
+    };
+    let old = row.version();
+    sh.store
+        .update_channel_from(&seen, |r| match r.version() == old && r.pending == seen.pending {
+            true => Ok((snap.clone(), vec![], ())),
+            false => Err(()),
+        })
+        .await?
+        .map_err(|_| ProposeError::Conflict)?;
+    sh.metrics.updates.with_label_values(&["buried"]).inc();
+    tracing::info!(channel = %channel, version, buried = doubt.version(), "a proposal in doubt is dead");
+    Ok(true)
 }
 
 /// Drops a reserved proposal that was never sent (the client cannot hold it).
@@ -224,9 +311,21 @@ pub async fn finish(
     sh.forget_reply(channel, version);
     let sig_a = match reply {
         Ok(Ok(Reply::Accept(sig))) => sig,
-        Ok(Ok(Reply::Reject(code, reason))) => {
-            sh.store.clear_reservation(channel, version).await?;
-            return Err(ProposeError::Rejected(code, reason));
+        // The client holds our signature and may have co-signed the state anyway: it stays
+        // in doubt, its version burnt, until it is dead (see `bury`).
+        Ok(Ok(Reply::Reject(code, reason, signed))) => {
+            let cap = old.saturating_add(MAX_VERSION_SKIP / 2);
+            sh.store.raise_floor(channel, signed.min(cap)).await?;
+            let e = ProposeError::Rejected(code, reason);
+            return match adds_hub_lock(&p.proposed, &p.row.snapshot) {
+                true => Err(abandon(sh, channel, version, e).await),
+                // Nothing in it costs the hub should the client enforce it: the version stays
+                // burnt (the floor), the reservation goes.
+                false => {
+                    sh.store.clear_reservation(channel, version).await?;
+                    Err(e)
+                }
+            };
         }
         Ok(Err(_)) => return Err(abandon(sh, channel, version, ProposeError::Offline).await),
         Err(_) => {
@@ -274,6 +373,14 @@ pub async fn finish(
         .map_err(|_| ProposeError::Conflict)?;
     sh.metrics.updates.with_label_values(&["committed"]).inc();
     Ok(snap)
+}
+
+/// Whether `proposed` holds a hub lock toward the client that `latest` does not: the one kind of
+/// hub proposal the client gains by enforcing, so the one that must stay recorded in doubt.
+pub fn adds_hub_lock(proposed: &Snapshot, latest: &Snapshot) -> bool {
+    proposed.locks.iter().any(|l| {
+        l.direction == Direction::BtoA && !latest.locks.iter().any(|m| m.hashlock == l.hashlock)
+    })
 }
 
 /// Marks the reservation as given up (the client may hold a completed copy) and returns `e`.

@@ -263,6 +263,7 @@ async fn a_reserved_forward_keeps_the_payers_lock_until_the_payee_resyncs_withou
     wb.send(&SessionMsg::Sync {
         channel_id: s.b,
         snapshot: wb.latest(&s.b),
+        signed: 0,
     });
     let p = wait_for_state(&hub, &s.pay.hashlock, PaymentState::Failed).await;
     assert!(p.reason.unwrap().contains("interrupted"));
@@ -282,6 +283,7 @@ async fn a_reserved_forward_the_payee_completed_is_adopted_with_its_payment_reco
     wb.send(&SessionMsg::Sync {
         channel_id: s.b,
         snapshot: completed.clone(),
+        signed: 0,
     });
     wait_for_state(&hub, &s.pay.hashlock, PaymentState::Forwarded).await;
     let b = hub.shared.store.channel(&s.b).await.unwrap().unwrap();
@@ -365,6 +367,7 @@ async fn a_resync_crossing_the_hubs_proposal_neither_stalls_nor_undoes_it() {
     let sync = SessionMsg::Sync {
         channel_id: b,
         snapshot: synced.unwrap(),
+        signed: 0,
     };
     let accept = SessionMsg::Accept {
         channel_id: b,

@@ -233,11 +233,13 @@ async fn sync_with_a_forged_or_foreign_snapshot_is_refused() {
     wa.send(&SessionMsg::Sync {
         channel_id: a,
         snapshot: forged,
+        signed: 0,
     });
     assert!(is_error(&wa.recv().await, ErrorCode::BadSignature));
     wa.send(&SessionMsg::Sync {
         channel_id: Hash32([3; 32]),
         snapshot: Snapshot::opening(CHAIN, Hash32([3; 32])),
+        signed: 0,
     });
     assert!(is_error(&wa.recv().await, ErrorCode::UnknownChannel));
     assert_eq!(

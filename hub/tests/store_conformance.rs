@@ -29,6 +29,7 @@ fn channel(n: u8) -> ChannelRow {
         phase: ChannelPhase::Open,
         snapshot: Snapshot::opening(7, id),
         pending: None,
+        floor: 0,
     }
 }
 
@@ -60,6 +61,7 @@ async fn suite(store: Store) {
     one_live_collateral_job_per_channel(&store).await;
     concurrent_updates_lose_nothing(&store).await;
     reservation_blocks_version_until_resolved(&store).await;
+    floor_rises_and_bumps_claim_above_it(&store).await;
 }
 
 async fn channels_insert_read_and_replay(store: &Store) {
@@ -289,8 +291,8 @@ async fn unsupported_url_is_a_typed_error() {
     assert!(matches!(r, Err(StoreError::BadUrl(_))));
 }
 
-/// A reserved version is taken once, survives as the row's `pending`, blocks a second taker,
-/// and ends by commit, clear, or (after its proposer gave up) the client's resync.
+/// A reserved version is taken once, raises the floor, survives as the row's `pending`, blocks a
+/// second taker, and ends by commit or clear; a version once reserved is never reserved again.
 async fn reservation_blocks_version_until_resolved(store: &Store) {
     let c = channel(40);
     store.insert_channel(&c).await.unwrap();
@@ -305,27 +307,47 @@ async fn reservation_blocks_version_until_resolved(store: &Store) {
     assert!(!store.reserve(&c.id, 5, &snap(c.id, 6), far).await.unwrap());
     let row = store.channel(&c.id).await.unwrap().unwrap();
     assert_eq!(row.pending.as_ref().map(|p| p.version()), Some(1));
+    assert_eq!(row.floor, 1);
     assert!(row.pending.as_ref().unwrap().is_live(now_ms()));
-    // A live reservation is not released by a resync at the current version...
-    assert!(!store.release_abandoned(&c.id, 0, now_ms()).await.unwrap());
-    // ...and blocks adoption of any other state at that version.
+    // A live reservation blocks adoption of any other state at that version.
     let mut other = snap(c.id, 1);
     other.cosigned.state.sent_a = 99;
     assert!(!store.adopt_snapshot(&c.id, &other, vec![]).await.unwrap());
-    // Given up: a resync at the current version drops it.
-    store.expire_reservation(&c.id, 1).await.unwrap();
-    assert!(store.release_abandoned(&c.id, 0, now_ms()).await.unwrap());
-    assert_eq!(store.channel(&c.id).await.unwrap().unwrap().pending, None);
-    // Reserved again and completed: the client's co-signed copy is adopted and clears it.
-    assert!(store.reserve(&c.id, 0, &proposed, far).await.unwrap());
+    // Given up and then completed: the client's co-signed copy is adopted and clears it.
     store.expire_reservation(&c.id, 1).await.unwrap();
     let done = snap(c.id, 1);
     assert!(store.adopt_snapshot(&c.id, &done, vec![]).await.unwrap());
     let row = store.channel(&c.id).await.unwrap().unwrap();
-    assert_eq!((row.version(), row.pending), (1, None));
-    // Rejected: cleared by its version only.
+    assert_eq!((row.version(), row.pending, row.floor), (1, None, 1));
+    // Cleared by its version only; the version stays burnt.
     let p2 = snap(c.id, 2);
     assert!(store.reserve(&c.id, 1, &p2, far).await.unwrap());
     assert!(!store.clear_reservation(&c.id, 3).await.unwrap());
     assert!(store.clear_reservation(&c.id, 2).await.unwrap());
+    assert!(
+        !store.reserve(&c.id, 1, &p2, far).await.unwrap(),
+        "a burnt version is never reserved again"
+    );
+    assert!(store.reserve(&c.id, 1, &snap(c.id, 3), far).await.unwrap());
+}
+
+/// The floor only rises; a bump is claimed only over a reservation given up on, above the floor.
+async fn floor_rises_and_bumps_claim_above_it(store: &Store) {
+    let c = channel(41);
+    store.insert_channel(&c).await.unwrap();
+    store.raise_floor(&c.id, 4).await.unwrap();
+    store.raise_floor(&c.id, 2).await.unwrap();
+    assert_eq!(store.channel(&c.id).await.unwrap().unwrap().floor, 4);
+    assert!(!store.reserve(&c.id, 0, &snap(c.id, 4), now_ms() + 60_000).await.unwrap());
+    let far = now_ms() + 60_000;
+    assert!(store.reserve(&c.id, 0, &snap(c.id, 5), far).await.unwrap());
+    assert!(
+        !store.claim_bump(&c.id, 0, 5, 6, now_ms()).await.unwrap(),
+        "no bump over a live reservation"
+    );
+    store.expire_reservation(&c.id, 5).await.unwrap();
+    assert!(store.claim_bump(&c.id, 0, 5, 6, now_ms()).await.unwrap());
+    assert!(!store.claim_bump(&c.id, 0, 5, 6, now_ms()).await.unwrap());
+    let row = store.channel(&c.id).await.unwrap().unwrap();
+    assert_eq!((row.floor, row.pending.map(|p| p.version())), (6, Some(5)));
 }

@@ -4,6 +4,7 @@
 //! - [`keys`], [`hash`], [`encoding`]: BIP-340 Schnorr keys, tagged hashes, canonical bytes.
 //! - [`tx`]: settlement-chain transactions.
 //! - [`channel`], [`update`]: off-chain channel state and the update rules (`apply`).
+//! - [`session`]: the sans-IO channel session every party drives (versions never reused).
 //! - [`onchain`], [`settlement`]: what the chain does with a channel and what it pays out.
 //! - [`invoice`]: signed payment requests and their `sluice1…` string form.
 //! - [`wire`]: JSON messages of the hub session and the watchtower API.
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod onchain;
 pub mod routing;
 pub mod rpc;
+pub mod session;
 pub mod settlement;
 pub mod tx;
 pub mod update;
@@ -31,7 +33,10 @@ pub use encoding::{Canonical, DecodeError};
 pub use hash::{sha256, tagged_hash, Hash32, Tag};
 pub use keys::{Address, KeyError, Keypair, Signature};
 pub use tx::{SignedTx, Transaction, TxKind};
-pub use update::{apply, check_proposal, Change, Context, Policy, Position, UpdateError};
+pub use update::{
+    apply, apply_at, check_proposal, next_version, Change, Context, Policy, Position, UpdateError,
+    MAX_VERSION_SKIP,
+};
 
 /// Identifies one settlement chain; part of every signed payload so that a signature made for one
 /// chain is worthless on another.

@@ -1,6 +1,10 @@
 //! The update rules of DESIGN.md §4. `apply` is the one function both the proposer and the
 //! receiver run: the receiver recomputes the proposer's state with it and accepts only an exact
 //! match, so the two can never disagree about what an update means.
+//!
+//! Versions are never reused (DESIGN.md §4, "Versions"): a proposal goes above every version
+//! either side is known to have signed, so it may skip versions, by at most [`MAX_VERSION_SKIP`]
+//! past the latest co-signed state.
 
 use crate::amount::{self, Amount, AmountError};
 use crate::channel::{locks_root, ChannelState, Direction, Lock, Party, StateError, MAX_LOCKS};
@@ -21,6 +25,10 @@ pub enum Change {
     RemoveLock { hashlock: Hash32 },
     /// Marks the state final for a cooperative close; only with no locks pending.
     Finalize,
+    /// Changes nothing but the version: co-signed, it buries every state either side signed
+    /// below it (a proposal that was rejected or left unanswered), since a challenge with it
+    /// beats any of them on chain.
+    Bump,
 }
 
 impl Canonical for Change {
@@ -39,6 +47,9 @@ impl Canonical for Change {
             Change::Finalize => {
                 w.u8(3);
             }
+            Change::Bump => {
+                w.u8(4);
+            }
         }
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -51,6 +62,7 @@ impl Canonical for Change {
                 hashlock: r.hash()?,
             },
             3 => Change::Finalize,
+            4 => Change::Bump,
             tag => {
                 return Err(DecodeError::UnknownTag {
                     what: "change",
@@ -95,8 +107,10 @@ pub struct Context {
 pub enum UpdateError {
     #[error("channel is final; no further updates")]
     ChannelFinal,
-    #[error("version {got} is not latest + 1 = {expected}")]
-    WrongVersion { expected: u64, got: u64 },
+    #[error("version {got} is at or below {floor}, a version already signed")]
+    VersionBurnt { floor: u64, got: u64 },
+    #[error("version {got} skips too far past the latest co-signed version {latest}")]
+    VersionTooFar { latest: u64, got: u64 },
     #[error("party {0:?} may not propose this change")]
     WrongProposer(Party),
     #[error("lock amount must be positive")]
@@ -143,6 +157,33 @@ impl Position {
     }
 }
 
+/// Most versions a proposal may go past the latest co-signed one: room for a run of rejected or
+/// unanswered proposals, while a peer cannot push a channel's version toward `u64::MAX`.
+pub const MAX_VERSION_SKIP: u64 = 1024;
+
+/// The version of the next state built on `latest` when `floor` is the highest version either
+/// side is known to have signed on the channel: above both, so no signed version is reused.
+pub fn next_version(latest: u64, floor: u64) -> Result<u64, UpdateError> {
+    let got = latest
+        .max(floor)
+        .checked_add(1)
+        .ok_or(UpdateError::Amount(AmountError::Overflow))?;
+    check_version(latest, floor, got)?;
+    Ok(got)
+}
+
+/// Whether `got` may follow `latest` when `floor` was already signed: above both, within the skip.
+pub fn check_version(latest: u64, floor: u64, got: u64) -> Result<(), UpdateError> {
+    let floor = floor.max(latest);
+    if got <= floor {
+        return Err(UpdateError::VersionBurnt { floor, got });
+    }
+    if got > latest.saturating_add(MAX_VERSION_SKIP) {
+        return Err(UpdateError::VersionTooFar { latest, got });
+    }
+    Ok(())
+}
+
 /// Applies `change`, proposed by `proposer`, to `current`, enforcing every rule; returns the next
 /// position (version + 1) or why the change is invalid. Pure and deterministic.
 pub fn apply(
@@ -151,15 +192,26 @@ pub fn apply(
     proposer: Party,
     ctx: &Context,
 ) -> Result<Position, UpdateError> {
+    let version = current.state.version.saturating_add(1);
+    apply_at(current, change, proposer, ctx, version)
+}
+
+/// [`apply`] with the next state at `version`, which must lie above `current`'s within
+/// [`MAX_VERSION_SKIP`] (see [`next_version`]).
+pub fn apply_at(
+    current: &Position,
+    change: &Change,
+    proposer: Party,
+    ctx: &Context,
+    version: u64,
+) -> Result<Position, UpdateError> {
     let s = &current.state;
     if s.is_final {
         return Err(UpdateError::ChannelFinal);
     }
+    check_version(s.version, s.version, version)?;
     let mut next = current.clone();
-    next.state.version = s
-        .version
-        .checked_add(1)
-        .ok_or(UpdateError::Amount(AmountError::Overflow))?;
+    next.state.version = version;
     match change {
         Change::AddLock { lock } => add_lock(&mut next, lock, proposer, ctx)?,
         Change::Unlock { secret } => unlock(&mut next, secret, proposer, ctx)?,
@@ -170,28 +222,26 @@ pub fn apply(
             }
             next.state.is_final = true;
         }
+        Change::Bump => {}
     }
     next.state.locks_root = locks_root(&next.locks);
     next.state.balances(ctx.deposit_a, ctx.deposit_b)?;
     Ok(next)
 }
 
-/// The receiver's check of a proposal: `apply` must give exactly the proposed state.
+/// The receiver's check of a proposal: its version lies above `floor`, the highest version the
+/// receiver has signed or seen signed on the channel (within the skip), and `apply` at that
+/// version gives exactly the proposed state.
 pub fn check_proposal(
     current: &Position,
     change: &Change,
     proposed: &ChannelState,
     proposer: Party,
     ctx: &Context,
+    floor: u64,
 ) -> Result<Position, UpdateError> {
-    let expected = current.state.version.saturating_add(1);
-    if proposed.version != expected {
-        return Err(UpdateError::WrongVersion {
-            expected,
-            got: proposed.version,
-        });
-    }
-    let next = apply(current, change, proposer, ctx)?;
+    check_version(current.state.version, floor, proposed.version)?;
+    let next = apply_at(current, change, proposer, ctx, proposed.version)?;
     if &next.state != proposed {
         return Err(UpdateError::StateMismatch);
     }
@@ -490,24 +540,63 @@ mod tests {
         let change = Change::AddLock { lock: l };
         let good = apply(&open(), &change, Party::A, &ctx()).unwrap();
         assert_eq!(
-            check_proposal(&open(), &change, &good.state, Party::A, &ctx()),
+            check_proposal(&open(), &change, &good.state, Party::A, &ctx(), 0),
             Ok(good.clone())
         );
         let mut skewed = good.state;
         skewed.sent_b = 5;
         assert_eq!(
-            check_proposal(&open(), &change, &skewed, Party::A, &ctx()),
+            check_proposal(&open(), &change, &skewed, Party::A, &ctx(), 0),
             Err(UpdateError::StateMismatch)
         );
-        let mut skipped = good.state;
-        skipped.version = 5;
+    }
+
+    #[test]
+    fn a_proposal_goes_above_every_signed_version() {
+        let change = Change::AddLock {
+            lock: lock(Direction::AtoB, 10, 1),
+        };
+        let at = |v| apply_at(&open(), &change, Party::A, &ctx(), v).unwrap().state;
+        // Version 3 was signed (and burnt): 3 is refused, 4 and 5 are fine.
         assert_eq!(
-            check_proposal(&open(), &change, &skipped, Party::A, &ctx()),
-            Err(UpdateError::WrongVersion {
-                expected: 1,
-                got: 5
+            check_proposal(&open(), &change, &at(3), Party::A, &ctx(), 3),
+            Err(UpdateError::VersionBurnt { floor: 3, got: 3 })
+        );
+        assert!(check_proposal(&open(), &change, &at(4), Party::A, &ctx(), 3).is_ok());
+        assert!(check_proposal(&open(), &change, &at(5), Party::A, &ctx(), 3).is_ok());
+        assert_eq!(next_version(0, 3), Ok(4));
+        assert_eq!(next_version(7, 3), Ok(8));
+    }
+
+    #[test]
+    fn a_version_may_skip_only_so_far() {
+        let far = MAX_VERSION_SKIP + 1;
+        assert_eq!(
+            check_version(0, 0, far),
+            Err(UpdateError::VersionTooFar { latest: 0, got: far })
+        );
+        assert!(check_version(0, 0, MAX_VERSION_SKIP).is_ok());
+        assert_eq!(
+            next_version(0, MAX_VERSION_SKIP),
+            Err(UpdateError::VersionTooFar {
+                latest: 0,
+                got: far
             })
         );
+        assert!(matches!(
+            next_version(u64::MAX, 0),
+            Err(UpdateError::Amount(_))
+        ));
+    }
+
+    #[test]
+    fn bump_changes_only_the_version() {
+        let p = add(&open(), lock(Direction::AtoB, 10, 1)).unwrap();
+        let b = apply_at(&p, &Change::Bump, Party::B, &ctx(), 9).unwrap();
+        assert_eq!(b.state.version, 9);
+        assert_eq!(b.locks, p.locks);
+        assert_eq!(ChannelState { version: 1, ..b.state }, p.state);
+        assert_eq!(Change::from_bytes(&Change::Bump.to_bytes()), Ok(Change::Bump));
     }
 
     #[test]

@@ -81,5 +81,6 @@ pub(crate) fn of_change(
             )
         }
         Change::Finalize => (vec![Effect::Status(ChannelStatus::Final)], vec![]),
+        Change::Bump => (vec![], vec![]),
     }
 }

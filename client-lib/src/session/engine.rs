@@ -1,6 +1,7 @@
-//! One connected hub session: resync, then the update protocol. Every state the hub proposes is
-//! recomputed with `check_proposal` and its signature checked; nothing is signed or accepted
-//! before it is committed to the store.
+//! One connected hub session: resync, then the update protocol, each channel driven by the
+//! protocol's [`ChannelSession`] machine. This file is its I/O shell: it feeds the machine what
+//! arrives and executes what comes out in order (the signed record and co-signed states are
+//! committed to the store before the message that carries the signature is sent).
 
 use super::command::UpdateCmd;
 use super::connect::{next, send, Ws};
@@ -11,8 +12,9 @@ use crate::error::{Result, WalletError};
 use crate::store::{ChannelRow, ChannelStatus, Effect, PaymentDirection};
 use futures::stream::{SplitSink, StreamExt};
 use sluice_protocol::routing::RoutingTerms;
+use sluice_protocol::session::{ChannelSession, Commit, Output, Refusal};
 use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus, Proposal, SessionMsg};
-use sluice_protocol::{apply, CoSigned, Direction, Hash32, Party, Position, Signature, Snapshot};
+use sluice_protocol::{Change, Direction, Hash32, Party, Signature, Snapshot};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -33,11 +35,9 @@ const BUSY_PAUSE: Duration = Duration::from_millis(100);
 /// Most commands waiting for their channel to be free.
 const MAX_QUEUE: usize = 256;
 
+/// A command whose proposal is in flight (the machine holds the proposal itself).
 struct Pending {
     cmd: UpdateCmd,
-    before: Position,
-    next: Position,
-    sig: Signature,
     sent: Instant,
 }
 
@@ -48,6 +48,8 @@ pub(crate) struct Engine<'a> {
     /// Channels the hub announced and whose `Sync` has not arrived yet: no updates until then.
     unsynced: HashSet<Hash32>,
     pending: HashMap<Hash32, Pending>,
+    /// The session machine of each channel touched on this connection.
+    machines: HashMap<Hash32, ChannelSession>,
     queue: VecDeque<UpdateCmd>,
     paused: HashMap<Hash32, Instant>,
     ping: u64,
@@ -69,6 +71,7 @@ impl<'a> Engine<'a> {
             terms,
             unsynced: announced.into_iter().collect(),
             pending: HashMap::new(),
+            machines: HashMap::new(),
             queue: VecDeque::new(),
             paused: HashMap::new(),
             ping: 0,
@@ -116,10 +119,7 @@ impl<'a> Engine<'a> {
             if !matches!(ch.status, ChannelStatus::Open | ChannelStatus::Final) {
                 continue;
             }
-            let msg = SessionMsg::Sync {
-                channel_id: ch.id,
-                snapshot: ch.snapshot.clone(),
-            };
+            let msg = self.machine(&ch).sync_msg();
             send(&mut self.sink, &msg).await?;
             if !self.unsynced.contains(&ch.id) {
                 self.reconcile(&ch).await?;
@@ -138,8 +138,39 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// The channel's machine, rebuilt from the store row if the row moved on without it (what
+    /// it learnt of the hub's signed versions is kept).
+    fn machine(&mut self, ch: &ChannelRow) -> &mut ChannelSession {
+        let core = self.core;
+        let fresh = || {
+            ChannelSession::new(Party::A, core.key.clone(), ch.hub, ch.snapshot.clone(), ch.signed)
+        };
+        let m = self.machines.entry(ch.id).or_insert_with(fresh);
+        if m.latest() != &ch.snapshot && m.in_flight().is_none() {
+            let floor = m.floor();
+            *m = fresh();
+            m.note_peer_signed(floor);
+        }
+        m
+    }
+
+    /// Executes a machine's outputs in order: each store write completes before the next send.
+    async fn execute(&mut self, ch: &ChannelRow, outputs: Vec<Output>, reason: Option<String>) -> Result<()> {
+        for out in outputs {
+            match out {
+                Output::PersistSigned(signed) => self.core.store.record_signed(&ch.id, signed).await?,
+                Output::Commit(c) => self.commit(ch, &c, reason.clone()).await?,
+                Output::Send(msg) => send(&mut self.sink, &msg).await?,
+            }
+        }
+        Ok(())
+    }
+
     /// Answers every waiting command: the session is gone.
     fn abandon(&mut self) {
+        self.machines.values_mut().for_each(|m| {
+            m.abandon();
+        });
         for (_, p) in self.pending.drain() {
             p.cmd.answer(Err(WalletError::NotConnected));
         }
@@ -188,40 +219,31 @@ impl<'a> Engine<'a> {
             }
             Err(e) => return Err(e),
         };
-        let before = ch.position();
-        let next = match crate::chain::context(&core.chain, &ch.id, self.terms.policy).await {
-            Ok(ctx) => apply(&before, &cmd.change, Party::A, &ctx).map_err(WalletError::from),
-            Err(e) => Err(e),
-        };
-        let next = match next {
-            Ok(next) => next,
+        let ctx = match crate::chain::context(&core.chain, &ch.id, self.terms.policy).await {
+            Ok(ctx) => ctx,
             Err(e) => {
                 cmd.answer(Err(e));
+                return Ok(());
+            }
+        };
+        let invoice = cmd.invoice.clone();
+        let outputs = match self.machine(&ch).propose(cmd.change.clone(), &ctx, invoice) {
+            Ok(outputs) => outputs,
+            Err(e) => {
+                cmd.answer(Err(e.into()));
                 return Ok(());
             }
         };
         if let Some(row) = &cmd.payment {
             core.store.insert_payment(row).await?;
         }
-        let sig = next.state.sign(&core.key);
-        let proposal = Proposal {
-            channel_id: ch.id,
-            change: cmd.change.clone(),
-            state: next.state,
-            sig,
-            invoice: cmd.invoice.clone(),
-        };
-        tracing::debug!(channel = %ch.id, version = next.state.version, "proposing");
-        send(&mut self.sink, &SessionMsg::Propose(proposal)).await?;
+        tracing::debug!(channel = %ch.id, signed = self.machine(&ch).signed().version, "proposing");
         let pending = Pending {
             cmd,
-            before,
-            next,
-            sig,
             sent: Instant::now(),
         };
         self.pending.insert(ch.id, pending);
-        Ok(())
+        self.execute(&ch, outputs, None).await
     }
 
     async fn on_msg(&mut self, msg: SessionMsg) -> Result<()> {
@@ -229,7 +251,8 @@ impl<'a> Engine<'a> {
             SessionMsg::Sync {
                 channel_id,
                 snapshot,
-            } => self.on_sync(channel_id, snapshot).await,
+                signed,
+            } => self.on_sync(channel_id, snapshot, signed).await,
             SessionMsg::Propose(p) => self.on_propose(p).await,
             SessionMsg::Accept {
                 channel_id,
@@ -241,7 +264,8 @@ impl<'a> Engine<'a> {
                 version,
                 code,
                 reason,
-            } => self.on_reject(channel_id, version, code, reason).await,
+                signed,
+            } => self.on_reject(channel_id, version, (code, reason), signed).await,
             SessionMsg::Payment {
                 hashlock,
                 status: PaymentStatus::Failed,
@@ -266,26 +290,35 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// The hub's latest co-signed snapshot: adopted (stored first) only if it verifies against
-    /// the channel's parties and is newer than ours.
-    async fn on_sync(&mut self, id: Hash32, snapshot: Snapshot) -> Result<()> {
+    /// The hub's latest co-signed snapshot and the highest version it signed: the machine adopts
+    /// the snapshot (stored first) only if it verifies and is newer than ours.
+    async fn on_sync(&mut self, id: Hash32, snapshot: Snapshot, signed: u64) -> Result<()> {
         self.unsynced.remove(&id);
         let core = self.core;
         let Some(ch) = core.store.channel(&id).await? else {
             tracing::warn!(channel = %id, "hub synced a channel this wallet does not know");
             return Ok(());
         };
-        if let Err(e) = snapshot.verify(core.chain_id, &id, &core.me(), &ch.hub) {
-            tracing::warn!(channel = %id, error = %e, "hub sent an invalid Sync; not adopted");
-            return Ok(());
-        }
-        if snapshot.state().version > ch.snapshot.state().version {
-            let (effects, events) = vet::adoption_effects(core, &ch, &snapshot).await?;
-            core.store
-                .commit_update(&core.me(), &ch.hub, &ch.salt, &snapshot, &effects)
-                .await?;
+        let synced = match self.machine(&ch).on_sync(&snapshot, signed) {
+            Ok(synced) => synced,
+            Err(e) => {
+                tracing::warn!(channel = %id, error = %e, "hub sent an invalid Sync; not adopted");
+                return Ok(());
+            }
+        };
+        if let Some(c) = &synced.commit {
+            let (effects, events) = vet::adoption_effects(core, &ch, &c.snapshot).await?;
+            self.store_commit(&ch, &c.snapshot, &effects).await?;
             tracing::info!(channel = %id, version = snapshot.state().version, "adopted the hub's newer state");
             events.into_iter().for_each(|e| core.emit(e));
+        }
+        if let Some(done) = synced.resolved {
+            if let Some(p) = self.pending.remove(&id) {
+                match done.next.state == *snapshot.state() {
+                    true => p.cmd.answer(Ok(snapshot.clone())),
+                    false => p.cmd.answer(Err(WalletError::NotConnected)),
+                }
+            }
         }
         let ch = core.store.require_channel(&id).await?;
         self.reconcile(&ch).await
@@ -314,17 +347,6 @@ impl<'a> Engine<'a> {
     async fn on_propose(&mut self, p: Proposal) -> Result<()> {
         let id = p.channel_id;
         let version = p.state.version;
-        if let Some(mine) = self.pending.get(&id) {
-            if mine.next.state.version != version {
-                return self
-                    .reject(id, version, ErrorCode::Busy, "update in flight")
-                    .await;
-            }
-            // Same version at once: the hub's proposal wins; ours is re-proposed afterwards.
-            if let Some(mine) = self.pending.remove(&id) {
-                self.queue.push_front(mine.cmd);
-            }
-        }
         let core = self.core;
         let ch = match core.store.channel(&id).await? {
             Some(ch) if ch.status == ChannelStatus::Open => ch,
@@ -333,43 +355,39 @@ impl<'a> Engine<'a> {
                 return self.reject(id, version, code, "no open channel").await;
             }
         };
-        let before = ch.position();
-        let next = match vet::hub_proposal(core, &ch, &p, &self.terms).await {
-            Ok(next) => next,
-            Err((code, reason)) => {
-                tracing::warn!(channel = %id, %reason, "refused the hub's proposal");
-                return self.reject(id, version, code, &reason).await;
-            }
+        let ctx = match crate::chain::context(&core.chain, &ch.id, self.terms.policy).await {
+            Ok(ctx) => ctx,
+            Err(e) => return self.reject(id, version, ErrorCode::Internal, &e.to_string()).await,
         };
-        let sig = next.state.sign(&core.key);
-        let snapshot = Snapshot {
-            cosigned: CoSigned {
-                state: next.state,
-                sig_a: sig,
-                sig_b: p.sig,
-            },
-            locks: next.locks.clone(),
+        let checked = match self.machine(&ch).on_proposal(&p, &ctx) {
+            Ok(c) => c,
+            Err(why) => return self.refuse(&ch, version, why).await,
         };
+        if let Some(why) = vet::policy(core, &p.change, ctx.height).await? {
+            return self.refuse(&ch, version, why).await;
+        }
         let reason = vet::removal_reason(core, &p.change).await?;
-        let (effects, events) = effects::of_change(&before, &p.change, reason);
-        self.commit(&ch, &snapshot, &effects).await?;
-        let accept = SessionMsg::Accept {
-            channel_id: id,
-            version,
-            sig,
+        let outputs = match self.machine(&ch).accept(checked) {
+            Ok(outputs) => outputs,
+            Err(why) => return self.refuse(&ch, version, why).await,
         };
-        send(&mut self.sink, &accept).await?;
+        self.execute(&ch, outputs, reason).await?;
         tracing::debug!(channel = %id, version, "accepted the hub's proposal");
-        events.into_iter().for_each(|e| core.emit(e));
         self.follow_up(&ch, &p.change).await
     }
 
+    async fn refuse(&mut self, ch: &ChannelRow, version: u64, why: Refusal) -> Result<()> {
+        tracing::warn!(channel = %ch.id, version, reason = %why, "refused the hub's proposal");
+        let out = self.machine(ch).refuse(version, &why);
+        self.execute(ch, vec![out], None).await
+    }
+
     /// After accepting the hub's lock toward us, take the payment at once with our secret.
-    async fn follow_up(&mut self, ch: &ChannelRow, change: &sluice_protocol::Change) -> Result<()> {
-        if let sluice_protocol::Change::AddLock { lock } = change {
+    async fn follow_up(&mut self, ch: &ChannelRow, change: &Change) -> Result<()> {
+        if let Change::AddLock { lock } = change {
             if lock.direction == Direction::BtoA {
                 if let Some(inv) = self.core.store.invoice(&lock.hashlock).await? {
-                    let unlock = sluice_protocol::Change::Unlock { secret: inv.secret };
+                    let unlock = Change::Unlock { secret: inv.secret };
                     self.queue.push_back(UpdateCmd::background(ch.id, unlock));
                 }
             }
@@ -377,7 +395,18 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    async fn commit(&self, ch: &ChannelRow, snap: &Snapshot, effects: &[Effect]) -> Result<()> {
+    /// Commits a co-signed state the machine produced, with what it means for our payments.
+    async fn commit(&self, ch: &ChannelRow, c: &Commit, reason: Option<String>) -> Result<()> {
+        let (effects, events) = match &c.change {
+            Some((change, _)) => effects::of_change(&c.before, change, reason),
+            None => vet::adoption_effects(self.core, ch, &c.snapshot).await?,
+        };
+        self.store_commit(ch, &c.snapshot, &effects).await?;
+        events.into_iter().for_each(|e| self.core.emit(e));
+        Ok(())
+    }
+
+    async fn store_commit(&self, ch: &ChannelRow, snap: &Snapshot, effects: &[Effect]) -> Result<()> {
         let core = self.core;
         let stored = core
             .store
@@ -404,63 +433,59 @@ impl<'a> Engine<'a> {
             version,
             code,
             reason: reason.to_string(),
+            signed: 0,
         };
         send(&mut self.sink, &msg).await
     }
 
     async fn on_accept(&mut self, id: Hash32, version: u64, sig: Signature) -> Result<()> {
-        let Some(p) = self.pending.remove(&id) else {
+        let Some(m) = self.machines.get_mut(&id) else {
             tracing::warn!(channel = %id, version, "Accept for nothing in flight; ignored");
             return Ok(());
         };
-        let state = p.next.state;
-        let bad = if version != state.version {
-            Some(format!(
-                "accepted version {version}, proposed {}",
-                state.version
-            ))
-        } else if let Err(e) = self.core.hub().verify_hash(&state.signing_hash(), &sig) {
-            Some(format!(
-                "hub's signature on version {version} is invalid: {e}"
-            ))
-        } else {
-            None
+        let commit = match m.on_accept(version, sig) {
+            Ok(c) => c,
+            Err(Refusal::UnexpectedAnswer { .. }) if !self.pending.contains_key(&id) => {
+                tracing::warn!(channel = %id, version, "Accept for nothing in flight; ignored");
+                return Ok(());
+            }
+            Err(e) => {
+                // Our proposal stays in doubt (its version burnt); the command fails.
+                m.abandon();
+                let reason = format!("its Accept of version {version}: {e}");
+                tracing::warn!(channel = %id, %reason, "hub misbehaved; state not stored");
+                if let Some(p) = self.pending.remove(&id) {
+                    p.cmd.answer(Err(WalletError::HubMisbehaved(reason)));
+                }
+                return Ok(());
+            }
         };
-        if let Some(reason) = bad {
-            tracing::warn!(channel = %id, %reason, "hub misbehaved; state not stored");
-            p.cmd.answer(Err(WalletError::HubMisbehaved(reason)));
-            return Ok(());
-        }
         let ch = self.core.store.require_channel(&id).await?;
-        let snapshot = Snapshot {
-            cosigned: CoSigned {
-                state,
-                sig_a: p.sig,
-                sig_b: sig,
-            },
-            locks: p.next.locks.clone(),
-        };
-        let (effects, events) = effects::of_change(&p.before, &p.cmd.change, None);
-        self.commit(&ch, &snapshot, &effects).await?;
-        events.into_iter().for_each(|e| self.core.emit(e));
-        p.cmd.answer(Ok(snapshot));
+        self.commit(&ch, &commit, None).await?;
+        if let Some(p) = self.pending.remove(&id) {
+            p.cmd.answer(Ok(commit.snapshot));
+        }
         Ok(())
     }
 
+    /// The hub refused our proposal. Its version stays burnt (the hub holds our signature);
+    /// the machine's next proposal goes above it.
     async fn on_reject(
         &mut self,
         id: Hash32,
         version: u64,
-        code: ErrorCode,
-        reason: String,
+        (code, reason): (ErrorCode, String),
+        signed: u64,
     ) -> Result<()> {
+        let Some(m) = self.machines.get_mut(&id) else {
+            return Ok(());
+        };
+        if m.on_reject(version, signed).is_err() {
+            return Ok(());
+        }
         let Some(p) = self.pending.remove(&id) else {
             return Ok(());
         };
-        if p.next.state.version != version {
-            self.pending.insert(id, p);
-            return Ok(());
-        }
         if code == ErrorCode::Busy {
             self.paused.insert(id, Instant::now() + BUSY_PAUSE);
             self.queue.push_front(p.cmd);

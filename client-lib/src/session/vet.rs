@@ -1,55 +1,30 @@
-//! The wallet's judgement of what the hub sends: the protocol's `check_proposal`, the hub's
-//! signature, then the wallet's own policy (it takes a lock toward itself only for an unpaid
-//! invoice it issued, with enough amount and time to claim it).
+//! The wallet's judgement of what the hub sends, beyond the session's own checks: its policy on
+//! incoming locks, and what a state it adopts or a lock due at some height mean for it.
 
 use crate::core::Core;
 use crate::error::Result;
 use crate::events::WalletEvent;
 use crate::store::{ChannelRow, Effect, PaymentDirection};
-use sluice_protocol::routing::RoutingTerms;
-use sluice_protocol::wire::hub::{ErrorCode, Proposal};
-use sluice_protocol::{check_proposal, Change, Direction, Height, Party, Position, Snapshot};
+use sluice_protocol::session::{incoming_lock, InvoiceFacts, Refusal};
+use sluice_protocol::{Change, Direction, Height, Snapshot};
 
-type Refusal = (ErrorCode, String);
-
-/// Checks a hub proposal against our latest state; the next position if acceptable.
-pub(crate) async fn hub_proposal(
-    core: &Core,
-    ch: &ChannelRow,
-    p: &Proposal,
-    terms: &RoutingTerms,
-) -> Result<Position, Refusal> {
-    let ctx = crate::chain::context(&core.chain, &ch.id, terms.policy)
-        .await
-        .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
-    let next = check_proposal(&ch.position(), &p.change, &p.state, Party::B, &ctx)
-        .map_err(|e| (ErrorCode::InvalidUpdate, e.to_string()))?;
-    core.hub()
-        .verify_hash(&p.state.signing_hash(), &p.sig)
-        .map_err(|e| (ErrorCode::BadSignature, format!("hub signature: {e}")))?;
-    if let Change::AddLock { lock } = &p.change {
-        let Some(inv) = core.store.invoice(&lock.hashlock).await.map_err(internal)? else {
-            return Err(refuse("no invoice of this wallet has this hashlock"));
-        };
-        if inv.paid {
-            return Err(refuse("invoice already paid"));
-        }
-        if lock.amount < inv.amount {
-            return Err(refuse("lock amount is below the invoice amount"));
-        }
-        if lock.expiry <= ctx.height.saturating_add(core.config.unlock_margin) {
-            return Err(refuse("lock expires too soon to claim"));
-        }
-    }
-    Ok(next)
-}
-
-fn refuse(reason: &str) -> Refusal {
-    (ErrorCode::PaymentFailed, reason.to_string())
-}
-
-fn internal(e: crate::error::WalletError) -> Refusal {
-    (ErrorCode::Internal, e.to_string())
+/// The wallet's own policy on a hub proposal that passed the session's checks: a lock toward
+/// us is taken only as `session::incoming_lock` allows, given our invoice for it.
+pub(crate) async fn policy(core: &Core, change: &Change, height: Height) -> Result<Option<Refusal>> {
+    let Change::AddLock { lock } = change else {
+        return Ok(None);
+    };
+    let facts = core
+        .store
+        .invoice(&lock.hashlock)
+        .await?
+        .map(|inv| InvoiceFacts {
+            amount: inv.amount,
+            paid: inv.paid,
+        });
+    Ok(incoming_lock(lock, facts, height, core.config.unlock_margin)
+        .err()
+        .map(Refusal::Lock))
 }
 
 /// The reason the hub gave earlier for a failing payment whose lock it now removes.

@@ -2,6 +2,7 @@
 
 use super::{amount, now, parse, parse_json, to_json, Store};
 use crate::error::{Result, WalletError};
+use sluice_protocol::session::Signed;
 use sluice_protocol::{Address, Amount, Hash32, Height, Position, Snapshot};
 
 /// Where a channel stands from this wallet's point of view.
@@ -74,6 +75,8 @@ pub struct ChannelRow {
     pub status: ChannelStatus,
     /// Latest co-signed snapshot.
     pub snapshot: Snapshot,
+    /// The highest version this wallet signed on the channel (at least the snapshot's).
+    pub signed: Signed,
 }
 
 impl ChannelRow {
@@ -95,6 +98,8 @@ struct Raw {
     deposit: i64,
     status: String,
     snapshot: String,
+    signed_version: i64,
+    signed_final: bool,
 }
 
 impl Raw {
@@ -107,11 +112,16 @@ impl Raw {
             deposit: amount("deposit", self.deposit)?,
             status: parse("channel status", &self.status)?,
             snapshot: parse_json("snapshot", &self.snapshot)?,
+            signed: Signed {
+                version: amount("signed version", self.signed_version)?,
+                is_final: self.signed_final,
+            },
         })
     }
 }
 
-const COLUMNS: &str = "id, hub, salt, challenge_period, deposit, status, snapshot";
+const COLUMNS: &str =
+    "id, hub, salt, challenge_period, deposit, status, snapshot, signed_version, signed_final";
 
 impl Store {
     /// Records a channel before its opening transaction is submitted, so a crash never loses
@@ -157,6 +167,25 @@ impl Store {
         let q = format!("SELECT {COLUMNS} FROM channels ORDER BY created_at, id");
         let raws: Vec<Raw> = sqlx::query_as(&q).fetch_all(self.pool()).await?;
         raws.into_iter().map(Raw::into_row).collect()
+    }
+
+    /// Records, durably, that this wallet signed up to `signed` on the channel; the record only
+    /// grows. Must complete before the signature is sent.
+    pub async fn record_signed(&self, id: &Hash32, signed: Signed) -> Result<()> {
+        sqlx::query(
+            "UPDATE channels SET signed_final = CASE WHEN ? > signed_version THEN ? \
+             ELSE (signed_final OR (? = signed_version AND ?)) END, \
+             signed_version = MAX(signed_version, ?) WHERE id = ?",
+        )
+        .bind(signed.version as i64)
+        .bind(signed.is_final)
+        .bind(signed.version as i64)
+        .bind(signed.is_final)
+        .bind(signed.version as i64)
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Sets a channel's local status.

@@ -38,7 +38,7 @@ pub enum Effect {
 
 impl Store {
     /// Stores `snapshot` as the channel's latest co-signed state (only if newer than the stored
-    /// one), applies `effects`, and queues the new appointment for every watchtower. Returns
+    /// one; it also raises the signed record, since the wallet co-signed it), applies `effects`, and queues the new appointment for every watchtower. Returns
     /// whether the snapshot was newer.
     pub async fn commit_update(
         &self,
@@ -52,9 +52,15 @@ impl Store {
         let id = state.channel_id.to_string();
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
-            "UPDATE channels SET snapshot = ?, version = ? WHERE id = ? AND version < ?",
+            "UPDATE channels SET snapshot = ?, version = ?, \
+             signed_final = CASE WHEN ? > signed_version THEN ? ELSE signed_final OR ? END, \
+             signed_version = MAX(signed_version, ?) WHERE id = ? AND version < ?",
         )
         .bind(to_json(snapshot))
+        .bind(state.version as i64)
+        .bind(state.version as i64)
+        .bind(state.is_final)
+        .bind(state.is_final)
         .bind(state.version as i64)
         .bind(&id)
         .bind(state.version as i64)

@@ -201,6 +201,7 @@ pub async fn connected(
     conn.send(&SessionMsg::Sync {
         channel_id: id,
         snapshot: sluice_protocol::Snapshot::opening(chain.chain_id, id),
+        signed: 0,
     })
     .await;
     (w, id, conn)

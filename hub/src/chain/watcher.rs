@@ -85,6 +85,7 @@ async fn apply(sh: &Arc<Shared>, ev: &Event) -> Result<(), FollowError> {
                 phase: ChannelPhase::Open,
                 snapshot: Snapshot::opening(sh.chain_id, *channel_id),
                 pending: None,
+                floor: 0,
             })));
         }
         EventKind::Deposited { channel_id, .. } => {

@@ -5,12 +5,11 @@ use crate::recovery;
 use crate::registry::SessionHandle;
 use crate::shared::Shared;
 use crate::store::now_ms;
+use crate::updater;
 use sluice_protocol::wire::auth_bytes;
 use sluice_protocol::wire::hub::{ErrorCode, SessionMsg, AUTH_ACTION};
-use sluice_protocol::{Address, Hash32, Signature, Snapshot, StateError, Tag};
-use std::cmp::Ordering;
+use sluice_protocol::{Address, Hash32, Signature, Snapshot, StateError, Tag, MAX_VERSION_SKIP};
 use std::sync::Arc;
-use std::time::Duration;
 
 impl Conn {
     /// Before login only `Auth` is accepted; false ends the session.
@@ -70,6 +69,7 @@ impl Conn {
             self.handle.send(SessionMsg::Sync {
                 channel_id: c.id,
                 snapshot: c.snapshot,
+                signed: c.floor,
             });
         }
         tokio::spawn(recovery::resume(self.sh.clone(), client));
@@ -77,19 +77,21 @@ impl Conn {
     }
 }
 
-/// A client's latest co-signed snapshot: verified against the chain's parties and adopted when
-/// newer than the hub's. It also resolves a reservation whose proposer gave up: a snapshot at
-/// the reserved version is that state completed (adopted only if equal to it, see
-/// `Store::adopt_snapshot`), one at the channel's current version means the client never
-/// completed it, so the reservation is dropped, unless the proposal went out on this very
-/// session, after the client sent its snapshot.
-pub(super) async fn on_sync(
-    sh: Arc<Shared>,
-    session: SessionHandle,
-    client: Address,
-    id: Hash32,
-    snap: Snapshot,
-) {
+/// A client's `Sync`: its latest co-signed snapshot and the highest version it says it signed.
+pub(super) struct Sync {
+    pub id: Hash32,
+    pub snap: Snapshot,
+    pub signed: u64,
+}
+
+/// A client's `Sync`: the snapshot is verified against the chain's parties and adopted when newer
+/// than the hub's (at a reserved version only if it is that state completed, see
+/// `Store::adopt_snapshot`), and the floor rises to what the client signed (within the skip), so
+/// the hub's next proposal goes above it. A snapshot below a reservation proves nothing: the
+/// client holds the hub's signature on it whatever it shows, so the reservation stays in doubt
+/// until it is dead (`updater::bury`).
+pub(super) async fn on_sync(sh: Arc<Shared>, session: SessionHandle, client: Address, sync: Sync) {
+    let Sync { id, snap, signed } = sync;
     if let Err((code, message)) = check_sync(&sh, &client, &id, &snap).await {
         session.send(error(code, message));
         return;
@@ -104,29 +106,20 @@ pub(super) async fn on_sync(
             return;
         }
     };
-    let r = match snap.state().version.cmp(&row.version()) {
-        Ordering::Less => return,
-        Ordering::Equal => match &row.pending {
-            Some(p) if session.proposed_here(&id, p.version()) => return,
-            Some(p) if p.is_live(now_ms()) => {
-                tokio::spawn(release_later(sh.clone(), id, row.version(), p.until_ms));
-                return;
-            }
-            Some(_) => {
-                sh.store
-                    .release_abandoned(&id, row.version(), now_ms())
-                    .await
-            }
-            None => return,
-        },
-        Ordering::Greater => {
-            let writes = recovery::adopted_writes(&sh, &row, &snap).await;
-            sh.store.adopt_snapshot(&id, &snap, writes).await
+    let claimed = signed.min(row.version().saturating_add(MAX_VERSION_SKIP / 2));
+    if claimed > row.floor {
+        if let Err(e) = sh.store.raise_floor(&id, claimed).await {
+            session.send(error(ErrorCode::Internal, format!("hub store: {e}")));
+            return;
         }
-    };
-    match r {
+    }
+    if snap.state().version <= row.version() {
+        return release_harmless(&sh, &row).await;
+    }
+    let writes = recovery::adopted_writes(&sh, &row, &snap).await;
+    match sh.store.adopt_snapshot(&id, &snap, writes).await {
         Ok(true) => {
-            tracing::info!(%client, channel = %id, version = snap.state().version, "resolved by the client's resync")
+            tracing::info!(%client, channel = %id, version = snap.state().version, "adopted the client's newer state")
         }
         Ok(false) => {}
         Err(e) => {
@@ -162,22 +155,19 @@ async fn check_sync(
         })
 }
 
-/// The client resynced below a reservation whose proposer (another hub process, or one that
-/// died) may still wait for its answer: no local proposal can hold it (this one holds the
-/// channel's lock while it is out), so it is dropped once that proposer's wait is over, unless
-/// the channel moved on meanwhile.
-async fn release_later(sh: Arc<Shared>, id: Hash32, version: u64, until_ms: u64) {
-    let wait = until_ms.saturating_sub(now_ms()).saturating_add(1);
-    tokio::time::sleep(Duration::from_millis(wait)).await;
-    let lock = sh.channel_lock(&id);
-    let _guard = lock.lock().await;
-    match sh.store.release_abandoned(&id, version, now_ms()).await {
-        Ok(true) => {
-            tracing::info!(channel = %id, version, "released a reservation its proposer gave up")
-        }
+/// A hub proposal given up on that would cost the hub nothing if the client enforced it (no new
+/// lock toward the client): its version stays burnt (the floor), the reservation goes, so the
+/// channel is free again.
+async fn release_harmless(sh: &Shared, row: &crate::store::ChannelRow) {
+    let Some(p) = row.pending.as_ref().filter(|p| !p.is_live(now_ms())) else {
+        return;
+    };
+    if updater::adds_hub_lock(&p.snapshot, &row.snapshot) {
+        return;
+    }
+    match sh.store.clear_reservation(&row.id, p.version()).await {
+        Ok(true) => tracing::info!(channel = %row.id, version = p.version(), "released a given-up reservation"),
         Ok(false) => {}
-        Err(e) => {
-            tracing::warn!(channel = %id, error = %e, "cannot release an abandoned reservation")
-        }
+        Err(e) => tracing::warn!(channel = %row.id, error = %e, "cannot release a reservation"),
     }
 }

@@ -223,17 +223,25 @@ impl Conn {
                 version,
                 code,
                 reason,
+                signed,
             } => {
-                self.reply(client, channel_id, version, Reply::Reject(code, reason));
+                let reply = Reply::Reject(code, reason, signed);
+                self.reply(client, channel_id, version, reply);
             }
             SessionMsg::Sync {
                 channel_id,
                 snapshot,
+                signed,
             } => {
                 // Its own task: it waits for the channel's lock, which a hub proposal holds
                 // until this read loop delivers the client's answer to it.
                 let (sh, handle) = (self.sh.clone(), self.handle.clone());
-                tokio::spawn(auth::on_sync(sh, handle, client, channel_id, snapshot));
+                let sync = auth::Sync {
+                    id: channel_id,
+                    snap: snapshot,
+                    signed,
+                };
+                tokio::spawn(auth::on_sync(sh, handle, client, sync));
             }
             SessionMsg::Auth { .. } => {
                 self.refuse("malformed", ErrorCode::Malformed, "already authenticated")

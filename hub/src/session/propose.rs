@@ -11,9 +11,12 @@ use crate::shared::{Shared, Unlocked};
 use crate::store::{ChannelPhase, ChannelRow, PaymentRecord, PaymentState, PaymentWrite};
 use crate::updater::{self, Prepared};
 use crate::{recovery, router};
-use sluice_protocol::update::{check_proposal, Change, Position, UpdateError};
+use sluice_protocol::session;
+use sluice_protocol::update::{check_proposal, Change, UpdateError};
 use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus, Proposal, SessionMsg};
-use sluice_protocol::{sha256, Address, CoSigned, Direction, Hash32, Party, Signature, Snapshot};
+use sluice_protocol::{
+    sha256, Address, CoSigned, Direction, Hash32, Party, Signature, Snapshot, MAX_VERSION_SKIP,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +41,8 @@ type Refusal = (ErrorCode, String);
 /// Handles one proposal and queues the answer (and any follow-up) on the client's session.
 pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
     let (channel_id, version) = (p.channel_id, p.state.version);
-    let reply = match handle(&sh, &client, &p).await {
+    let mut floor = 0;
+    let reply = match handle(&sh, &client, &p, &mut floor).await {
         Ok((sig, after)) => {
             sh.metrics.updates.with_label_values(&["accepted"]).inc();
             Ok((sig, after))
@@ -64,6 +68,7 @@ pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
             version,
             code,
             reason,
+            signed: floor,
         }),
         Ok((sig, after)) => {
             send(SessionMsg::Accept {
@@ -97,10 +102,13 @@ pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
     }
 }
 
+/// [`decide`] under the channel's lock; `floor` is set to the channel's floor for the answer. A
+/// refused proposal whose signature verified still burns its version: the floor rises to it.
 async fn handle(
     sh: &Shared,
     client: &Address,
     p: &Proposal,
+    floor: &mut u64,
 ) -> Result<(Signature, After), Refusal> {
     if sh.proposal_pending(&p.channel_id) {
         return Err((
@@ -114,19 +122,38 @@ async fn handle(
         .await
         .map_err(|_| (ErrorCode::Busy, "channel busy".to_string()))?;
     let row = owned_channel(sh, client, &p.channel_id).await?;
+    let ctx = sh.context(row.deposit_a, row.deposit_b);
+    let checked = updater::machine(sh, &row).on_proposal(p, &ctx);
+    let signed = !matches!(
+        checked,
+        Err(session::Refusal::BadSignature | session::Refusal::WrongChannel { .. })
+    );
+    let r = match checked {
+        Ok(_) => decide(sh, client, &row, p).await,
+        Err(e) => Err(session_refusal(&e)),
+    };
+    *floor = row.floor;
+    if r.is_err() && signed && p.state.version > row.floor {
+        let v = p.state.version.min(row.version().saturating_add(MAX_VERSION_SKIP / 2));
+        match sh.store.raise_floor(&row.id, v).await {
+            Ok(()) => *floor = v,
+            Err(e) => tracing::error!(error = %e, channel = %row.id, "cannot raise the floor"),
+        }
+    }
+    r
+}
+
+/// The hub's answer to a checked client proposal: its policy and payment plan, then the commit.
+async fn decide(
+    sh: &Shared,
+    client: &Address,
+    row: &ChannelRow,
+    p: &Proposal,
+) -> Result<(Signature, After), Refusal> {
     if row.pending.is_some() {
         return Err(reserved());
     }
-    let ctx = sh.context(row.deposit_a, row.deposit_b);
-    check_proposal(&position(&row), &p.change, &p.state, Party::A, &ctx).map_err(refusal)?;
-    client
-        .verify_hash(&p.state.signing_hash(), &p.sig)
-        .map_err(|_| {
-            (
-                ErrorCode::BadSignature,
-                "proposal signature is not the client's".into(),
-            )
-        })?;
+    let row = row.clone();
     let (writes, mut after) = plan(sh, client, &row, p).await?;
     let next = match follow_up(sh, &after) {
         Some((channel, change)) => updater::try_prepare(sh, &channel, change).await,
@@ -181,21 +208,21 @@ fn reserved() -> Refusal {
     )
 }
 
-fn position(row: &ChannelRow) -> Position {
-    Position {
-        state: *row.snapshot.state(),
-        locks: row.snapshot.locks.clone(),
+fn refusal(e: UpdateError) -> Refusal {
+    match e {
+        // The channel moved on meanwhile: the client re-proposes above it.
+        UpdateError::VersionBurnt { floor, .. } => (
+            ErrorCode::Busy,
+            format!("version {floor} is signed already; propose above it"),
+        ),
+        other => (ErrorCode::InvalidUpdate, other.to_string()),
     }
 }
 
-fn refusal(e: UpdateError) -> Refusal {
-    match e {
-        // The hub committed its own update meanwhile: the client re-proposes on top of it.
-        UpdateError::WrongVersion { expected, got } if got < expected => (
-            ErrorCode::Busy,
-            format!("channel moved on to version {}", expected - 1),
-        ),
-        other => (ErrorCode::InvalidUpdate, other.to_string()),
+fn session_refusal(r: &session::Refusal) -> Refusal {
+    match r {
+        session::Refusal::Update(e) => refusal(e.clone()),
+        other => (other.code(), other.to_string()),
     }
 }
 
@@ -238,7 +265,7 @@ async fn plan(
                 _ => Ok((expired_payment(sh, hashlock).await?, After::Nothing)),
             }
         }
-        Change::Finalize => Ok((vec![], After::Nothing)),
+        Change::Finalize | Change::Bump => Ok((vec![], After::Nothing)),
     }
 }
 
@@ -320,8 +347,9 @@ async fn commit(
             return Err(reserved());
         }
         let ctx = sh.context(row.deposit_a, row.deposit_b);
-        let next =
-            check_proposal(&position(row), &p.change, &p.state, Party::A, &ctx).map_err(refusal)?;
+        // The machine's rule, on the row as it is now (the signature was checked above).
+        let next = check_proposal(&row.position(), &p.change, &p.state, Party::A, &ctx, row.floor)
+            .map_err(refusal)?;
         let sig_b = next.state.sign(&sh.key);
         let snap = Snapshot {
             cosigned: CoSigned {

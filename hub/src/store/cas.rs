@@ -15,11 +15,14 @@ use super::{now_secs, ChannelRow, PaymentWrite, ReserveWith, StoreError};
 use sluice_protocol::Snapshot;
 use sqlx::PgPool;
 
+/// The floor is compared too (bound last, see [`sql`]): a version burnt by another process's
+/// rejected proposal must not be signed again.
 const UPDATE: &str = "WITH upd AS (UPDATE channels SET version = $1, snapshot = $2, \
-    updated_at = $3, pending_version = NULL, pending_snapshot = NULL, pending_until = NULL \
+    updated_at = $3, pending_version = NULL, pending_snapshot = NULL, pending_until = NULL, \
+    floor_version = CASE WHEN floor_version > $1 THEN floor_version ELSE $1 END \
     WHERE id = $4 AND version = $5 AND status = $6 AND deposit_a = $7 AND deposit_b = $8 \
     AND pending_snapshot IS NOT DISTINCT FROM $9 AND pending_until IS NOT DISTINCT FROM $10 \
-    RETURNING id)";
+    AND floor_version = $FLOOR RETURNING id)";
 
 const INSERT: &str = ", pay AS (INSERT INTO payments (hashlock, payer, payee, channel_in, \
     channel_out, amount, amount_in, expiry_in, expiry_out, status, reason, secret, created_at, \
@@ -41,21 +44,29 @@ fn sql(w: Option<&PaymentWrite>, reserve: bool) -> String {
         Some(PaymentWrite::Insert(_)) => (INSERT, 24),
         Some(PaymentWrite::Transition { .. }) => (TRANSITION, 18),
     };
-    let tail = match reserve {
-        false => " SELECT (SELECT COUNT(*) FROM upd), 0::BIGINT".to_string(),
-        true => format!(
-            ", res AS (UPDATE channels SET pending_version = ${}, pending_snapshot = ${}, \
-             pending_until = ${} WHERE id = ${} AND version = ${} AND status = 'open' \
-             AND pending_version IS NULL AND EXISTS (SELECT 1 FROM upd) RETURNING id) \
-             SELECT (SELECT COUNT(*) FROM upd), (SELECT COUNT(*) FROM res)",
+    let (tail, floor) = match reserve {
+        false => (
+            " SELECT (SELECT COUNT(*) FROM upd), 0::BIGINT".to_string(),
             next,
-            next + 1,
-            next + 2,
-            next + 3,
-            next + 4
+        ),
+        true => (
+            format!(
+                ", res AS (UPDATE channels SET pending_version = ${0}, pending_snapshot = ${1}, \
+                 pending_until = ${2}, floor_version = ${0} WHERE id = ${3} AND version = ${4} \
+                 AND status = 'open' AND pending_version IS NULL AND floor_version < ${0} \
+                 AND EXISTS (SELECT 1 FROM upd) RETURNING id) \
+                 SELECT (SELECT COUNT(*) FROM upd), (SELECT COUNT(*) FROM res)",
+                next,
+                next + 1,
+                next + 2,
+                next + 3,
+                next + 4
+            ),
+            next + 5,
         ),
     };
-    format!("{UPDATE}{pay}{tail}")
+    let update = UPDATE.replace("$FLOOR", &format!("${floor}"));
+    format!("{update}{pay}{tail}")
 }
 
 /// Writes `snap` (and `w`) over `seen` if the row is still exactly as seen, and then takes
@@ -121,6 +132,7 @@ pub(super) async fn commit(
             .bind(&r.id.0[..])
             .bind(int(r.built_on)?),
     };
+    let q = q.bind(int(seen.floor)?);
     let (updated, reserved) = q.fetch_one(pool).await?;
     Ok((updated == 1).then_some(reserved == 1))
 }

@@ -19,6 +19,7 @@ pub(super) struct ChannelDb {
     snapshot: Vec<u8>,
     pending_snapshot: Option<Vec<u8>>,
     pending_until: Option<i64>,
+    floor_version: i64,
 }
 
 impl ChannelDb {
@@ -39,12 +40,13 @@ impl ChannelDb {
                 }),
                 _ => None,
             },
+            floor: uint(self.floor_version)?,
         })
     }
 }
 
 pub(super) const COLUMNS: &str = "id, client, deposit_a, deposit_b, challenge_period, status, \
-                                  snapshot, pending_snapshot, pending_until";
+                                  snapshot, pending_snapshot, pending_until, floor_version";
 
 /// What an update closure returns: the new snapshot, payment writes for the same transaction,
 /// and a value handed back to the caller once everything is committed. Committing a snapshot
@@ -69,7 +71,8 @@ macro_rules! update_tx {
             Ok((snap, writes, out)) => {
                 let done = sqlx::query(
                     "UPDATE channels SET version = $1, snapshot = $2, updated_at = $3, \
-                     pending_version = NULL, pending_snapshot = NULL, pending_until = NULL \
+                     pending_version = NULL, pending_snapshot = NULL, pending_until = NULL, \
+                     floor_version = CASE WHEN floor_version > $1 THEN floor_version ELSE $1 END \
                      WHERE id = $4 AND version = $5",
                 )
                 .bind(int(snap.state().version)?)
@@ -243,8 +246,9 @@ impl Store {
     }
 
     /// Stores `snap` (already verified) if it is newer than the stored one (resync), with the
-    /// payment `writes` it completes; returns whether it was adopted. While a live reservation stands, only the reserved state itself
-    /// is adopted: anything else at or past that version was never signed by this hub's store.
+    /// payment `writes` it completes; returns whether it was adopted. While a live reservation
+    /// stands, only the reserved state itself is adopted; one in doubt ends only with a state at
+    /// or above its version.
     pub async fn adopt_snapshot(
         &self,
         id: &Hash32,
@@ -255,9 +259,12 @@ impl Store {
         let now = super::now_ms();
         let r = self
             .update_channel(id, |row| {
+                // Adopting ends the reservation, so only a state at or above it: at its version
+                // the hub signed nothing else, above it the reservation is dead.
                 let reserved_ok = match &row.pending {
                     Some(p) if p.is_live(now) => p.is_completed_by(snap),
-                    _ => true,
+                    Some(p) => newer > p.version() || p.is_completed_by(snap),
+                    None => true,
                 };
                 match newer > row.version() && reserved_ok {
                     true => Ok((snap.clone(), writes.clone(), ())),

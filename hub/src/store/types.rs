@@ -40,21 +40,34 @@ pub struct ChannelRow {
     pub challenge_period: Height,
     pub phase: ChannelPhase,
     pub snapshot: Snapshot,
-    /// The hub's own proposal in flight on this channel, if any (see [`Reservation`]).
+    /// The hub's own proposal in flight or in doubt on this channel, if any (see
+    /// [`Reservation`]).
     pub pending: Option<Reservation>,
+    /// The highest version either side is known to have signed: the next state goes above it.
+    pub floor: u64,
 }
 
 impl ChannelRow {
     pub fn version(&self) -> u64 {
         self.snapshot.state().version
     }
+
+    /// The latest co-signed position, as `apply` wants it.
+    pub fn position(&self) -> sluice_protocol::Position {
+        sluice_protocol::Position {
+            state: *self.snapshot.state(),
+            locks: self.snapshot.locks.clone(),
+        }
+    }
 }
 
-/// A version reservation: the state the hub proposed at `latest + 1`, with the hub's signature,
-/// stored before that signature leaves the process. While it exists no hub process signs any
-/// other state at that version; it ends when the client's answer commits it (Accept) or clears
-/// it (Reject), or, once the proposer gave up (`until_ms` passed), when the client's resync
-/// shows whether it completed the state.
+/// A hub proposal, with the hub's signature, stored (and the channel's floor raised to its
+/// version) before that signature leaves the process. While its proposer waits (`until_ms`), no
+/// other update runs on the channel. Once the client accepted it, it is committed; once the
+/// client rejected it or went silent, it stays here *in doubt* (the client holds the hub's
+/// signature and may have co-signed it), blocking the channel until it is dead: superseded by
+/// a co-signed higher state (a `Bump` the client co-signs, or the client's resync with the
+/// completed state), or, for a lock, expired with no secret registered before its expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     /// The proposed state and locks; `sig_b` is the hub's, `sig_a` is zero.

@@ -8,7 +8,7 @@ use sluice_hub::store::{ChannelPhase, ChannelRow};
 use sluice_hub::{Hub, HubConfig};
 use sluice_protocol::invoice::Invoice;
 use sluice_protocol::routing::RoutingTerms;
-use sluice_protocol::update::{apply, check_proposal, Change, Context, Position};
+use sluice_protocol::update::{apply_at, check_proposal, next_version, Change, Context, Position};
 use sluice_protocol::wire::hub::{
     PaymentStatus, Proposal, SessionMsg, AUTH_ACTION, MAX_SESSION_FRAME,
 };
@@ -52,6 +52,7 @@ pub async fn open_channel(hub: &Hub, client: &Keypair, deposit_a: u64, deposit_b
         phase: ChannelPhase::Open,
         snapshot: Snapshot::opening(hub.shared.chain_id, id),
         pending: None,
+        floor: 0,
     };
     hub.shared.store.insert_channel(&row).await.unwrap();
     id
@@ -65,6 +66,20 @@ struct State {
     terms: Option<RoutingTerms>,
     /// Reject the hub's locks instead of accepting them.
     decline: bool,
+    /// Per channel, the highest version either side signed: new states go above it.
+    floors: HashMap<Hash32, u64>,
+}
+
+impl State {
+    fn floor(&self, id: &Hash32) -> u64 {
+        let latest = self.channels.get(id).map_or(0, |s| s.state().version);
+        self.floors.get(id).copied().unwrap_or(0).max(latest)
+    }
+
+    fn raise(&mut self, id: &Hash32, version: u64) {
+        let f = self.floors.entry(*id).or_default();
+        *f = (*f).max(version);
+    }
 }
 
 pub struct Wallet {
@@ -308,7 +323,8 @@ impl Wallet {
             state: *snap.state(),
             locks: snap.locks.clone(),
         };
-        let next = apply(&pos, &change, Party::A, &ctx).unwrap();
+        let version = next_version(pos.state.version, st.floor(channel)).unwrap();
+        let next = apply_at(&pos, &change, Party::A, &ctx, version).unwrap();
         Proposal {
             channel_id: *channel,
             change,
@@ -320,6 +336,7 @@ impl Wallet {
 
     /// Sends `p` and waits for the hub's answer; on `Accept` stores the co-signed state.
     pub async fn propose(&self, p: Proposal) -> SessionMsg {
+        self.state.lock().unwrap().raise(&p.channel_id, p.state.version);
         self.send(&SessionMsg::Propose(p.clone()));
         let reply = self
             .recv_until(|m| matches!(m, SessionMsg::Accept { channel_id, .. } | SessionMsg::Reject { channel_id, .. } if *channel_id == p.channel_id))
@@ -339,7 +356,7 @@ impl Wallet {
                 state: *snap.state(),
                 locks: snap.locks.clone(),
             };
-            let next = check_proposal(&pos, &p.change, &p.state, Party::A, &ctx).unwrap();
+            let next = apply_at(&pos, &p.change, Party::A, &ctx, p.state.version).unwrap();
             st.channels.insert(
                 p.channel_id,
                 Snapshot {
@@ -382,11 +399,14 @@ fn auto(
         SessionMsg::Sync {
             channel_id,
             snapshot,
+            signed,
         } => {
             snapshot
                 .verify(chain_id, &channel_id, &key.address(), hub)
                 .unwrap();
-            st.lock().unwrap().channels.insert(channel_id, snapshot);
+            let mut st = st.lock().unwrap();
+            st.raise(&channel_id, signed);
+            st.channels.insert(channel_id, snapshot);
             None
         }
         SessionMsg::Propose(p) => {
@@ -417,15 +437,18 @@ fn on_hub_proposal(
         state: *snap.state(),
         locks: snap.locks.clone(),
     };
-    let next = check_proposal(&pos, &p.change, &p.state, Party::B, &ctx).unwrap();
+    let floor = st.floor(&p.channel_id);
+    let next = check_proposal(&pos, &p.change, &p.state, Party::B, &ctx, floor).unwrap();
     hub.verify_hash(&p.state.signing_hash(), &p.sig).unwrap();
     let version = p.state.version;
+    st.raise(&p.channel_id, version);
     if let (Change::AddLock { .. }, true) = (&p.change, st.decline) {
         let msg = SessionMsg::Reject {
             channel_id: p.channel_id,
             version,
             code: wire::hub::ErrorCode::PaymentFailed,
             reason: "no thanks".into(),
+            signed: version,
         };
         let _ = out.send(wire::encode(&msg));
         return;
@@ -455,7 +478,8 @@ fn on_hub_proposal(
                 state: next.state,
                 locks: next.locks,
             };
-            let un = apply(&after, &change, Party::A, &ctx).unwrap();
+            let un = apply_at(&after, &change, Party::A, &ctx, version + 1).unwrap();
+            st.raise(&p.channel_id, version + 1);
             let prop = Proposal {
                 channel_id: p.channel_id,
                 change,

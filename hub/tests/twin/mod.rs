@@ -10,7 +10,9 @@
 use futures::{SinkExt, StreamExt};
 use sluice_protocol::invoice::{Invoice, SignedInvoice};
 use sluice_protocol::routing::RoutingTerms;
-use sluice_protocol::update::{apply, check_proposal, Change, Context, Position};
+use sluice_protocol::update::{
+    apply_at, check_proposal, next_version, Change, Context, Position, UpdateError,
+};
 use sluice_protocol::wire::hub::{
     ErrorCode, PaymentStatus, Proposal, SessionMsg, AUTH_ACTION, MAX_SESSION_FRAME,
 };
@@ -38,6 +40,8 @@ struct Inner {
     lock_delta: Option<Height>,
     /// Reject the hub's `Unlock` proposals (a payer withholding the secret's claim).
     withhold: bool,
+    /// The highest version either side signed: new states go above it.
+    floor: u64,
 }
 
 pub struct Twin {
@@ -183,6 +187,7 @@ impl Twin {
                 payments: HashMap::new(),
                 lock_delta: None,
                 withhold: false,
+                floor: 0,
             }),
         });
         for (i, mut stream) in streams.into_iter().enumerate() {
@@ -261,8 +266,12 @@ impl Twin {
                 if st.own.is_some() {
                     None
                 } else {
-                    let next = apply(&st.position(), &change, Party::A, &st.ctx())
-                        .map_err(|e| (ErrorCode::InvalidUpdate, e.to_string()))?;
+                    let invalid = |e: UpdateError| (ErrorCode::InvalidUpdate, e.to_string());
+                    let version =
+                        next_version(st.latest.state().version, st.floor).map_err(invalid)?;
+                    let next = apply_at(&st.position(), &change, Party::A, &st.ctx(), version)
+                        .map_err(invalid)?;
+                    st.floor = version;
                     let p = Proposal {
                         channel_id: self.channel,
                         change: change.clone(),
@@ -335,8 +344,14 @@ impl Twin {
                 version,
                 code,
                 reason,
+                signed,
                 ..
-            } => self.on_answer(version, Err((code, reason))),
+            } => {
+                let mut st = lock(&self.inner);
+                st.floor = st.floor.max(signed);
+                drop(st);
+                self.on_answer(version, Err((code, reason)))
+            }
             SessionMsg::Payment {
                 hashlock,
                 status,
@@ -346,8 +361,11 @@ impl Twin {
                     let _ = tx.send((status, reason));
                 }
             }
-            SessionMsg::Sync { snapshot, .. } => {
+            SessionMsg::Sync {
+                snapshot, signed, ..
+            } => {
                 let mut st = lock(&self.inner);
+                st.floor = st.floor.max(signed);
                 let ok = snapshot
                     .verify(self.chain_id, &self.channel, &self.key.address(), &self.hub)
                     .is_ok();
@@ -370,9 +388,8 @@ impl Twin {
         let result = match answer {
             Err(e) => Err(e),
             Ok(sig) => {
-                let fits = st.latest.state().version + 1 == version;
-                let valid =
-                    check_proposal(&st.position(), &p.change, &p.state, Party::A, &st.ctx());
+                let fits = st.latest.state().version < version;
+                let valid = apply_at(&st.position(), &p.change, Party::A, &st.ctx(), version);
                 match (
                     fits,
                     valid,
@@ -405,16 +422,21 @@ impl Twin {
         let mut st = lock(&self.inner);
         let version = p.state.version;
         if st.withhold && matches!(p.change, Change::Unlock { .. }) {
-            return self.reject(conn, version, "withheld".into());
+            return self.reject(conn, version, "withheld".into(), st.floor);
         }
-        let checked = check_proposal(&st.position(), &p.change, &p.state, Party::B, &st.ctx());
+        let floor = st.floor;
+        let checked =
+            check_proposal(&st.position(), &p.change, &p.state, Party::B, &st.ctx(), floor);
+        if self.hub.verify_hash(&p.state.signing_hash(), &p.sig).is_ok() {
+            st.floor = st.floor.max(version);
+        }
         let next = match (
             checked,
             self.hub.verify_hash(&p.state.signing_hash(), &p.sig),
         ) {
             (Ok(next), Ok(())) => next,
-            (Err(e), _) => return self.reject(conn, version, e.to_string()),
-            (_, Err(_)) => return self.reject(conn, version, "bad signature".into()),
+            (Err(e), _) => return self.reject(conn, version, e.to_string(), st.floor),
+            (_, Err(_)) => return self.reject(conn, version, "bad signature".into(), st.floor),
         };
         let sig = p.state.sign(&self.key);
         st.adopt(Snapshot {
@@ -443,7 +465,7 @@ impl Twin {
         }
     }
 
-    fn reject(&self, conn: usize, version: u64, reason: String) {
+    fn reject(&self, conn: usize, version: u64, reason: String, signed: u64) {
         self.send(
             conn,
             &SessionMsg::Reject {
@@ -451,6 +473,7 @@ impl Twin {
                 version,
                 code: ErrorCode::InvalidUpdate,
                 reason,
+                signed,
             },
         );
     }

@@ -15,7 +15,8 @@ pub const MAX_SESSION_FRAME: usize = 256 * 1024;
 /// The action name signed in the session login.
 pub const AUTH_ACTION: &str = "hub-session";
 
-/// A proposed update: `state` must equal `apply(latest, change)` at `version = latest + 1`.
+/// A proposed update: `state` must equal `apply_at(latest, change, version)`, with `version`
+/// above every version either side signed (see `session`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
     pub channel_id: Hash32,
@@ -73,10 +74,13 @@ pub enum SessionMsg {
         channels: Vec<Hash32>,
         terms: RoutingTerms,
     },
-    /// Either way: my latest co-signed position for this channel.
+    /// Either way: my latest co-signed position for this channel, and the highest version I
+    /// have signed on it (the next state goes above it; see `session`).
     Sync {
         channel_id: Hash32,
         snapshot: Snapshot,
+        #[serde(default)]
+        signed: u64,
     },
     Propose(Proposal),
     /// The receiver's signature over the proposed state, sent only after it stored the state.
@@ -85,11 +89,16 @@ pub enum SessionMsg {
         version: u64,
         sig: Signature,
     },
+    /// The receiver will not co-sign. It may have signed anyway: the version stays burnt.
     Reject {
         channel_id: Hash32,
         version: u64,
         code: ErrorCode,
         reason: String,
+        /// The highest version the sender has signed on the channel, so the next proposal
+        /// goes above it.
+        #[serde(default)]
+        signed: u64,
     },
     /// Hub → client: progress of a payment this client sent, by hashlock.
     Payment {

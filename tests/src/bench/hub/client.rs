@@ -4,9 +4,10 @@
 //! Why: the benchmark measures the hub. A real wallet also fsyncs its own store on every update
 //! and asks the chain for deposits and height per update; on a shared two-core machine those
 //! costs of 2K wallets would be what the figure measures. This client still does everything a
-//! wallet must do to be safe: every hub proposal is recomputed with `check_proposal` and the
-//! hub's signature checked before we sign; every `Accept` is checked against the hub's key;
-//! invoices are verified before paying; a `Sync` is adopted only after full verification.
+//! wallet must do to be safe: the channel is driven by the protocol's session machine, the same
+//! one the wallet drives (every hub proposal recomputed and its signature checked before we
+//! sign, every `Accept` checked, a `Sync` adopted only after full verification, no version ever
+//! signed twice); invoices are verified before paying.
 
 use super::follower::ChainView;
 use futures::stream::{SplitSink, SplitStream};
@@ -15,9 +16,10 @@ use sluice_protocol::invoice::{Invoice, SignedInvoice};
 use sluice_protocol::routing::RoutingTerms;
 use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg, AUTH_ACTION, MAX_SESSION_FRAME};
 use sluice_protocol::wire::{self, auth_bytes};
+use sluice_protocol::session::{incoming_lock, ChannelSession, InvoiceFacts, Output, Refusal};
 use sluice_protocol::{
-    apply, check_proposal, sha256, Address, ChainId, Change, CoSigned, Context, Direction, Hash32,
-    Keypair, Lock, Party, Position, Signature, Snapshot, Tag, UpdateError,
+    sha256, Address, ChainId, Change, Context, Direction, Hash32, Keypair, Lock, Party, Signature,
+    Snapshot, Tag, UpdateError,
 };
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,13 +108,16 @@ impl LeanClient {
         let busy = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel(64);
         let session = Session {
-            key: key.clone(),
             me,
-            hub,
-            chain_id,
             channel,
             terms,
-            snap: Snapshot::opening(chain_id, channel),
+            machine: ChannelSession::new(
+                Party::A,
+                key.clone(),
+                hub,
+                Snapshot::opening(chain_id, channel),
+                Default::default(),
+            ),
             view,
             sink,
             mine: None,
@@ -217,25 +222,18 @@ enum Work {
     Unlock { secret: Hash32 },
 }
 
-/// Our proposal in flight.
-struct Mine {
-    work: Work,
-    next: Position,
-    sig: Signature,
-}
 
 struct Session {
-    key: Keypair,
     me: Address,
-    hub: Address,
-    chain_id: ChainId,
     channel: Hash32,
     terms: RoutingTerms,
-    /// The latest co-signed snapshot: the one source of truth of this client.
-    snap: Snapshot,
+    /// The channel's session machine; its latest co-signed snapshot is this client's one
+    /// source of truth (kept in memory: the benchmark measures the hub).
+    machine: ChannelSession,
     view: ChainView,
     sink: SplitSink<Ws, Message>,
-    mine: Option<Mine>,
+    /// What our proposal in flight is for.
+    mine: Option<Work>,
     queue: VecDeque<Work>,
     waiting: Waiters,
     issued: Issued,
@@ -287,13 +285,6 @@ impl Session {
         }
     }
 
-    fn position(&self) -> Position {
-        Position {
-            state: *self.snap.state(),
-            locks: self.snap.locks.clone(),
-        }
-    }
-
     fn context(&self) -> Context {
         let (deposit_a, deposit_b) = self.view.deposits(&self.channel);
         Context {
@@ -331,23 +322,24 @@ impl Session {
             }
             Work::Unlock { secret } => (Change::Unlock { secret: *secret }, None),
         };
-        let next = match apply(&self.position(), &change, Party::A, &ctx) {
-            Ok(next) => next,
+        let outputs = match self.machine.propose(change, &ctx, invoice) {
+            Ok(outputs) => outputs,
             Err(e) => {
                 self.give_up(&work, &format!("cannot apply our own update: {e}"));
                 return Ok(());
             }
         };
-        let sig = next.state.sign(&self.key);
-        let p = Proposal {
-            channel_id: self.channel,
-            change,
-            state: next.state,
-            sig,
-            invoice,
-        };
-        send(&mut self.sink, &SessionMsg::Propose(p)).await?;
-        self.mine = Some(Mine { work, next, sig });
+        self.mine = Some(work);
+        self.execute(outputs).await
+    }
+
+    /// The machine's outputs in order; persisting is a no-op (the state lives in memory).
+    async fn execute(&mut self, outputs: Vec<Output>) -> Result<(), ClientError> {
+        for out in outputs {
+            if let Output::Send(msg) = out {
+                send(&mut self.sink, &msg).await?;
+            }
+        }
         Ok(())
     }
 
@@ -376,14 +368,16 @@ impl Session {
                 version,
                 code,
                 reason,
+                signed,
             } if channel_id == self.channel => {
-                self.on_reject(version, code, reason);
+                self.on_reject(version, (code, reason), signed);
                 Ok(())
             }
             SessionMsg::Sync {
                 channel_id,
                 snapshot,
-            } if channel_id == self.channel => self.on_sync(snapshot),
+                signed,
+            } if channel_id == self.channel => self.on_sync(snapshot, signed),
             SessionMsg::Payment {
                 hashlock,
                 status: sluice_protocol::wire::hub::PaymentStatus::Failed,
@@ -402,102 +396,60 @@ impl Session {
         }
     }
 
-    /// The hub's signature on our proposal: verified, then the co-signed state is ours.
+    /// The hub's signature on our proposal: verified by the machine, then the co-signed state
+    /// is ours.
     fn on_accept(&mut self, version: u64, sig: Signature) -> Result<(), ClientError> {
-        let Some(mine) = self.mine.take() else {
-            return Err(ClientError::Misbehaved(format!(
-                "Accept of {version} for nothing"
-            )));
-        };
-        if mine.next.state.version != version {
-            return Err(ClientError::Misbehaved(format!(
-                "Accept of {version}, proposed {}",
-                mine.next.state.version
-            )));
-        }
-        self.hub
-            .verify_hash(&mine.next.state.signing_hash(), &sig)
-            .map_err(|e| ClientError::Misbehaved(format!("hub's Accept signature: {e}")))?;
-        self.snap = Snapshot {
-            cosigned: CoSigned {
-                state: mine.next.state,
-                sig_a: mine.sig,
-                sig_b: sig,
-            },
-            locks: mine.next.locks,
-        };
-        if let Work::Unlock { secret } = mine.work {
+        self.machine
+            .on_accept(version, sig)
+            .map_err(|e| ClientError::Misbehaved(format!("hub's Accept of {version}: {e}")))?;
+        if let Some(Work::Unlock { secret }) = self.mine.take() {
             lock(&self.issued).remove(&sha256(&secret.0));
         }
         Ok(())
     }
 
-    fn on_reject(&mut self, version: u64, code: ErrorCode, reason: String) {
-        let Some(mine) = self.mine.take_if(|m| m.next.state.version == version) else {
+    fn on_reject(&mut self, version: u64, (code, reason): (ErrorCode, String), signed: u64) {
+        if self.machine.on_reject(version, signed).is_err() {
+            return;
+        }
+        let Some(work) = self.mine.take() else {
             return;
         };
         if code == ErrorCode::Busy {
             self.busy.fetch_add(1, Ordering::Relaxed);
             self.paused_until = Some(Instant::now() + BUSY_PAUSE);
-            self.queue.push_front(mine.work);
+            self.queue.push_front(work);
         } else {
-            self.give_up(&mine.work, &format!("{code:?}: {reason}"));
+            self.give_up(&work, &format!("{code:?}: {reason}"));
         }
     }
 
-    /// The hub's latest co-signed state: adopted only if newer and signed by both of us.
-    fn on_sync(&mut self, snap: Snapshot) -> Result<(), ClientError> {
-        if snap.state().version <= self.snap.state().version {
-            return Ok(());
-        }
-        snap.verify(self.chain_id, &self.channel, &self.me, &self.hub)
+    /// The hub's latest co-signed state: the machine adopts it only if newer and signed by both.
+    fn on_sync(&mut self, snap: Snapshot, signed: u64) -> Result<(), ClientError> {
+        let synced = self
+            .machine
+            .on_sync(&snap, signed)
             .map_err(|e| ClientError::Misbehaved(format!("sync snapshot: {e}")))?;
-        self.snap = snap;
+        if let Some(work) = synced.resolved.and(self.mine.take()) {
+            self.queue.push_front(work);
+        }
         Ok(())
     }
 
     async fn on_propose(&mut self, p: Proposal) -> Result<(), ClientError> {
         let version = p.state.version;
-        if let Some(mine) = self.mine.take() {
-            if mine.next.state.version == version && p.channel_id == self.channel {
-                // Same version at once: the hub's proposal wins; ours goes again afterwards.
-                self.queue.push_front(mine.work);
-            } else {
-                self.mine = Some(mine);
-                return self
-                    .reject(p.channel_id, version, ErrorCode::Busy, "update in flight")
-                    .await;
+        let checked = match self.vet(&p).await {
+            Ok(checked) => checked,
+            Err(why) => {
+                let out = self.machine.refuse(version, &why);
+                return self.execute(vec![out]).await;
             }
-        }
-        if p.channel_id != self.channel {
-            return self
-                .reject(
-                    p.channel_id,
-                    version,
-                    ErrorCode::UnknownChannel,
-                    "not our channel",
-                )
-                .await;
-        }
-        let next = match self.vet(&p).await {
-            Ok(next) => next,
-            Err((code, why)) => return self.reject(p.channel_id, version, code, &why).await,
         };
-        let sig = next.state.sign(&self.key);
-        self.snap = Snapshot {
-            cosigned: CoSigned {
-                state: next.state,
-                sig_a: sig,
-                sig_b: p.sig,
-            },
-            locks: next.locks,
-        };
-        let accept = SessionMsg::Accept {
-            channel_id: self.channel,
-            version,
-            sig,
-        };
-        send(&mut self.sink, &accept).await?;
+        let outputs = self
+            .machine
+            .accept(checked)
+            .map_err(|e| ClientError::Misbehaved(format!("accept: {e}")))?;
+        self.execute(outputs).await?;
         match p.change {
             Change::AddLock { lock } => {
                 if let Some((secret, _)) = lock_get(&self.issued, &lock.hashlock) {
@@ -508,63 +460,31 @@ impl Session {
             Change::RemoveLock { hashlock } => {
                 self.finish(&hashlock, Err("the hub removed our lock".into()))
             }
-            Change::Finalize => {}
+            Change::Finalize | Change::Bump => {}
         }
         Ok(())
     }
 
-    /// `check_proposal` on our latest state, the hub's signature, then our policy.
-    async fn vet(&mut self, p: &Proposal) -> Result<Position, (ErrorCode, String)> {
+    /// The machine's checks on our latest state, then our policy on incoming locks.
+    async fn vet(&mut self, p: &Proposal) -> Result<sluice_protocol::session::Checked, Refusal> {
         let mut ctx = self.context();
-        let mut checked = check_proposal(&self.position(), &p.change, &p.state, Party::B, &ctx);
-        if let Err(UpdateError::State(_)) = checked {
+        let mut checked = self.machine.on_proposal(p, &ctx);
+        if let Err(Refusal::Update(UpdateError::State(_))) = checked {
             // Deposits only grow while a channel is open: a balance that looks short may be a
             // top-up we have not seen yet.
             self.view.refresh(&self.channel).await;
             ctx = self.context();
-            checked = check_proposal(&self.position(), &p.change, &p.state, Party::B, &ctx);
+            checked = self.machine.on_proposal(p, &ctx);
         }
-        let next = checked.map_err(|e| (ErrorCode::InvalidUpdate, e.to_string()))?;
-        self.hub
-            .verify_hash(&p.state.signing_hash(), &p.sig)
-            .map_err(|e| (ErrorCode::BadSignature, format!("hub signature: {e}")))?;
+        let checked = checked?;
         if let Change::AddLock { lock } = &p.change {
-            let Some((_, amount)) = lock_get(&self.issued, &lock.hashlock) else {
-                return Err((
-                    ErrorCode::PaymentFailed,
-                    "no invoice of ours has this hashlock".into(),
-                ));
-            };
-            if lock.amount < amount {
-                return Err((
-                    ErrorCode::PaymentFailed,
-                    "lock below the invoice amount".into(),
-                ));
-            }
-            if lock.expiry <= ctx.height.saturating_add(UNLOCK_MARGIN) {
-                return Err((
-                    ErrorCode::PaymentFailed,
-                    "lock expires too soon to claim".into(),
-                ));
-            }
+            let facts = lock_get(&self.issued, &lock.hashlock).map(|(_, amount)| InvoiceFacts {
+                amount,
+                paid: false,
+            });
+            incoming_lock(lock, facts, ctx.height, UNLOCK_MARGIN)?;
         }
-        Ok(next)
-    }
-
-    async fn reject(
-        &mut self,
-        channel_id: Hash32,
-        version: u64,
-        code: ErrorCode,
-        reason: &str,
-    ) -> Result<(), ClientError> {
-        let msg = SessionMsg::Reject {
-            channel_id,
-            version,
-            code,
-            reason: reason.to_string(),
-        };
-        send(&mut self.sink, &msg).await
+        Ok(checked)
     }
 }
 
