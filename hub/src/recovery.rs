@@ -165,7 +165,9 @@ async fn in_doubt(sh: &Shared, pay: &PaymentRecord) {
             }
             router::fail(sh, pay, "payee did not unlock before the lock expired").await
         }
-        Err(e) => tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot read the secret registry"),
+        Err(e) => {
+            tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot read the secret registry")
+        }
     }
 }
 
@@ -178,7 +180,11 @@ async fn registered_in_time(
     let Some(chain) = &sh.chain else {
         return Ok(None);
     };
-    let info = chain.client().secret(hashlock).await.map_err(|e| e.to_string())?;
+    let info = chain
+        .client()
+        .secret(hashlock)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(info.filter(|i| i.height < expiry).map(|i| i.secret))
 }
 

@@ -6,14 +6,17 @@
 use crate::recovery::{self, Outgoing};
 use crate::shared::{Shared, Unlocked};
 use crate::store::{now_secs, ChannelPhase, PaymentRecord, PaymentState, PaymentWrite};
-use crate::updater::{self, Prepared, ProposeError};
+use crate::updater::{self, Prepared, ProposeError, Superseded};
 use sluice_protocol::invoice::SignedInvoice;
 use sluice_protocol::update::Change;
-use sluice_protocol::wire::hub::{PaymentStatus, SessionMsg};
+use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus, SessionMsg};
 use sluice_protocol::{Address, Direction, Hash32, Lock};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Times the lock toward the payee goes again after crossing the payee's own proposal.
+const RETRIES_AFTER_BUSY: usize = 3;
 
 /// Checks a payer's `AddLock` with invoice; returns the payment to record with it, or the reason
 /// the hub refuses (sent as `Reject{PaymentFailed}`).
@@ -142,7 +145,21 @@ async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord, out: Option<Prepared>) {
         channel_out: pay.expiry_out.map(|e| (channel_out, e)),
         secret: None,
     };
-    if let Err(e) = send_reserved(sh, out, &channel_out, change, vec![w]).await {
+    let mut sent = send_reserved(sh, out, &channel_out, change.clone(), vec![w.clone()]).await;
+    // Crossed on the wire with the payee's own proposal: both are burnt. The same lock goes
+    // again above the one in doubt, which is dead once the payee co-signs it.
+    for _ in 0..RETRIES_AFTER_BUSY {
+        if !matches!(sent, Err(ProposeError::Rejected(ErrorCode::Busy, _))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        sent = match updater::supersede(sh, &channel_out, change.clone(), vec![w.clone()]).await {
+            Ok(Superseded::Done(s)) => Ok(s),
+            Ok(_) => sent,
+            Err(e) => Err(e),
+        };
+    }
+    if let Err(e) = sent {
         sh.forget_unlock(&pay.hashlock);
         return not_forwarded(sh, pay, &e).await;
     }

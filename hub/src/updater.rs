@@ -183,7 +183,13 @@ pub fn machine(sh: &Shared, row: &ChannelRow) -> ChannelSession {
         version: row.floor,
         is_final: false,
     };
-    ChannelSession::new(Party::B, sh.key.clone(), row.client, row.snapshot.clone(), signed)
+    ChannelSession::new(
+        Party::B,
+        sh.key.clone(),
+        row.client,
+        row.snapshot.clone(),
+        signed,
+    )
 }
 
 /// `change` on `row`, built and signed by the machine; the client's signature is left zero.
@@ -204,23 +210,54 @@ fn sign_proposal(sh: &Shared, row: &ChannelRow, change: Change) -> Result<Snapsh
 
 /// Buries a proposal left in doubt on `channel` (rejected, or unanswered): proposes a `Bump`
 /// above it, so that once the client co-signs it every state either side signed below is dead
-/// (a challenge with the bump beats it). True: it is dead; false: still in doubt (no reservation
-/// given up on the channel, the client is offline or refused, or another task claimed it).
+/// (a challenge with the bump beats it). True: it is dead (or there was none); false: still in
+/// doubt (the client is offline or refused, or another task claimed the channel).
 pub async fn bury(sh: &Shared, channel: &Hash32) -> Result<bool, ProposeError> {
+    match supersede(sh, channel, Change::Bump, vec![]).await? {
+        Superseded::Done(_) | Superseded::NothingInDoubt => Ok(true),
+        Superseded::Refused => Ok(false),
+    }
+}
+
+/// What [`supersede`] did.
+pub enum Superseded {
+    /// The change is co-signed above the proposal in doubt, which is dead.
+    Done(Snapshot),
+    /// No proposal given up on stands on the channel.
+    NothingInDoubt,
+    /// The client did not co-sign; the proposal stays in doubt.
+    Refused,
+}
+
+/// Proposes `change` above a proposal left in doubt on `channel` (the same forward again, or a
+/// `Bump`), with `writes` committed with it; once co-signed, the one in doubt is dead.
+pub async fn supersede(
+    sh: &Shared,
+    channel: &Hash32,
+    change: Change,
+    writes: Vec<PaymentWrite>,
+) -> Result<Superseded, ProposeError> {
     let timeout = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
     let lock = sh.channel_lock(channel);
     let _guard = tokio::time::timeout(timeout, lock.lock_owned())
         .await
         .map_err(|_| ProposeError::Busy)?;
-    let row = sh.store.channel(channel).await?.ok_or(ProposeError::NotOpen)?;
+    let row = sh
+        .store
+        .channel(channel)
+        .await?
+        .ok_or(ProposeError::NotOpen)?;
     let Some(doubt) = row.pending.clone().filter(|p| !p.is_live(now_ms())) else {
-        return Ok(row.pending.is_none());
+        return match row.pending {
+            None => Ok(Superseded::NothingInDoubt),
+            Some(_) => Err(ProposeError::Busy),
+        };
     };
     if row.phase != ChannelPhase::Open {
         return Err(ProposeError::NotOpen);
     }
     let session = sh.sessions.get(&row.client).ok_or(ProposeError::Offline)?;
-    let proposed = sign_proposal(sh, &row, Change::Bump)?;
+    let proposed = sign_proposal(sh, &row, change.clone())?;
     let version = proposed.state().version;
     let claimed = sh
         .store
@@ -233,20 +270,27 @@ pub async fn bury(sh: &Shared, channel: &Hash32) -> Result<bool, ProposeError> {
     session.note_proposal(*channel, version);
     let sent = session.send(SessionMsg::Propose(Proposal {
         channel_id: *channel,
-        change: Change::Bump,
+        change,
         state: *proposed.state(),
         sig: proposed.cosigned.sig_b,
         invoice: None,
     }));
     let reply = match sent {
-        true => tokio::time::timeout(timeout, rx).await.ok().and_then(Result::ok),
+        true => tokio::time::timeout(timeout, rx)
+            .await
+            .ok()
+            .and_then(Result::ok),
         false => None,
     };
     sh.forget_reply(channel, version);
     let Some(Reply::Accept(sig_a)) = reply else {
-        return Ok(false);
+        return Ok(Superseded::Refused);
     };
-    if row.client.verify_hash(&proposed.state().signing_hash(), &sig_a).is_err() {
+    if row
+        .client
+        .verify_hash(&proposed.state().signing_hash(), &sig_a)
+        .is_err()
+    {
         return Err(ProposeError::BadSignature);
     }
     let snap = Snapshot {
@@ -262,15 +306,17 @@ pub async fn bury(sh: &Shared, channel: &Hash32) -> Result<bool, ProposeError> {
     };
     let old = row.version();
     sh.store
-        .update_channel_from(&seen, |r| match r.version() == old && r.pending == seen.pending {
-            true => Ok((snap.clone(), vec![], ())),
-            false => Err(()),
+        .update_channel_from(&seen, |r| {
+            match r.version() == old && r.pending == seen.pending {
+                true => Ok((snap.clone(), writes.clone(), ())),
+                false => Err(()),
+            }
         })
         .await?
         .map_err(|_| ProposeError::Conflict)?;
-    sh.metrics.updates.with_label_values(&["buried"]).inc();
+    sh.metrics.updates.with_label_values(&["superseded"]).inc();
     tracing::info!(channel = %channel, version, buried = doubt.version(), "a proposal in doubt is dead");
-    Ok(true)
+    Ok(Superseded::Done(snap))
 }
 
 /// Drops a reserved proposal that was never sent (the client cannot hold it).

@@ -152,9 +152,10 @@ async fn payments_that_cannot_complete_fail_fast_with_a_reason() {
     let (inv, hashlock) = wd.invoice(100, u64::MAX);
     assert!(failed_with(&wa.pay(&a, &inv, 100).await, "payee refused"));
     let row = hub.shared.store.channel(&a).await.unwrap().unwrap();
+    // The five refused proposals above burnt versions 1 to 5: the lock went in at 6.
     assert_eq!(
         (row.version(), row.snapshot.locks.len()),
-        (2, 0),
+        (7, 0),
         "lock added then removed"
     );
     assert_eq!(
@@ -169,11 +170,62 @@ async fn payments_that_cannot_complete_fail_fast_with_a_reason() {
         "already paid or tried"
     ));
     let again = hub.shared.store.channel(&a).await.unwrap().unwrap();
-    assert_eq!(again.version(), 2);
+    assert_eq!(again.version(), 7);
+    assert!(again.floor > 7, "the refused proposal burnt its version");
     assert_eq!(
         wa.latest(&a).state().version,
-        2,
+        7,
         "payer holds the release too"
     );
     let _ = (wb, wc);
+}
+
+/// ATTACKS.md F1a at the hub: the payee co-signs the hub's lock for itself, answers Reject and
+/// refuses the `Bump` that would bury it. It may enforce that state on chain, so the hub keeps
+/// the payer's lock (the payment is not failed) and never signs another state at its version.
+#[tokio::test]
+async fn payee_that_cosigns_then_rejects_leaves_the_payers_lock_with_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), quick_config()).await;
+    let (ka, kb) = (Keypair::generate(), Keypair::generate());
+    let a = open_channel(&hub, &ka, 10_000, 0).await;
+    let b = open_channel(&hub, &kb, 0, 5_000).await;
+    let wa = Wallet::connect(&hub, ka).await;
+    let wb = Wallet::connect(&hub, kb.clone()).await;
+    wb.keep_and_reject_locks();
+    let (inv, hashlock) = wb.invoice(1_000, u64::MAX);
+    let p = wa.pay_proposal(&a, &inv, 1_000, 0);
+    assert!(matches!(wa.propose(p).await, SessionMsg::Accept { .. }));
+
+    // The hub forwards, is rejected, tries to bury the forward with a Bump, is refused again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let kept = loop {
+        let row = hub.shared.store.channel(&b).await.unwrap().unwrap();
+        let kept = wb.kept();
+        if !kept.is_empty() && row.floor > kept[0].state().version {
+            break kept;
+        }
+        assert!(std::time::Instant::now() < deadline, "no bump was tried");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let held = &kept[0];
+    held.verify(
+        hub.shared.chain_id,
+        &b,
+        &kb.address(),
+        &hub.shared.address(),
+    )
+    .expect("the payee holds a valid co-signed state with the hub's lock");
+    assert!(held.locks.iter().any(|l| l.hashlock == hashlock));
+
+    // The payer's lock stays with the hub, and the payment is not failed.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let pay = hub.shared.store.payment(&hashlock).await.unwrap().unwrap();
+    assert_ne!(pay.state, PaymentState::Failed);
+    let ra = hub.shared.store.channel(&a).await.unwrap().unwrap();
+    assert!(ra.snapshot.locks.iter().any(|l| l.hashlock == hashlock));
+    // The hub never signed another state at the kept version.
+    let rb = hub.shared.store.channel(&b).await.unwrap().unwrap();
+    assert!(rb.floor > held.state().version);
+    assert!(rb.version() < held.state().version || rb.snapshot == *held);
 }

@@ -242,7 +242,7 @@ async fn a_forward_the_payee_holds_is_claimed_when_it_unlocks_with_nobody_waitin
 }
 
 #[tokio::test]
-async fn a_reserved_forward_keeps_the_payers_lock_until_the_payee_resyncs_without_it() {
+async fn a_reserved_forward_keeps_the_payers_lock_until_a_bump_above_it_is_co_signed() {
     let (_dir, hub, payer, payee, s) = stranded_hub().await;
     // The dead process had reserved the forward and was waiting for the payee's answer.
     reserve_forward(&hub, &s, &payee, now_ms() + 3_000).await;
@@ -257,8 +257,9 @@ async fn a_reserved_forward_keeps_the_payers_lock_until_the_payee_resyncs_withou
     let a = hub.shared.store.channel(&s.a).await.unwrap().unwrap();
     assert_eq!(a.snapshot.locks.len(), 1);
 
-    // The payee resyncs at the channel's current version: it never completed the forward. The
-    // reservation goes once its proposer's wait is over, and then the payment is undone.
+    // The payee resyncs at the channel's current version. That proves nothing (it holds the
+    // hub's signature on the forward whatever it shows): the hub buries the forward with a
+    // `Bump` above it, which the payee co-signs, and only then is the payment undone.
     let wb = Wallet::connect(&hub, payee).await;
     wb.send(&SessionMsg::Sync {
         channel_id: s.b,
@@ -266,10 +267,11 @@ async fn a_reserved_forward_keeps_the_payers_lock_until_the_payee_resyncs_withou
         signed: 0,
     });
     let p = wait_for_state(&hub, &s.pay.hashlock, PaymentState::Failed).await;
-    assert!(p.reason.unwrap().contains("interrupted"));
+    assert!(p.reason.unwrap().contains("did not take the lock"));
     wait_unlocked(&hub, &s.a).await;
     let b = hub.shared.store.channel(&s.b).await.unwrap().unwrap();
-    assert_eq!((b.version(), b.pending.is_none()), (0, true));
+    assert_eq!((b.version(), b.pending.is_none()), (2, true));
+    assert!(b.snapshot.locks.is_empty());
 }
 
 #[tokio::test]

@@ -338,7 +338,10 @@ async fn floor_rises_and_bumps_claim_above_it(store: &Store) {
     store.raise_floor(&c.id, 4).await.unwrap();
     store.raise_floor(&c.id, 2).await.unwrap();
     assert_eq!(store.channel(&c.id).await.unwrap().unwrap().floor, 4);
-    assert!(!store.reserve(&c.id, 0, &snap(c.id, 4), now_ms() + 60_000).await.unwrap());
+    assert!(!store
+        .reserve(&c.id, 0, &snap(c.id, 4), now_ms() + 60_000)
+        .await
+        .unwrap());
     let far = now_ms() + 60_000;
     assert!(store.reserve(&c.id, 0, &snap(c.id, 5), far).await.unwrap());
     assert!(

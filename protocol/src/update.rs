@@ -556,7 +556,11 @@ mod tests {
         let change = Change::AddLock {
             lock: lock(Direction::AtoB, 10, 1),
         };
-        let at = |v| apply_at(&open(), &change, Party::A, &ctx(), v).unwrap().state;
+        let at = |v| {
+            apply_at(&open(), &change, Party::A, &ctx(), v)
+                .unwrap()
+                .state
+        };
         // Version 3 was signed (and burnt): 3 is refused, 4 and 5 are fine.
         assert_eq!(
             check_proposal(&open(), &change, &at(3), Party::A, &ctx(), 3),
@@ -573,7 +577,10 @@ mod tests {
         let far = MAX_VERSION_SKIP + 1;
         assert_eq!(
             check_version(0, 0, far),
-            Err(UpdateError::VersionTooFar { latest: 0, got: far })
+            Err(UpdateError::VersionTooFar {
+                latest: 0,
+                got: far
+            })
         );
         assert!(check_version(0, 0, MAX_VERSION_SKIP).is_ok());
         assert_eq!(
@@ -595,8 +602,17 @@ mod tests {
         let b = apply_at(&p, &Change::Bump, Party::B, &ctx(), 9).unwrap();
         assert_eq!(b.state.version, 9);
         assert_eq!(b.locks, p.locks);
-        assert_eq!(ChannelState { version: 1, ..b.state }, p.state);
-        assert_eq!(Change::from_bytes(&Change::Bump.to_bytes()), Ok(Change::Bump));
+        assert_eq!(
+            ChannelState {
+                version: 1,
+                ..b.state
+            },
+            p.state
+        );
+        assert_eq!(
+            Change::from_bytes(&Change::Bump.to_bytes()),
+            Ok(Change::Bump)
+        );
     }
 
     #[test]

@@ -143,7 +143,13 @@ impl<'a> Engine<'a> {
     fn machine(&mut self, ch: &ChannelRow) -> &mut ChannelSession {
         let core = self.core;
         let fresh = || {
-            ChannelSession::new(Party::A, core.key.clone(), ch.hub, ch.snapshot.clone(), ch.signed)
+            ChannelSession::new(
+                Party::A,
+                core.key.clone(),
+                ch.hub,
+                ch.snapshot.clone(),
+                ch.signed,
+            )
         };
         let m = self.machines.entry(ch.id).or_insert_with(fresh);
         if m.latest() != &ch.snapshot && m.in_flight().is_none() {
@@ -155,10 +161,17 @@ impl<'a> Engine<'a> {
     }
 
     /// Executes a machine's outputs in order: each store write completes before the next send.
-    async fn execute(&mut self, ch: &ChannelRow, outputs: Vec<Output>, reason: Option<String>) -> Result<()> {
+    async fn execute(
+        &mut self,
+        ch: &ChannelRow,
+        outputs: Vec<Output>,
+        reason: Option<String>,
+    ) -> Result<()> {
         for out in outputs {
             match out {
-                Output::PersistSigned(signed) => self.core.store.record_signed(&ch.id, signed).await?,
+                Output::PersistSigned(signed) => {
+                    self.core.store.record_signed(&ch.id, signed).await?
+                }
                 Output::Commit(c) => self.commit(ch, &c, reason.clone()).await?,
                 Output::Send(msg) => send(&mut self.sink, &msg).await?,
             }
@@ -265,7 +278,10 @@ impl<'a> Engine<'a> {
                 code,
                 reason,
                 signed,
-            } => self.on_reject(channel_id, version, (code, reason), signed).await,
+            } => {
+                self.on_reject(channel_id, version, (code, reason), signed)
+                    .await
+            }
             SessionMsg::Payment {
                 hashlock,
                 status: PaymentStatus::Failed,
@@ -357,7 +373,11 @@ impl<'a> Engine<'a> {
         };
         let ctx = match crate::chain::context(&core.chain, &ch.id, self.terms.policy).await {
             Ok(ctx) => ctx,
-            Err(e) => return self.reject(id, version, ErrorCode::Internal, &e.to_string()).await,
+            Err(e) => {
+                return self
+                    .reject(id, version, ErrorCode::Internal, &e.to_string())
+                    .await
+            }
         };
         let checked = match self.machine(&ch).on_proposal(&p, &ctx) {
             Ok(c) => c,
@@ -406,7 +426,12 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    async fn store_commit(&self, ch: &ChannelRow, snap: &Snapshot, effects: &[Effect]) -> Result<()> {
+    async fn store_commit(
+        &self,
+        ch: &ChannelRow,
+        snap: &Snapshot,
+        effects: &[Effect],
+    ) -> Result<()> {
         let core = self.core;
         let stored = core
             .store

@@ -10,7 +10,11 @@ use sluice_protocol::{Change, Direction, Height, Snapshot};
 
 /// The wallet's own policy on a hub proposal that passed the session's checks: a lock toward
 /// us is taken only as `session::incoming_lock` allows, given our invoice for it.
-pub(crate) async fn policy(core: &Core, change: &Change, height: Height) -> Result<Option<Refusal>> {
+pub(crate) async fn policy(
+    core: &Core,
+    change: &Change,
+    height: Height,
+) -> Result<Option<Refusal>> {
     let Change::AddLock { lock } = change else {
         return Ok(None);
     };
@@ -22,9 +26,11 @@ pub(crate) async fn policy(core: &Core, change: &Change, height: Height) -> Resu
             amount: inv.amount,
             paid: inv.paid,
         });
-    Ok(incoming_lock(lock, facts, height, core.config.unlock_margin)
-        .err()
-        .map(Refusal::Lock))
+    Ok(
+        incoming_lock(lock, facts, height, core.config.unlock_margin)
+            .err()
+            .map(Refusal::Lock),
+    )
 }
 
 /// The reason the hub gave earlier for a failing payment whose lock it now removes.

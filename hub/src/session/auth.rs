@@ -166,7 +166,9 @@ async fn release_harmless(sh: &Shared, row: &crate::store::ChannelRow) {
         return;
     }
     match sh.store.clear_reservation(&row.id, p.version()).await {
-        Ok(true) => tracing::info!(channel = %row.id, version = p.version(), "released a given-up reservation"),
+        Ok(true) => {
+            tracing::info!(channel = %row.id, version = p.version(), "released a given-up reservation")
+        }
         Ok(false) => {}
         Err(e) => tracing::warn!(channel = %row.id, error = %e, "cannot release a reservation"),
     }

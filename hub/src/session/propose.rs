@@ -134,7 +134,10 @@ async fn handle(
     };
     *floor = row.floor;
     if r.is_err() && signed && p.state.version > row.floor {
-        let v = p.state.version.min(row.version().saturating_add(MAX_VERSION_SKIP / 2));
+        let v = p
+            .state
+            .version
+            .min(row.version().saturating_add(MAX_VERSION_SKIP / 2));
         match sh.store.raise_floor(&row.id, v).await {
             Ok(()) => *floor = v,
             Err(e) => tracing::error!(error = %e, channel = %row.id, "cannot raise the floor"),
@@ -348,8 +351,15 @@ async fn commit(
         }
         let ctx = sh.context(row.deposit_a, row.deposit_b);
         // The machine's rule, on the row as it is now (the signature was checked above).
-        let next = check_proposal(&row.position(), &p.change, &p.state, Party::A, &ctx, row.floor)
-            .map_err(refusal)?;
+        let next = check_proposal(
+            &row.position(),
+            &p.change,
+            &p.state,
+            Party::A,
+            &ctx,
+            row.floor,
+        )
+        .map_err(refusal)?;
         let sig_b = next.state.sign(&sh.key);
         let snap = Snapshot {
             cosigned: CoSigned {

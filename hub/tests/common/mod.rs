@@ -66,6 +66,10 @@ struct State {
     terms: Option<RoutingTerms>,
     /// Reject the hub's locks instead of accepting them.
     decline: bool,
+    /// Co-sign the hub's locks for ourselves, keep them, answer Reject, and refuse any Bump that
+    /// would bury them: a payee out to keep a lock the hub thinks it withdrew.
+    keep_and_reject: bool,
+    kept: Vec<Snapshot>,
     /// Per channel, the highest version either side signed: new states go above it.
     floors: HashMap<Hash32, u64>,
 }
@@ -237,6 +241,16 @@ impl Wallet {
         }
     }
 
+    /// Co-signs every hub lock for itself, keeps it and answers Reject; refuses every Bump.
+    pub fn keep_and_reject_locks(&self) {
+        self.state.lock().unwrap().keep_and_reject = true;
+    }
+
+    /// The hub-signed states this wallet co-signed for itself and kept after rejecting them.
+    pub fn kept(&self) -> Vec<Snapshot> {
+        self.state.lock().unwrap().kept.clone()
+    }
+
     pub fn decline_locks(&self) {
         self.state.lock().unwrap().decline = true;
     }
@@ -336,7 +350,10 @@ impl Wallet {
 
     /// Sends `p` and waits for the hub's answer; on `Accept` stores the co-signed state.
     pub async fn propose(&self, p: Proposal) -> SessionMsg {
-        self.state.lock().unwrap().raise(&p.channel_id, p.state.version);
+        self.state
+            .lock()
+            .unwrap()
+            .raise(&p.channel_id, p.state.version);
         self.send(&SessionMsg::Propose(p.clone()));
         let reply = self
             .recv_until(|m| matches!(m, SessionMsg::Accept { channel_id, .. } | SessionMsg::Reject { channel_id, .. } if *channel_id == p.channel_id))
@@ -442,7 +459,23 @@ fn on_hub_proposal(
     hub.verify_hash(&p.state.signing_hash(), &p.sig).unwrap();
     let version = p.state.version;
     st.raise(&p.channel_id, version);
-    if let (Change::AddLock { .. }, true) = (&p.change, st.decline) {
+    let hostile = st.keep_and_reject && matches!(p.change, Change::AddLock { .. } | Change::Bump);
+    if hostile {
+        if let Change::AddLock { .. } = p.change {
+            let sig = p.state.sign(key);
+            let cosigned = CoSigned {
+                state: next.state,
+                sig_a: sig,
+                sig_b: p.sig,
+            };
+            st.kept.push(Snapshot {
+                cosigned,
+                locks: next.locks.clone(),
+            });
+        }
+    }
+    let declined = st.decline && matches!(p.change, Change::AddLock { .. });
+    if declined || hostile {
         let msg = SessionMsg::Reject {
             channel_id: p.channel_id,
             version,

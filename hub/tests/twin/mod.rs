@@ -425,9 +425,19 @@ impl Twin {
             return self.reject(conn, version, "withheld".into(), st.floor);
         }
         let floor = st.floor;
-        let checked =
-            check_proposal(&st.position(), &p.change, &p.state, Party::B, &st.ctx(), floor);
-        if self.hub.verify_hash(&p.state.signing_hash(), &p.sig).is_ok() {
+        let checked = check_proposal(
+            &st.position(),
+            &p.change,
+            &p.state,
+            Party::B,
+            &st.ctx(),
+            floor,
+        );
+        if self
+            .hub
+            .verify_hash(&p.state.signing_hash(), &p.sig)
+            .is_ok()
+        {
             st.floor = st.floor.max(version);
         }
         let next = match (

@@ -383,7 +383,11 @@ impl ChannelSession {
             version: snapshot.state().version,
             sig,
         };
-        let commit = self.adopt(c.before, Some((c.proposal.change, self.me.other())), snapshot);
+        let commit = self.adopt(
+            c.before,
+            Some((c.proposal.change, self.me.other())),
+            snapshot,
+        );
         Ok(vec![
             Output::Commit(Box::new(commit)),
             Output::Send(Box::new(accept)),
@@ -444,7 +448,11 @@ impl ChannelSession {
     pub fn on_reject(&mut self, version: u64, peer_signed: u64) -> Result<InFlight, Refusal> {
         match self.inflight.take() {
             Some(f) if f.version() == version => {
-                let cap = self.latest.state().version.saturating_add(MAX_VERSION_SKIP / 2);
+                let cap = self
+                    .latest
+                    .state()
+                    .version
+                    .saturating_add(MAX_VERSION_SKIP / 2);
                 self.note_peer_signed(peer_signed.min(cap));
                 self.free_version();
                 Ok(f)

@@ -110,7 +110,10 @@ mod tests {
     fn a_lock_expiring_within_the_margin_is_refused() {
         assert_eq!(
             incoming_lock(&lock(100, 15), Some(INV), 10, 5),
-            Err(LockRefusal::ExpiresTooSoon { expiry: 15, min: 15 })
+            Err(LockRefusal::ExpiresTooSoon {
+                expiry: 15,
+                min: 15
+            })
         );
     }
 }

@@ -24,7 +24,13 @@ fn key(n: u8) -> Keypair {
 fn pair() -> (ChannelSession, ChannelSession) {
     let (ka, kb) = (key(1), key(2));
     let open = Snapshot::opening(7, Hash32([9; 32]));
-    let a = ChannelSession::new(Party::A, ka.clone(), kb.address(), open.clone(), Signed::default());
+    let a = ChannelSession::new(
+        Party::A,
+        ka.clone(),
+        kb.address(),
+        open.clone(),
+        Signed::default(),
+    );
     let b = ChannelSession::new(Party::B, kb, ka.address(), open, Signed::default());
     (a, b)
 }
@@ -72,7 +78,9 @@ fn round(from: &mut ChannelSession, to: &mut ChannelSession, change: Change) -> 
 #[test]
 fn a_proposal_is_persisted_as_signed_before_it_is_sent() {
     let (mut a, _) = pair();
-    let out = a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap();
+    let out = a
+        .propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+        .unwrap();
     assert_eq!(
         out[0],
         Output::PersistSigned(Signed {
@@ -95,8 +103,13 @@ fn an_accepted_round_leaves_both_at_one_co_signed_state() {
 #[test]
 fn the_receiver_commits_before_it_sends_its_accept() {
     let (mut a, mut b) = pair();
-    let p = proposal(&a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap());
-    let out = b.accept(b.clone().on_proposal(&p, &ctx()).unwrap()).unwrap();
+    let p = proposal(
+        &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+            .unwrap(),
+    );
+    let out = b
+        .accept(b.clone().on_proposal(&p, &ctx()).unwrap())
+        .unwrap();
     assert!(matches!(out[0], Output::Commit(_)));
     assert!(matches!(out[1], Output::Send(_)));
 }
@@ -104,9 +117,15 @@ fn the_receiver_commits_before_it_sends_its_accept() {
 #[test]
 fn a_rejected_proposal_burns_its_version() {
     let (mut a, mut b) = pair();
-    let p = proposal(&a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap());
+    let p = proposal(
+        &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+            .unwrap(),
+    );
     // The peer co-signs for itself, then answers Reject.
-    let kept = b.clone().accept(b.on_proposal(&p, &ctx()).unwrap()).unwrap();
+    let kept = b
+        .clone()
+        .accept(b.on_proposal(&p, &ctx()).unwrap())
+        .unwrap();
     a.on_reject(1, 0).unwrap();
     assert_eq!(a.signed().version, 1);
     // The next state goes to version 2, which beats the kept version 1 on chain.
@@ -118,7 +137,10 @@ fn a_rejected_proposal_burns_its_version() {
 #[test]
 fn the_receiver_of_a_rejected_proposal_also_goes_above_it() {
     let (mut a, mut b) = pair();
-    let p = proposal(&a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap());
+    let p = proposal(
+        &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+            .unwrap(),
+    );
     b.on_proposal(&p, &ctx()).unwrap();
     let why = Refusal::Lock(LockRefusal::NoInvoice);
     assert!(matches!(b.refuse(1, &why), Output::Send(_)));
@@ -130,26 +152,42 @@ fn the_receiver_of_a_rejected_proposal_also_goes_above_it() {
 #[test]
 fn a_proposal_at_a_burnt_version_is_refused() {
     let (mut a, mut b) = pair();
-    let p1 = proposal(&a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap());
+    let p1 = proposal(
+        &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+            .unwrap(),
+    );
     b.on_proposal(&p1, &ctx()).unwrap();
     a.on_reject(1, 0).unwrap();
     // A forged second proposal at version 1 (as a forking peer would send) is refused.
     let mut other = a.clone();
     other.signed = Signed::default();
     other.peer_signed = 0;
-    let p2 = proposal(&other.propose(lock(Direction::AtoB, 30, 2), &ctx(), None).unwrap());
+    let p2 = proposal(
+        &other
+            .propose(lock(Direction::AtoB, 30, 2), &ctx(), None)
+            .unwrap(),
+    );
     assert_eq!(p2.state.version, 1);
     assert_eq!(
         b.on_proposal(&p2, &ctx()),
-        Err(Refusal::Update(UpdateError::VersionBurnt { floor: 1, got: 1 }))
+        Err(Refusal::Update(UpdateError::VersionBurnt {
+            floor: 1,
+            got: 1
+        }))
     );
 }
 
 #[test]
 fn proposals_crossing_on_the_wire_are_both_refused_and_burnt() {
     let (mut a, mut b) = pair();
-    let pa = proposal(&a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap());
-    let pb = proposal(&b.propose(lock(Direction::BtoA, 10, 2), &ctx(), None).unwrap());
+    let pa = proposal(
+        &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+            .unwrap(),
+    );
+    let pb = proposal(
+        &b.propose(lock(Direction::BtoA, 10, 2), &ctx(), None)
+            .unwrap(),
+    );
     assert_eq!(b.on_proposal(&pa, &ctx()), Err(Refusal::Busy));
     assert_eq!(a.on_proposal(&pb, &ctx()), Err(Refusal::Busy));
     a.on_reject(1, 0).unwrap();
@@ -160,10 +198,17 @@ fn proposals_crossing_on_the_wire_are_both_refused_and_burnt() {
 #[test]
 fn an_abandoned_proposal_keeps_its_version_across_a_restart() {
     let (mut a, mut b) = pair();
-    a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap();
+    a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+        .unwrap();
     a.abandon();
     // Restarted from what was persisted: the latest snapshot and the signed record.
-    let mut a = ChannelSession::new(Party::A, key(1), key(2).address(), a.latest().clone(), a.signed());
+    let mut a = ChannelSession::new(
+        Party::A,
+        key(1),
+        key(2).address(),
+        a.latest().clone(),
+        a.signed(),
+    );
     assert_eq!(round(&mut a, &mut b, lock(Direction::AtoB, 10, 2)), 2);
 }
 
@@ -176,22 +221,34 @@ fn after_signing_a_finalize_nothing_else_is_signed() {
         a.propose(lock(Direction::AtoB, 1, 1), &ctx(), None),
         Err(Refusal::FinalSigned)
     );
-    let pb = proposal(&b.propose(lock(Direction::BtoA, 1, 2), &ctx(), None).unwrap());
+    let pb = proposal(
+        &b.propose(lock(Direction::BtoA, 1, 2), &ctx(), None)
+            .unwrap(),
+    );
     assert_eq!(a.on_proposal(&pb, &ctx()), Err(Refusal::FinalSigned));
 }
 
 #[test]
 fn a_proposal_for_another_channel_is_refused() {
     let (mut a, mut b) = pair();
-    let mut p = proposal(&a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap());
+    let mut p = proposal(
+        &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+            .unwrap(),
+    );
     p.channel_id = Hash32([1; 32]);
-    assert!(matches!(b.on_proposal(&p, &ctx()), Err(Refusal::WrongChannel { .. })));
+    assert!(matches!(
+        b.on_proposal(&p, &ctx()),
+        Err(Refusal::WrongChannel { .. })
+    ));
 }
 
 #[test]
 fn a_proposal_with_a_bad_signature_is_refused() {
     let (mut a, mut b) = pair();
-    let mut p = proposal(&a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap());
+    let mut p = proposal(
+        &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+            .unwrap(),
+    );
     p.sig = p.state.sign(&key(3));
     assert_eq!(b.on_proposal(&p, &ctx()), Err(Refusal::BadSignature));
     assert_eq!(b.floor(), 0, "an unverified signature proves nothing");
@@ -200,7 +257,10 @@ fn a_proposal_with_a_bad_signature_is_refused() {
 #[test]
 fn a_proposal_whose_state_apply_does_not_produce_is_refused() {
     let (mut a, mut b) = pair();
-    let mut p = proposal(&a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap());
+    let mut p = proposal(
+        &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+            .unwrap(),
+    );
     p.state.sent_b = 1;
     p.sig = p.state.sign(&key(1));
     assert_eq!(
@@ -242,7 +302,10 @@ fn an_answer_for_nothing_in_flight_is_refused() {
     let (mut a, _) = pair();
     assert!(matches!(
         a.on_accept(1, Signature::default()),
-        Err(Refusal::UnexpectedAnswer { expected: None, got: 1 })
+        Err(Refusal::UnexpectedAnswer {
+            expected: None,
+            got: 1
+        })
     ));
     assert!(a.on_reject(1, 0).is_err());
 }
@@ -250,8 +313,12 @@ fn an_answer_for_nothing_in_flight_is_refused() {
 #[test]
 fn an_accept_with_a_bad_signature_commits_nothing() {
     let (mut a, _) = pair();
-    a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap();
-    assert_eq!(a.on_accept(1, Signature::default()), Err(Refusal::BadSignature));
+    a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+        .unwrap();
+    assert_eq!(
+        a.on_accept(1, Signature::default()),
+        Err(Refusal::BadSignature)
+    );
     assert!(a.in_flight().is_some());
     assert_eq!(a.latest().state().version, 0);
 }
@@ -259,11 +326,17 @@ fn an_accept_with_a_bad_signature_commits_nothing() {
 #[test]
 fn a_sync_with_a_newer_state_is_adopted_and_resolves_our_proposal() {
     let (mut a, mut b) = pair();
-    let p = proposal(&a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap());
+    let p = proposal(
+        &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+            .unwrap(),
+    );
     let checked = b.on_proposal(&p, &ctx()).unwrap();
     b.accept(checked).unwrap();
     // a never saw the Accept; b's Sync brings the co-signed state.
-    let SessionMsg::Sync { snapshot, signed, .. } = b.sync_msg() else {
+    let SessionMsg::Sync {
+        snapshot, signed, ..
+    } = b.sync_msg()
+    else {
         unreachable!()
     };
     let synced = a.on_sync(&snapshot, signed).unwrap();
@@ -277,7 +350,10 @@ fn a_sync_raises_the_floor_to_what_the_peer_signed() {
     let (mut a, b) = pair();
     a.on_sync(b.latest(), 5).unwrap();
     assert_eq!(a.floor(), 5);
-    let p = proposal(&a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None).unwrap());
+    let p = proposal(
+        &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
+            .unwrap(),
+    );
     assert_eq!(p.state.version, 6);
 }
 

@@ -14,9 +14,9 @@ use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use sluice_protocol::invoice::{Invoice, SignedInvoice};
 use sluice_protocol::routing::RoutingTerms;
+use sluice_protocol::session::{incoming_lock, ChannelSession, InvoiceFacts, Output, Refusal};
 use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg, AUTH_ACTION, MAX_SESSION_FRAME};
 use sluice_protocol::wire::{self, auth_bytes};
-use sluice_protocol::session::{incoming_lock, ChannelSession, InvoiceFacts, Output, Refusal};
 use sluice_protocol::{
     sha256, Address, ChainId, Change, Context, Direction, Hash32, Keypair, Lock, Party, Signature,
     Snapshot, Tag, UpdateError,
@@ -221,7 +221,6 @@ enum Work {
     Pay { invoice: SignedInvoice, raw: String },
     Unlock { secret: Hash32 },
 }
-
 
 struct Session {
     me: Address,
