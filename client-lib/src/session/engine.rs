@@ -383,6 +383,10 @@ impl<'a> Engine<'a> {
             Ok(c) => c,
             Err(why) => return self.refuse(&ch, version, why).await,
         };
+        // The hub's proposal won a crossing with ours: ours goes again afterwards.
+        if let Some(mine) = self.pending.remove(&id) {
+            self.queue.push_front(mine.cmd);
+        }
         if let Some(why) = vet::policy(core, &p.change, ctx.height).await? {
             return self.refuse(&ch, version, why).await;
         }

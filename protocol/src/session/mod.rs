@@ -250,6 +250,16 @@ impl ChannelSession {
         self.inflight.as_ref()
     }
 
+    /// Versions the hub (party `b`) leaves free below its proposals: a client proposal built on
+    /// the same state and floor, crossing the hub's on the wire, is then always below it, so the
+    /// hub's wins the tie and the client co-signs it above its own, never at the same version.
+    fn tie_gap(&self) -> u64 {
+        match self.me {
+            Party::A => 0,
+            Party::B => 1,
+        }
+    }
+
     /// The highest version either side is known to have signed: every new state goes above it.
     pub fn floor(&self) -> u64 {
         self.signed.version.max(self.peer_signed)
@@ -308,7 +318,7 @@ impl ChannelSession {
         }
         self.may_sign()?;
         let before = self.position();
-        let version = next_version(before.state.version, self.floor())?;
+        let version = next_version(before.state.version, self.floor() + self.tie_gap())?;
         let next = apply_at(&before, &change, self.me, ctx, version)?;
         let sig = next.state.sign(&self.key);
         self.signed = self.signed.max(Signed::of(&next.state));
@@ -332,9 +342,10 @@ impl ChannelSession {
     }
 
     /// Checks the peer's proposal: channel, signature, version above the floor, and `apply`
-    /// giving exactly its state. A proposal while ours is in flight is refused (`Busy`): both
-    /// versions stay burnt and both sides propose again above them. The peer's signed version
-    /// is noted even when the proposal is refused.
+    /// giving exactly its state. A proposal crossing ours on the wire wins if it is above ours
+    /// (the hub's always are, see `tie_gap`): ours is then given up (dead once this one is
+    /// co-signed above it); otherwise it is refused (`Busy`) and both versions stay burnt. The
+    /// peer's signed version is noted even when the proposal is refused.
     pub fn on_proposal(&mut self, p: &Proposal, ctx: &Context) -> Result<Checked, Refusal> {
         if p.channel_id != self.channel_id {
             return Err(Refusal::WrongChannel {
@@ -345,14 +356,21 @@ impl ChannelSession {
         self.peer
             .verify_hash(&p.state.signing_hash(), &p.sig)
             .map_err(|_| Refusal::BadSignature)?;
-        let floor = self.floor();
-        self.note_peer_signed(p.state.version);
-        if self.inflight.is_some() {
+        if self
+            .inflight
+            .as_ref()
+            .is_some_and(|f| f.version() >= p.state.version)
+        {
+            self.note_peer_signed(p.state.version);
             return Err(Refusal::Busy);
         }
+        let floor = self.floor();
+        self.note_peer_signed(p.state.version);
         self.may_sign()?;
         let before = self.position();
         let next = check_proposal(&before, &p.change, &p.state, self.me.other(), ctx, floor)?;
+        // Ours, below it, is given up: dead once this one is co-signed.
+        self.inflight = None;
         Ok(Checked {
             proposal: p.clone(),
             before,

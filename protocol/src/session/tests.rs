@@ -145,8 +145,8 @@ fn the_receiver_of_a_rejected_proposal_also_goes_above_it() {
     let why = Refusal::Lock(LockRefusal::NoInvoice);
     assert!(matches!(b.refuse(1, &why), Output::Send(_)));
     a.on_reject(1, 0).unwrap();
-    // b saw a's signature at 1: its own next proposal is at 2.
-    assert_eq!(round(&mut b, &mut a, lock(Direction::BtoA, 5, 3)), 2);
+    // b saw a's signature at 1: its own next proposal goes above it (a version left free).
+    assert_eq!(round(&mut b, &mut a, lock(Direction::BtoA, 5, 3)), 3);
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn a_proposal_at_a_burnt_version_is_refused() {
 }
 
 #[test]
-fn proposals_crossing_on_the_wire_are_both_refused_and_burnt() {
+fn proposals_crossing_on_the_wire_leave_the_hubs_above_and_it_wins() {
     let (mut a, mut b) = pair();
     let pa = proposal(
         &a.propose(lock(Direction::AtoB, 10, 1), &ctx(), None)
@@ -188,11 +188,23 @@ fn proposals_crossing_on_the_wire_are_both_refused_and_burnt() {
         &b.propose(lock(Direction::BtoA, 10, 2), &ctx(), None)
             .unwrap(),
     );
+    assert!(
+        pb.state.version > pa.state.version,
+        "the hub leaves a version free"
+    );
+    // The hub refuses the client's; the client gives its own up and co-signs the hub's above it.
     assert_eq!(b.on_proposal(&pa, &ctx()), Err(Refusal::Busy));
-    assert_eq!(a.on_proposal(&pb, &ctx()), Err(Refusal::Busy));
-    a.on_reject(1, 0).unwrap();
-    b.on_reject(1, 0).unwrap();
-    assert_eq!(round(&mut b, &mut a, lock(Direction::BtoA, 10, 2)), 2);
+    let checked = a.on_proposal(&pb, &ctx()).unwrap();
+    assert!(a.in_flight().is_none());
+    let (v, sig) = accept_sig(&a.accept(checked).unwrap());
+    b.on_accept(v, sig).unwrap();
+    assert_eq!(a.latest(), b.latest());
+    assert!(
+        a.on_reject(pa.state.version, 0).is_err(),
+        "nothing of ours is in flight"
+    );
+    // The client goes again above both.
+    assert_eq!(round(&mut a, &mut b, lock(Direction::AtoB, 10, 1)), 3);
 }
 
 #[test]

@@ -444,6 +444,12 @@ impl Session {
                 return self.execute(vec![out]).await;
             }
         };
+        // The hub's proposal won a crossing with ours: ours goes again afterwards.
+        if self.machine.in_flight().is_none() {
+            if let Some(work) = self.mine.take() {
+                self.queue.push_front(work);
+            }
+        }
         let outputs = self
             .machine
             .accept(checked)
