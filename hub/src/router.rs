@@ -154,7 +154,7 @@ async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord, out: Option<Prepared>) {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
         sent = match updater::supersede(sh, &channel_out, change.clone(), vec![w.clone()]).await {
-            Ok(Superseded::Done(s)) => Ok(s),
+            Ok(Superseded::Done(s)) => Ok(*s),
             Ok(_) => sent,
             Err(e) => Err(e),
         };

@@ -222,7 +222,7 @@ pub async fn bury(sh: &Shared, channel: &Hash32) -> Result<bool, ProposeError> {
 /// What [`supersede`] did.
 pub enum Superseded {
     /// The change is co-signed above the proposal in doubt, which is dead.
-    Done(Snapshot),
+    Done(Box<Snapshot>),
     /// No proposal given up on stands on the channel.
     NothingInDoubt,
     /// The client did not co-sign; the proposal stays in doubt.
@@ -316,7 +316,7 @@ pub async fn supersede(
         .map_err(|_| ProposeError::Conflict)?;
     sh.metrics.updates.with_label_values(&["superseded"]).inc();
     tracing::info!(channel = %channel, version, buried = doubt.version(), "a proposal in doubt is dead");
-    Ok(Superseded::Done(snap))
+    Ok(Superseded::Done(Box::new(snap)))
 }
 
 /// Drops a reserved proposal that was never sent (the client cannot hold it).
