@@ -3,9 +3,10 @@
 
 use crate::config::{HubConfig, ADDR_FILE};
 use crate::metrics::Metrics;
+use crate::payments::recovery;
 use crate::shared::Shared;
 use crate::store::{Store, StoreError};
-use crate::{api, chain, keyfile, recovery, session};
+use crate::{api, chain, keyfile, session};
 use sluice_chain_client::{ChainClient, TxSender};
 use std::net::SocketAddr;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Login (challenge signature), welcome and resync.
 
 use super::{error, Conn, MAX_AUTH_ATTEMPTS};
-use crate::recovery;
+use crate::payments::recovery;
 use crate::registry::SessionHandle;
 use crate::shared::Shared;
 use crate::store::now_ms;

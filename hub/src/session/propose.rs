@@ -7,10 +7,11 @@
 //! here and its reservation is written in the same commit, if its channel is free at once. One
 //! durable write then stands for two, which takes one commit latency off each of those hops.
 
+use crate::payments::lifecycle::{self, Registry};
+use crate::payments::{recovery, router};
 use crate::shared::{Shared, Unlocked};
 use crate::store::{ChannelPhase, ChannelRow, PaymentRecord, PaymentState, PaymentWrite};
 use crate::updater::{self, Prepared};
-use crate::{recovery, router};
 use sluice_protocol::session;
 use sluice_protocol::update::{check_proposal, Change, UpdateError};
 use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus, Proposal, SessionMsg};
@@ -308,24 +309,37 @@ async fn unlock_plan(
     Ok((vec![w], after))
 }
 
+/// The payer removes its own expired lock: refused while the hub is owed it (the hub knows the
+/// secret, or the payee claimed on chain in time, ATTACKS.md F2); else the payment fails.
 async fn expired_payment(sh: &Shared, hashlock: &Hash32) -> Result<Vec<PaymentWrite>, Refusal> {
-    let pay = sh
+    let internal = |e: String| (ErrorCode::Internal, format!("hub store: {e}"));
+    let Some(pay) = sh
         .store
         .payment(hashlock)
         .await
-        .map_err(|e| (ErrorCode::Internal, format!("hub store: {e}")))?;
-    Ok(match pay {
-        Some(p) if matches!(p.state, PaymentState::Pending | PaymentState::Forwarded) => {
-            vec![PaymentWrite::Transition {
-                hashlock: *hashlock,
-                state: PaymentState::Failed,
-                reason: Some("payer reclaimed its expired lock".into()),
-                channel_out: None,
-                secret: None,
-            }]
+        .map_err(|e| internal(e.to_string()))?
+    else {
+        return Ok(vec![]);
+    };
+    let registry = match (pay.state, pay.expiry_out) {
+        (PaymentState::Pending | PaymentState::Forwarded, Some(_)) => {
+            recovery::read_registry(sh, hashlock)
+                .await
+                .map_err(internal)?
         }
-        _ => vec![],
-    })
+        _ => Registry::Unknown,
+    };
+    match lifecycle::payer_removes_expired(&pay, registry) {
+        Ok(true) => Ok(vec![PaymentWrite::Transition {
+            hashlock: *hashlock,
+            state: PaymentState::Failed,
+            reason: Some("payer reclaimed its expired lock".into()),
+            channel_out: None,
+            secret: None,
+        }]),
+        Ok(false) => Ok(vec![]),
+        Err(e) => Err((ErrorCode::PaymentFailed, e.to_string())),
+    }
 }
 
 /// Signs and commits over `seen`; should the row have changed meanwhile, the store re-runs the

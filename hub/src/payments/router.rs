@@ -3,7 +3,7 @@
 //! and enough hub-side collateral); afterwards it forwards a lock to the payee, waits for the
 //! secret, and claims the payer's lock, or releases it with a reason.
 
-use crate::recovery::{self, Outgoing};
+use crate::payments::recovery;
 use crate::shared::{Shared, Unlocked};
 use crate::store::{now_secs, ChannelPhase, PaymentRecord, PaymentState, PaymentWrite};
 use crate::updater::{self, Prepared, ProposeError, Superseded};
@@ -184,25 +184,12 @@ async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord, out: Option<Prepared>) {
     }
 }
 
-/// The lock toward the payee was not committed. Only if the payee cannot hold it is the
-/// payment failed; if it may (it went silent after the proposal left), the payee's resync
-/// decides and `recovery` carries on from there.
+/// The lock toward the payee was not committed. The life cycle decides from where it stands:
+/// failed only if the payee cannot hold it; if it may (it went silent or rejected after the
+/// proposal left), it is buried first, or the payer's lock stays until it is dead.
 async fn not_forwarded(sh: &Shared, pay: &PaymentRecord, e: &ProposeError) {
-    match recovery::outgoing(sh, pay).await {
-        Ok(Outgoing::Absent) => fail(sh, pay, &payee_reason(e)).await,
-        Ok(Outgoing::Held(_)) => recovery::mark_forwarded(sh, pay).await,
-        // The payee holds the hub's signature on the lock and may have co-signed it: the
-        // payer's lock stays until that state is dead.
-        Ok(Outgoing::Reserved) => match updater::bury(sh, &channel_out_of(pay)).await {
-            Ok(true) => fail(sh, pay, &payee_reason(e)).await,
-            _ => {
-                tracing::warn!(hashlock = %pay.hashlock, error = %e, "payee may hold the hub's lock; the payer's stays until it is dead")
-            }
-        },
-        Err(s) => {
-            tracing::error!(hashlock = %pay.hashlock, error = %s, "cannot read the payee's channel")
-        }
-    }
+    tracing::debug!(hashlock = %pay.hashlock, error = %e, "forward not committed");
+    recovery::drive(sh, pay, Some(&payee_reason(e))).await
 }
 
 /// Sends `reserved` if there is one (falling back to a fresh proposal if the channel was
@@ -221,10 +208,6 @@ async fn send_reserved(
         }
     }
     updater::propose_patiently(sh, channel, change, writes).await
-}
-
-fn channel_out_of(pay: &PaymentRecord) -> Hash32 {
-    pay.channel_out.unwrap_or(pay.channel_in)
 }
 
 fn payee_reason(e: &ProposeError) -> String {

@@ -6,38 +6,25 @@
 //! - the payee answers the hub's lock and nobody waits: the payer's lock is claimed or released
 //!   at once ([`payee_answered`]);
 //! - a sweep every reply timeout ([`run`]) and each party's login ([`resume`]) take every open
-//!   payment no task here drives:
-//!   - `secret_known`: the payer's lock is claimed;
-//!   - `pending` (the payer's lock is co-signed) and stale: if the hub's lock is in the payee's
-//!     channel (the payee completed it in its resync) it is recorded `forwarded`; if it is only
-//!     reserved there, the payee's resync must first say whether it holds it (until then the
-//!     payer's lock must stay); if it is not there at all, the payment fails and the payer's
-//!     lock is released;
-//!   - `forwarded` whose lock toward the payee expired unanswered: that lock is removed, then
-//!     the payer's is released.
+//!   payment no task here drives and execute what [`lifecycle::next_step`] decides ([`drive`]):
+//!   claim with a known secret, record a forward the payee completed, bury a forward in doubt,
+//!   remove or drop an expired one (claiming from the payer if its secret was registered on
+//!   chain in time), or fail it and release the payer's lock once the forward is dead.
 //!
 //! "Stale" (untouched for three reply timeouts) keeps a sweep away from a payment that a live
 //! router task of another hub process may still move on: that task is done within two.
 
-use crate::router;
+use crate::payments::lifecycle::{self, Facts, FailReason, Outgoing, Registry, Step};
+use crate::payments::router;
 use crate::shared::{Shared, Unlocked};
-use crate::store::{now_secs, ChannelRow, PaymentRecord, PaymentState, PaymentWrite, StoreError};
+use crate::store::{
+    now_ms, now_secs, ChannelRow, PaymentRecord, PaymentState, PaymentWrite, StoreError,
+};
 use crate::updater;
 use sluice_protocol::update::Change;
-use sluice_protocol::{Address, Direction, Hash32, Height, Snapshot};
+use sluice_protocol::{Address, Direction, Hash32, Snapshot};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Where the hub's lock toward the payee stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outgoing {
-    /// In the payee channel's co-signed state, with this expiry.
-    Held(Height),
-    /// Only in the channel's reservation: the payee may or may not have co-signed it.
-    Reserved,
-    /// Nowhere: the payee cannot hold it.
-    Absent,
-}
 
 /// Sweeps open payments every reply timeout, for the life of the hub.
 pub async fn run(sh: Arc<Shared>) {
@@ -119,73 +106,81 @@ async fn recover(sh: Arc<Shared>, pay: PaymentRecord) {
     let Some(_routing) = sh.start_routing(pay.hashlock) else {
         return;
     };
-    match (pay.state, pay.secret) {
-        (PaymentState::SecretKnown, Some(secret)) => router::complete(&sh, &pay, secret).await,
-        (PaymentState::Pending, _) => pending(&sh, &pay).await,
-        (PaymentState::Forwarded, _) => expired(&sh, &pay).await,
-        _ => {}
-    }
+    drive(&sh, &pay, None).await
 }
 
-async fn pending(sh: &Shared, pay: &PaymentRecord) {
-    match outgoing(sh, pay).await {
-        Ok(Outgoing::Held(_)) => mark_forwarded(sh, pay).await,
-        Ok(Outgoing::Reserved) => in_doubt(sh, pay).await,
-        Ok(Outgoing::Absent) => {
-            let reason = "routing was interrupted before the payee got the lock";
-            router::fail(sh, pay, reason).await
-        }
-        Err(e) => {
-            tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot read the payee's channel")
-        }
-    }
-}
+/// Most steps taken for one payment in one go (a removal, a registry read, then the end).
+const MAX_STEPS: usize = 4;
 
-/// The hub's lock toward the payee is only in a reservation given up on: the payee may hold it
-/// co-signed. It is dead once a `Bump` above it is co-signed, or once it expired with no secret
-/// registered before its expiry; a secret registered in time is claimed from the payer.
-async fn in_doubt(sh: &Shared, pay: &PaymentRecord) {
-    let Some(channel_out) = pay.channel_out else {
-        return;
-    };
-    if let Ok(true) = updater::bury(sh, &channel_out).await {
-        return router::fail(sh, pay, "payee did not take the lock").await;
-    }
-    let Some(expiry) = pay.expiry_out.filter(|e| sh.height() >= *e) else {
-        return tracing::debug!(hashlock = %pay.hashlock, "the payee may hold the hub's lock; waiting");
-    };
-    match registered_in_time(sh, &pay.hashlock, expiry).await {
-        Ok(Some(secret)) => claim_registered(sh, pay, secret).await,
-        Ok(None) => {
-            let row = sh.store.channel(&channel_out).await.ok().flatten();
-            if let Some(v) = row.and_then(|r| r.pending).map(|p| p.version()) {
-                if let Err(e) = sh.store.clear_reservation(&channel_out, v).await {
-                    return tracing::warn!(error = %e, "cannot drop a dead reservation");
-                }
+/// Gathers the facts, asks the life cycle for the next step and executes it, until it waits or
+/// ends. `not_taken` is the reason given should the forward turn out dead before the payee
+/// took it (the router knows why it failed).
+pub async fn drive(sh: &Shared, pay: &PaymentRecord, not_taken: Option<&str>) {
+    let mut registry = Registry::Unknown;
+    for _ in 0..MAX_STEPS {
+        let outgoing = match outgoing(sh, pay).await {
+            Ok(o) => o,
+            Err(e) => {
+                return tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot read the payee's channel")
             }
-            router::fail(sh, pay, "payee did not unlock before the lock expired").await
-        }
-        Err(e) => {
-            tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot read the secret registry")
+        };
+        let facts = Facts {
+            pay,
+            outgoing,
+            registry,
+            height: sh.height(),
+        };
+        let step = lifecycle::next_step(&facts);
+        tracing::debug!(hashlock = %pay.hashlock, ?step, ?outgoing, "payment step");
+        match step {
+            Step::Claim(secret) => return router::complete(sh, pay, secret).await,
+            Step::RecordSecret(secret) => return claim_registered(sh, pay, secret).await,
+            Step::MarkForwarded => return mark_forwarded(sh, pay).await,
+            Step::Bury => {
+                let channel = pay.channel_out.unwrap_or(pay.channel_in);
+                if let Ok(true) = updater::bury(sh, &channel).await {
+                    let why = not_taken.unwrap_or(FailReason::NotTaken.as_str());
+                    router::fail(sh, pay, why).await;
+                }
+                return;
+            }
+            Step::RemoveExpiredForward => remove_expired_forward(sh, pay).await,
+            Step::DropDeadForward => return drop_dead_forward(sh, pay).await,
+            Step::Fail(reason) => {
+                let why = match reason {
+                    FailReason::Expired => reason.as_str(),
+                    _ => not_taken.unwrap_or(reason.as_str()),
+                };
+                return router::fail(sh, pay, why).await;
+            }
+            Step::ReadRegistry => match read_registry(sh, &pay.hashlock).await {
+                Ok(r) => registry = r,
+                Err(e) => {
+                    return tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot read the secret registry")
+                }
+            },
+            Step::Wait => return,
         }
     }
 }
 
-/// The secret of `hashlock`, if the chain's registry shows it registered before `expiry`.
-async fn registered_in_time(
-    sh: &Shared,
-    hashlock: &Hash32,
-    expiry: Height,
-) -> Result<Option<Hash32>, String> {
+/// What the chain's registry says of `hashlock` (absent with no chain to ask).
+pub async fn read_registry(sh: &Shared, hashlock: &Hash32) -> Result<Registry, String> {
     let Some(chain) = &sh.chain else {
-        return Ok(None);
+        return Ok(Registry::Absent);
     };
     let info = chain
         .client()
         .secret(hashlock)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(info.filter(|i| i.height < expiry).map(|i| i.secret))
+    Ok(match info {
+        Some(i) => Registry::Registered {
+            secret: i.secret,
+            height: i.height,
+        },
+        None => Registry::Absent,
+    })
 }
 
 /// The payee claimed on chain: the hub is owed by the payer, with the same secret.
@@ -204,30 +199,32 @@ async fn claim_registered(sh: &Shared, pay: &PaymentRecord, secret: Hash32) {
     router::complete(sh, pay, secret).await
 }
 
-/// The hub's lock toward the payee expired unanswered: unless its secret was registered in time
-/// (then the payer owes the hub), remove it, then release the payer's.
-async fn expired(sh: &Shared, pay: &PaymentRecord) {
+/// The hub's lock toward the payee expired unanswered and unclaimed: propose its removal.
+async fn remove_expired_forward(sh: &Shared, pay: &PaymentRecord) {
     let Some(channel_out) = pay.channel_out else {
         return;
     };
-    if let Some(expiry) = pay.expiry_out {
-        match registered_in_time(sh, &pay.hashlock, expiry).await {
-            Ok(Some(secret)) => return claim_registered(sh, pay, secret).await,
-            Ok(None) => {}
-            Err(e) => {
-                return tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot read the secret registry")
-            }
-        }
-    }
     let change = Change::RemoveLock {
         hashlock: pay.hashlock,
     };
     if let Err(e) = updater::propose_patiently(sh, &channel_out, change, vec![]).await {
         tracing::debug!(hashlock = %pay.hashlock, error = %e, "cannot remove the expired lock yet");
     }
-    if let Ok(Outgoing::Absent) = outgoing(sh, pay).await {
-        router::fail(sh, pay, "payee did not unlock before the lock expired").await;
+}
+
+/// The forward in doubt expired with no secret registered in time: it is dead; its
+/// reservation goes and the payment fails.
+async fn drop_dead_forward(sh: &Shared, pay: &PaymentRecord) {
+    let Some(channel_out) = pay.channel_out else {
+        return;
+    };
+    let row = sh.store.channel(&channel_out).await.ok().flatten();
+    if let Some(v) = row.and_then(|r| r.pending).map(|p| p.version()) {
+        if let Err(e) = sh.store.clear_reservation(&channel_out, v).await {
+            return tracing::warn!(error = %e, "cannot drop a dead reservation");
+        }
     }
+    router::fail(sh, pay, FailReason::Expired.as_str()).await
 }
 
 /// Where the hub's lock for `pay` stands in the payee's channel.
@@ -246,7 +243,9 @@ pub async fn outgoing(sh: &Shared, pay: &PaymentRecord) -> Result<Outgoing, Stor
     };
     Ok(match (find(&row.snapshot), &row.pending) {
         (Some(expiry), _) => Outgoing::Held(expiry),
-        (None, Some(r)) if find(&r.snapshot).is_some() => Outgoing::Reserved,
+        (None, Some(r)) if find(&r.snapshot).is_some() => Outgoing::InDoubt {
+            live: r.is_live(now_ms()),
+        },
         (None, _) => Outgoing::Absent,
     })
 }
