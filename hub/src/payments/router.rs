@@ -7,10 +7,11 @@ use crate::payments::recovery;
 use crate::shared::{Shared, Unlocked};
 use crate::store::{now_secs, ChannelPhase, PaymentRecord, PaymentState, PaymentWrite};
 use crate::updater::{self, Prepared, ProposeError, Superseded};
-use sluice_protocol::invoice::SignedInvoice;
+use sluice_protocol::invoice::{InvoiceError, SignedInvoice};
+use sluice_protocol::routing::RoutingError;
 use sluice_protocol::update::Change;
 use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus, SessionMsg};
-use sluice_protocol::{Address, Direction, Hash32, Lock};
+use sluice_protocol::{Address, Amount, Direction, Hash32, Lock};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,39 +19,58 @@ use std::time::{Duration, Instant};
 /// Times the lock toward the payee goes again after crossing the payee's own proposal.
 const RETRIES_AFTER_BUSY: usize = 3;
 
+/// Why the hub will not route a payer's lock (sent as `Reject{PaymentFailed}`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanRefusal {
+    #[error("invoice: {0}")]
+    Invoice(#[from] InvoiceError),
+    #[error("lock does not match the invoice's hashlock")]
+    LockMismatch,
+    #[error("amount {amount} over the hub's limit {limit}")]
+    OverLimit { amount: Amount, limit: Amount },
+    #[error(transparent)]
+    Terms(#[from] RoutingError),
+    #[error("payer and payee are the same")]
+    SelfPayment,
+    #[error("payee is offline or unknown to the hub")]
+    PayeeOffline,
+    #[error("payee has no open channel with the hub")]
+    NoChannel,
+    #[error("too little collateral toward the payee ({side} < {amount})")]
+    TooLittleCollateral { side: Amount, amount: Amount },
+    #[error("hub store: {0}")]
+    Store(String),
+}
+
 /// Checks a payer's `AddLock` with invoice; returns the payment to record with it, or the reason
-/// the hub refuses (sent as `Reject{PaymentFailed}`).
+/// the hub refuses.
 pub async fn plan(
     sh: &Shared,
     payer: &Address,
     channel_in: &Hash32,
     lock: &Lock,
     invoice: &str,
-) -> Result<PaymentRecord, String> {
-    let inv = SignedInvoice::parse(invoice).map_err(|e| format!("invoice: {e}"))?;
-    inv.check_payable(sh.chain_id, &sh.address(), now_secs())
-        .map_err(|e| format!("invoice: {e}"))?;
+) -> Result<PaymentRecord, PlanRefusal> {
+    let inv = SignedInvoice::parse(invoice)?;
+    inv.check_payable(sh.chain_id, &sh.address(), now_secs())?;
     let inv = inv.invoice;
     if lock.direction != Direction::AtoB || lock.hashlock != inv.hashlock {
-        return Err("lock does not match the invoice's hashlock".into());
+        return Err(PlanRefusal::LockMismatch);
     }
-    if inv.amount > sh.cfg.limits.max_payment {
-        return Err(format!(
-            "amount {} over the hub's limit {}",
-            inv.amount, sh.cfg.limits.max_payment
-        ));
+    let limit = sh.cfg.limits.max_payment;
+    if inv.amount > limit {
+        return Err(PlanRefusal::OverLimit {
+            amount: inv.amount,
+            limit,
+        });
     }
     let height = sh.height();
-    let expiry_out = sh
-        .cfg
-        .terms
-        .outgoing_expiry(lock, inv.amount, height)
-        .map_err(|e| e.to_string())?;
+    let expiry_out = sh.cfg.terms.outgoing_expiry(lock, inv.amount, height)?;
     if inv.payee == *payer {
-        return Err("payer and payee are the same".into());
+        return Err(PlanRefusal::SelfPayment);
     }
     if sh.sessions.get(&inv.payee).is_none() {
-        return Err("payee is offline or unknown to the hub".into());
+        return Err(PlanRefusal::PayeeOffline);
     }
     let channel_out = payee_channel(sh, &inv.payee, inv.amount).await?;
     Ok(PaymentRecord {
@@ -72,12 +92,12 @@ pub async fn plan(
 }
 
 /// The payee's open channel with the most hub-side balance, if it covers `amount`.
-async fn payee_channel(sh: &Shared, payee: &Address, amount: u64) -> Result<Hash32, String> {
+async fn payee_channel(sh: &Shared, payee: &Address, amount: u64) -> Result<Hash32, PlanRefusal> {
     let rows = sh
         .store
         .channels_of(payee)
         .await
-        .map_err(|e| format!("hub store: {e}"))?;
+        .map_err(|e| PlanRefusal::Store(e.to_string()))?;
     let best = rows
         .iter()
         .filter(|r| r.phase == ChannelPhase::Open && !r.snapshot.state().is_final)
@@ -87,10 +107,8 @@ async fn payee_channel(sh: &Shared, payee: &Address, amount: u64) -> Result<Hash
         })
         .max();
     match best {
-        None => Err("payee has no open channel with the hub".into()),
-        Some((side, _)) if side < amount => Err(format!(
-            "too little collateral toward the payee ({side} < {amount})"
-        )),
+        None => Err(PlanRefusal::NoChannel),
+        Some((side, _)) if side < amount => Err(PlanRefusal::TooLittleCollateral { side, amount }),
         Some((_, id)) => Ok(id),
     }
 }

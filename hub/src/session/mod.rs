@@ -14,6 +14,7 @@
 mod auth;
 mod limiter;
 mod propose;
+pub mod refusal;
 
 use crate::registry::SessionHandle;
 use crate::shared::{Reply, Shared};

@@ -7,14 +7,15 @@
 //! here and its reservation is written in the same commit, if its channel is free at once. One
 //! durable write then stands for two, which takes one commit latency off each of those hops.
 
+use super::refusal::Refusal;
 use crate::payments::lifecycle::{self, Registry};
 use crate::payments::{recovery, router};
 use crate::shared::{Shared, Unlocked};
 use crate::store::{ChannelPhase, ChannelRow, PaymentRecord, PaymentState, PaymentWrite};
 use crate::updater::{self, Prepared};
 use sluice_protocol::session;
-use sluice_protocol::update::{check_proposal, Change, UpdateError};
-use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus, Proposal, SessionMsg};
+use sluice_protocol::update::{check_proposal, Change};
+use sluice_protocol::wire::hub::{PaymentStatus, Proposal, SessionMsg};
 use sluice_protocol::{
     sha256, Address, CoSigned, Direction, Hash32, Party, Signature, Snapshot, MAX_VERSION_SKIP,
 };
@@ -37,8 +38,6 @@ enum After {
     },
 }
 
-type Refusal = (ErrorCode, String);
-
 /// Handles one proposal and queues the answer (and any follow-up) on the client's session.
 pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
     let (channel_id, version) = (p.channel_id, p.state.version);
@@ -48,10 +47,10 @@ pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
             sh.metrics.updates.with_label_values(&["accepted"]).inc();
             Ok((sig, after))
         }
-        Err((code, reason)) => {
+        Err(why) => {
             sh.metrics.updates.with_label_values(&["rejected"]).inc();
-            tracing::debug!(%channel_id, version, ?code, %reason, "proposal rejected");
-            Err((code, reason))
+            tracing::debug!(%channel_id, version, code = ?why.code(), reason = %why, "proposal rejected");
+            Err(why)
         }
     };
     // The answer goes to the client if it is still connected; what the committed state set in
@@ -64,11 +63,11 @@ pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
         }
     };
     match reply {
-        Err((code, reason)) => send(SessionMsg::Reject {
+        Err(why) => send(SessionMsg::Reject {
             channel_id,
             version,
-            code,
-            reason,
+            code: why.code(),
+            reason: why.to_string(),
             signed: floor,
         }),
         Ok((sig, after)) => {
@@ -112,16 +111,13 @@ async fn handle(
     floor: &mut u64,
 ) -> Result<(Signature, After), Refusal> {
     if sh.proposal_pending(&p.channel_id) {
-        return Err((
-            ErrorCode::Busy,
-            "the hub's own proposal on this channel wins".into(),
-        ));
+        return Err(Refusal::HubProposalWins);
     }
     let lock = sh.channel_lock(&p.channel_id);
     let wait = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
     let _guard = tokio::time::timeout(wait, lock.lock())
         .await
-        .map_err(|_| (ErrorCode::Busy, "channel busy".to_string()))?;
+        .map_err(|_| Refusal::ChannelBusy)?;
     let row = owned_channel(sh, client, &p.channel_id).await?;
     let ctx = sh.context(row.deposit_a, row.deposit_b);
     let checked = updater::machine(sh, &row).on_proposal(p, &ctx);
@@ -131,7 +127,7 @@ async fn handle(
     );
     let r = match checked {
         Ok(_) => decide(sh, client, &row, p).await,
-        Err(e) => Err(session_refusal(&e)),
+        Err(e) => Err(Refusal::of_session(e)),
     };
     *floor = row.floor;
     if r.is_err() && signed && p.state.version > row.floor {
@@ -191,43 +187,17 @@ async fn owned_channel(sh: &Shared, client: &Address, id: &Hash32) -> Result<Cha
         .store
         .channel(id)
         .await
-        .map_err(|e| (ErrorCode::Internal, format!("hub store: {e}")))?;
+        .map_err(|e| Refusal::Store(e.to_string()))?;
     match row {
         Some(r) if r.client == *client && r.phase == ChannelPhase::Open => Ok(r),
-        Some(r) if r.client == *client => {
-            Err((ErrorCode::InvalidUpdate, "channel is not open".into()))
-        }
-        _ => Err((
-            ErrorCode::UnknownChannel,
-            format!("no channel {id} with this client"),
-        )),
+        Some(r) if r.client == *client => Err(Refusal::NotOpen),
+        _ => Err(Refusal::UnknownChannel(*id)),
     }
 }
 
 /// A hub proposal (of this or another hub process) holds the channel's next version.
 fn reserved() -> Refusal {
-    (
-        ErrorCode::Busy,
-        "the hub's own proposal on this channel wins".into(),
-    )
-}
-
-fn refusal(e: UpdateError) -> Refusal {
-    match e {
-        // The channel moved on meanwhile: the client re-proposes above it.
-        UpdateError::VersionBurnt { floor, .. } => (
-            ErrorCode::Busy,
-            format!("version {floor} is signed already; propose above it"),
-        ),
-        other => (ErrorCode::InvalidUpdate, other.to_string()),
-    }
-}
-
-fn session_refusal(r: &session::Refusal) -> Refusal {
-    match r {
-        session::Refusal::Update(e) => refusal(e.clone()),
-        other => (other.code(), other.to_string()),
-    }
+    Refusal::HubProposalWins
 }
 
 /// The payment side of a proposal: what to record with it and what to do after.
@@ -240,14 +210,11 @@ async fn plan(
     match &p.change {
         Change::AddLock { lock } => {
             let Some(invoice) = &p.invoice else {
-                return Err((
-                    ErrorCode::InvalidUpdate,
-                    "a lock toward the hub needs an invoice".into(),
-                ));
+                return Err(Refusal::NoInvoice);
             };
             let pay = router::plan(sh, client, &row.id, lock, invoice)
                 .await
-                .map_err(|r| (ErrorCode::PaymentFailed, r))?;
+                .map_err(Refusal::Plan)?;
             Ok((
                 vec![PaymentWrite::Insert(pay.clone())],
                 After::Route(Box::new(pay), None),
@@ -283,15 +250,12 @@ async fn unlock_plan(
         .store
         .payment(&hashlock)
         .await
-        .map_err(|e| (ErrorCode::Internal, format!("hub store: {e}")))?;
+        .map_err(|e| Refusal::Store(e.to_string()))?;
     let Some(pay) = pay.filter(|p| p.channel_out == Some(row.id)) else {
         return Ok((vec![], After::Nothing));
     };
     if pay.state == PaymentState::Failed {
-        return Err((
-            ErrorCode::PaymentFailed,
-            "payment already failed; lock will expire".into(),
-        ));
+        return Err(Refusal::PaymentFailed);
     }
     let w = PaymentWrite::Transition {
         hashlock,
@@ -312,7 +276,7 @@ async fn unlock_plan(
 /// The payer removes its own expired lock: refused while the hub is owed it (the hub knows the
 /// secret, or the payee claimed on chain in time, ATTACKS.md F2); else the payment fails.
 async fn expired_payment(sh: &Shared, hashlock: &Hash32) -> Result<Vec<PaymentWrite>, Refusal> {
-    let internal = |e: String| (ErrorCode::Internal, format!("hub store: {e}"));
+    let internal = Refusal::Store;
     let Some(pay) = sh
         .store
         .payment(hashlock)
@@ -338,7 +302,7 @@ async fn expired_payment(sh: &Shared, hashlock: &Hash32) -> Result<Vec<PaymentWr
             secret: None,
         }]),
         Ok(false) => Ok(vec![]),
-        Err(e) => Err((ErrorCode::PaymentFailed, e.to_string())),
+        Err(e) => Err(Refusal::Removal(e)),
     }
 }
 
@@ -355,10 +319,7 @@ async fn commit(
 ) -> Result<(Signature, Option<Prepared>), Refusal> {
     let decide = |row: &ChannelRow| {
         if row.client != *client {
-            return Err((
-                ErrorCode::UnknownChannel,
-                "not this client's channel".to_string(),
-            ));
+            return Err(Refusal::UnknownChannel(row.id));
         }
         if row.pending.is_some() {
             return Err(reserved());
@@ -373,7 +334,7 @@ async fn commit(
             &ctx,
             row.floor,
         )
-        .map_err(refusal)?;
+        .map_err(Refusal::of_update)?;
         let sig_b = next.state.sign(&sh.key);
         let snap = Snapshot {
             cosigned: CoSigned {
@@ -406,14 +367,10 @@ async fn commit(
             (sig, next.filter(|_| reserved))
         }),
         // Only a payment's insert can collide: its hashlock is known to the hub already.
-        Err(e) if e.is_duplicate() => Err((
-            ErrorCode::PaymentFailed,
-            "this invoice was already paid or tried through this hub; ask the payee for a new one"
-                .into(),
-        )),
+        Err(e) if e.is_duplicate() => Err(Refusal::InvoiceUsed),
         Err(e) => {
             tracing::error!(error = %e, "cannot commit client update");
-            Err((ErrorCode::Internal, format!("hub store: {e}")))
+            Err(Refusal::Store(e.to_string()))
         }
     }
 }
