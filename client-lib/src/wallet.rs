@@ -14,18 +14,15 @@ use serde::Serialize;
 use sluice_chain_client::{ChainClient, TxSender};
 use sluice_protocol::invoice::{Invoice, SignedInvoice};
 use sluice_protocol::onchain::ChannelStatus as OnChain;
+use sluice_protocol::session::payer_lock;
 use sluice_protocol::{
-    channel_id, sha256, Address, Amount, Change, Direction, Hash32, Height, Lock, Snapshot, TxKind,
+    channel_id, sha256, Address, Amount, Change, Hash32, Height, Snapshot, TxKind,
 };
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
-
-/// Blocks of slack below the hub's maximum lock expiry, so that a hub one or two blocks behind
-/// our view of the chain still accepts the lock.
-const EXPIRY_SLACK: Height = 2;
 
 /// A channel as the app sees it: local state plus on-chain deposits and derived balances.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -303,25 +300,11 @@ impl Wallet {
         }
         let session = self.session()?;
         let terms = core.terms().ok_or(WalletError::NotConnected)?;
-        let needed = terms
-            .incoming_amount(inv.amount)
-            .map_err(|e| WalletError::InvalidAmount(e.to_string()))?;
         let height = core.chain.chain_info().await?.height;
+        let lock = payer_lock(&terms, inv.amount, inv.hashlock, height)
+            .map_err(|e| WalletError::InvalidAmount(e.to_string()))?;
+        let needed = lock.amount;
         let channel_id = self.channel_with(needed).await?;
-        let floor = height
-            .saturating_add(terms.policy.min_expiry_delta)
-            .saturating_add(terms.reveal_margin)
-            .saturating_add(1);
-        let expiry = terms
-            .incoming_expiry(height)
-            .saturating_sub(EXPIRY_SLACK)
-            .max(floor);
-        let lock = Lock {
-            direction: Direction::AtoB,
-            amount: needed,
-            hashlock: inv.hashlock,
-            expiry,
-        };
         let row = PaymentRow {
             hashlock: inv.hashlock,
             direction: PaymentDirection::Out,

@@ -6,8 +6,7 @@ use sluice_client::WalletError;
 use sluice_protocol::invoice::{Invoice, InvoiceError};
 use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg};
 use sluice_protocol::{
-    apply, sha256, Change, Context, Direction, Hash32, Keypair, Lock, Party, Policy, Position,
-    Signature,
+    sha256, Change, Context, Direction, Hash32, Keypair, Lock, Policy, Signature,
 };
 use std::time::Duration;
 use support::{Chain, Hub};
@@ -148,9 +147,15 @@ async fn unreachable_hub_is_a_typed_error() {
     );
 }
 
-/// The hub's honest AddLock toward the wallet for `hashlock`, with a state computed by the
-/// protocol; tests then tamper with it.
-async fn hub_lock(chain: &Chain, hub: &Hub, id: Hash32, hashlock: Hash32, amount: u64) -> Proposal {
+/// The hub's honest AddLock toward the wallet for `hashlock`, as the hub's machine proposes it
+/// (in flight from now on, unsent); tests then tamper with it or send it as it is.
+async fn hub_lock(
+    chain: &Chain,
+    conn: &mut support::Conn,
+    id: Hash32,
+    hashlock: Hash32,
+    amount: u64,
+) -> Proposal {
     let height = chain.height().await;
     let lock = Lock {
         direction: Direction::BtoA,
@@ -158,22 +163,13 @@ async fn hub_lock(chain: &Chain, hub: &Hub, id: Hash32, hashlock: Hash32, amount
         hashlock,
         expiry: height + 200,
     };
-    let change = Change::AddLock { lock };
-    let before = Position::opening(sluice_protocol::ChannelState::opening(chain.chain_id, id));
     let ctx = Context {
         deposit_a: 1_000,
         deposit_b: 1_000,
         height,
         policy: Policy::default(),
     };
-    let next = apply(&before, &change, Party::B, &ctx).unwrap();
-    Proposal {
-        channel_id: id,
-        change,
-        state: next.state,
-        sig: next.state.sign(&hub.key),
-        invoice: None,
-    }
+    conn.prepare(&id, Change::AddLock { lock }, &ctx)
 }
 
 async fn receiving_setup() -> (
@@ -195,21 +191,14 @@ async fn receiving_setup() -> (
     (dir, chain, hub, w, id, conn, inv.hashlock)
 }
 
-async fn expect_reject(conn: &mut support::Conn, code: ErrorCode) {
-    match conn.recv().await {
-        SessionMsg::Reject { code: c, .. } => assert_eq!(c, code),
-        other => panic!("expected Reject, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn hub_state_that_differs_from_apply_is_rejected() {
     let (_d, chain, hub, w, id, mut conn, hashlock) = receiving_setup().await;
-    let mut p = hub_lock(&chain, &hub, id, hashlock, 100).await;
+    let mut p = hub_lock(&chain, &mut conn, id, hashlock, 100).await;
     p.state.sent_b = 1; // not what AddLock gives
     p.sig = p.state.sign(&hub.key);
     conn.send(&SessionMsg::Propose(p)).await;
-    expect_reject(&mut conn, ErrorCode::InvalidUpdate).await;
+    assert_eq!(conn.take_reject(&id).await, ErrorCode::InvalidUpdate);
     assert_eq!(
         w.store()
             .require_channel(&id)
@@ -225,11 +214,11 @@ async fn hub_state_that_differs_from_apply_is_rejected() {
 
 #[tokio::test]
 async fn hub_proposal_with_a_bad_signature_is_rejected() {
-    let (_d, chain, hub, w, id, mut conn, hashlock) = receiving_setup().await;
-    let mut p = hub_lock(&chain, &hub, id, hashlock, 100).await;
+    let (_d, chain, _hub, w, id, mut conn, hashlock) = receiving_setup().await;
+    let mut p = hub_lock(&chain, &mut conn, id, hashlock, 100).await;
     p.sig = Signature([7; 64]);
     conn.send(&SessionMsg::Propose(p)).await;
-    expect_reject(&mut conn, ErrorCode::BadSignature).await;
+    assert_eq!(conn.take_reject(&id).await, ErrorCode::BadSignature);
     assert_eq!(
         w.store()
             .require_channel(&id)
@@ -245,10 +234,10 @@ async fn hub_proposal_with_a_bad_signature_is_rejected() {
 
 #[tokio::test]
 async fn hub_lock_without_our_invoice_is_rejected() {
-    let (_d, chain, hub, w, id, mut conn, _hashlock) = receiving_setup().await;
-    let p = hub_lock(&chain, &hub, id, Hash32([3; 32]), 100).await;
+    let (_d, chain, _hub, w, id, mut conn, _hashlock) = receiving_setup().await;
+    let p = hub_lock(&chain, &mut conn, id, Hash32([3; 32]), 100).await;
     conn.send(&SessionMsg::Propose(p)).await;
-    expect_reject(&mut conn, ErrorCode::PaymentFailed).await;
+    assert_eq!(conn.take_reject(&id).await, ErrorCode::PaymentFailed);
     assert_eq!(
         w.store()
             .require_channel(&id)

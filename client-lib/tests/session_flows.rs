@@ -6,15 +6,13 @@ mod support;
 use sluice_client::store::PaymentStatus;
 use sluice_client::{WalletError, WalletEvent};
 use sluice_protocol::invoice::Invoice;
-use sluice_protocol::wire::hub::{Proposal, SessionMsg};
-use sluice_protocol::{
-    apply, sha256, Change, CoSigned, Context, Hash32, Keypair, Party, Policy, Position, Signature,
-    Snapshot,
-};
+use sluice_protocol::wire::hub::SessionMsg;
+use sluice_protocol::{sha256, Change, Context, Hash32, Keypair, Policy, Signature};
 use std::time::Duration;
-use support::{Chain, Conn, Hub};
+use support::{Chain, Hub};
 
-/// The context `apply` needs now: the channel's real deposits and the chain's height.
+/// The context the hub's machine checks against now: the channel's real deposits and the
+/// chain's height.
 async fn ctx(chain: &Chain, dep_b: u64) -> Context {
     Context {
         deposit_a: 1_000,
@@ -22,10 +20,6 @@ async fn ctx(chain: &Chain, dep_b: u64) -> Context {
         height: chain.height().await,
         policy: Policy::default(),
     }
-}
-
-fn opening(chain: &Chain, id: Hash32) -> Position {
-    Position::opening(sluice_protocol::ChannelState::opening(chain.chain_id, id))
 }
 
 fn payee_invoice(hub: &Hub, secret: Hash32, amount: u64) -> String {
@@ -44,21 +38,6 @@ fn payee_invoice(hub: &Hub, secret: Hash32, amount: u64) -> String {
     .encode_string()
 }
 
-/// Reads the wallet's proposal, checks it with the protocol, and returns it with the position.
-async fn take_proposal(
-    chain: &Chain,
-    conn: &mut Conn,
-    before: &Position,
-    dep_b: u64,
-) -> (Proposal, Position) {
-    let SessionMsg::Propose(p) = conn.recv().await else {
-        panic!("expected a proposal");
-    };
-    let next = apply(before, &p.change, Party::A, &ctx(chain, dep_b).await).unwrap();
-    assert_eq!(next.state, p.state);
-    (p, next)
-}
-
 #[tokio::test]
 async fn payment_completes_and_returns_the_secret() {
     let (dir, chain, hub) = support::setup().await;
@@ -69,37 +48,21 @@ async fn payment_completes_and_returns_the_secret() {
         let r = w.pay(&inv).await;
         (w, r)
     });
-    let start = opening(&chain, id);
-    let (p, v1) = take_proposal(&chain, &mut conn, &start, 0).await;
-    assert!(p.invoice.is_some());
-    let hub_sig = v1.state.sign(&hub.key);
-    conn.send(&SessionMsg::Accept {
-        channel_id: id,
-        version: 1,
-        sig: hub_sig,
-    })
-    .await;
-    let change = Change::Unlock { secret };
-    let v2 = apply(&v1, &change, Party::B, &ctx(&chain, 0).await).unwrap();
-    let unlock = Proposal {
-        channel_id: id,
-        change,
-        state: v2.state,
-        sig: v2.state.sign(&hub.key),
-        invoice: None,
-    };
-    conn.send(&SessionMsg::Propose(unlock)).await;
-    let SessionMsg::Accept {
-        version: 2, sig, ..
-    } = conn.recv().await
-    else {
-        panic!("wallet did not accept the unlock");
-    };
+    let ctx = ctx(&chain, 0).await;
+    let checked = conn.take_proposal(&ctx).await;
+    assert!(checked.proposal.invoice.is_some());
+    assert_eq!(checked.proposal.state.version, 1);
+    conn.accept(checked).await;
+    let unlock = conn.propose(&id, Change::Unlock { secret }, &ctx).await;
+    assert_eq!(
+        unlock.state.version, 3,
+        "the hub leaves a version free below its proposals"
+    );
+    let cosigned = conn.take_accept(&id).await;
     let (w, r) = pay.await.unwrap();
     assert_eq!(r.unwrap(), secret);
     let ch = w.store().require_channel(&id).await.unwrap();
-    assert_eq!(ch.snapshot.state().version, 2);
-    assert_eq!(ch.snapshot.cosigned.sig_a, sig);
+    assert_eq!(ch.snapshot, cosigned);
     let pays = w.payments().await.unwrap();
     assert_eq!(pays[0].status, PaymentStatus::Completed);
     assert_eq!(pays[0].secret, Some(secret));
@@ -116,15 +79,13 @@ async fn forged_acceptance_fails_the_payment_and_stores_nothing() {
         let r = w.pay(&inv).await;
         (w, r)
     });
-    let start = opening(&chain, id);
-    let _ = take_proposal(&chain, &mut conn, &start, 0).await;
-    let forged = Signature([9; 64]);
-    conn.send(&SessionMsg::Accept {
-        channel_id: id,
-        version: 1,
-        sig: forged,
-    })
-    .await;
+    let checked = conn.take_proposal(&ctx(&chain, 0).await).await;
+    // The hub co-signs, then sends its Accept with a forged signature.
+    let (_, mut accept) = conn.answer(checked);
+    if let SessionMsg::Accept { sig, .. } = &mut accept {
+        *sig = Signature([9; 64]);
+    }
+    conn.send(&accept).await;
     let (w, r) = pay.await.unwrap();
     assert!(matches!(r, Err(WalletError::HubMisbehaved(_))), "{r:?}");
     assert_eq!(
@@ -155,31 +116,12 @@ async fn incoming_payment_is_taken_with_our_secret() {
         hashlock: inv.hashlock,
         expiry: chain.height().await + 200,
     };
-    let change = Change::AddLock { lock };
-    let start = opening(&chain, id);
-    let v1 = apply(&start, &change, Party::B, &ctx(&chain, 1_000).await).unwrap();
-    let sig = v1.state.sign(&hub.key);
-    conn.send(&SessionMsg::Propose(Proposal {
-        channel_id: id,
-        change,
-        state: v1.state,
-        sig,
-        invoice: None,
-    }))
-    .await;
-    assert!(matches!(
-        conn.recv().await,
-        SessionMsg::Accept { version: 1, .. }
-    ));
-    let (p, v2) = take_proposal(&chain, &mut conn, &v1, 1_000).await;
-    assert!(matches!(p.change, Change::Unlock { .. }));
-    let sig = v2.state.sign(&hub.key);
-    conn.send(&SessionMsg::Accept {
-        channel_id: id,
-        version: 2,
-        sig,
-    })
-    .await;
+    let ctx = ctx(&chain, 1_000).await;
+    conn.propose(&id, Change::AddLock { lock }, &ctx).await;
+    conn.take_accept(&id).await;
+    let checked = conn.take_proposal(&ctx).await;
+    assert!(matches!(checked.proposal.change, Change::Unlock { .. }));
+    conn.accept(checked).await;
     let ev = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             if let Ok(e @ WalletEvent::PaymentReceived { .. }) = events.recv().await {
@@ -211,13 +153,14 @@ async fn incoming_payment_is_taken_with_our_secret() {
 async fn restart_adopts_the_hubs_newer_cosigned_state() {
     let (dir, chain, hub) = support::setup().await;
     let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
-    // Two payments proposed; the hub stores the first and "crashes" before answering.
+    // Two payments proposed; the hub stores the first and "crashes" before answering: its
+    // machine co-signs, the Accept is never sent.
     let inv1 = payee_invoice(&hub, Hash32([3; 32]), 100);
     let w = std::sync::Arc::new(w);
     let w1 = w.clone();
     let first = tokio::spawn(async move { w1.pay(&inv1).await });
-    let start = opening(&chain, id);
-    let (p, v1) = take_proposal(&chain, &mut conn, &start, 0).await;
+    let checked = conn.take_proposal(&ctx(&chain, 0).await).await;
+    let (stored, _unsent) = conn.answer(checked);
     drop(conn);
     assert!(first.await.unwrap().is_err());
     drop(w);
@@ -226,32 +169,12 @@ async fn restart_adopts_the_hubs_newer_cosigned_state() {
     let (conn, connected) = tokio::join!(hub.accept(vec![id]), w.connect());
     connected.unwrap();
     let mut conn = conn;
-    let SessionMsg::Sync { snapshot, .. } = conn.recv().await else {
-        panic!()
-    };
-    assert_eq!(snapshot.state().version, 0);
-    let cosigned = CoSigned {
-        state: v1.state,
-        sig_a: p.sig,
-        sig_b: v1.state.sign(&hub.key),
-    };
-    let snap = Snapshot {
-        cosigned,
-        locks: v1.locks.clone(),
-    };
-    conn.send(&SessionMsg::Sync {
-        channel_id: id,
-        snapshot: snap,
-        signed: 0,
-    })
-    .await;
+    assert_eq!(conn.take_sync(&id).await.state().version, 0);
+    assert_eq!(conn.latest(&id), stored, "the hub keeps its newer state");
+    conn.sync(&id).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let ch = w.store().require_channel(&id).await.unwrap();
-    assert_eq!(
-        ch.snapshot.state().version,
-        1,
-        "newer co-signed state adopted"
-    );
+    assert_eq!(ch.snapshot, stored, "newer co-signed state adopted");
     let pays = w.payments().await.unwrap();
     assert_eq!(
         pays[0].status,

@@ -1,6 +1,13 @@
 //! Real peers for the wallet's session tests: a real `sluice-node --dev` process as the chain, and
 //! a scripted hub on a real WebSocket that plays honest or malicious with real signatures. The
 //! hub's key is funded at genesis so that it can put real deposits into the wallet's channels.
+//!
+//! Where the scripted hub plays honest, each channel is driven by the protocol's session machine
+//! ([`ChannelSession`], party `b`), the one every party drives: [`Conn::take_proposal`],
+//! [`Conn::accept`], [`Conn::propose`], [`Conn::take_accept`], [`Conn::take_reject`],
+//! [`Conn::sync`]. Where a test makes it misbehave, it deviates on top of the machine's output:
+//! [`Conn::answer`] and [`Conn::prepare`] hand back the machine's message unsent, to be
+//! withheld or tampered with, and [`Conn::send`] sends anything at all.
 
 #![allow(dead_code)]
 
@@ -10,10 +17,15 @@ use futures::{SinkExt, StreamExt};
 use sluice_chain_client::{ChainClient, TxSender};
 use sluice_client::{keyfile, Wallet, WalletConfig};
 use sluice_protocol::routing::RoutingTerms;
-use sluice_protocol::wire::hub::{SessionMsg, MAX_SESSION_FRAME};
-use sluice_protocol::{wire, Address, ChainId, Hash32, Height, Keypair, TxKind};
+use sluice_protocol::session::{ChannelSession, Checked, Output, Signed};
+use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg, MAX_SESSION_FRAME};
+use sluice_protocol::{
+    wire, Address, ChainId, Change, Context, Hash32, Height, Keypair, Party, Snapshot, TxKind,
+};
 use sluice_test_support::{binaries, start_node, NetworkOptions, Process};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
@@ -83,16 +95,22 @@ impl Chain {
     }
 }
 
+/// The scripted hub's session machine of each channel, by id. It is the hub's memory: it
+/// outlives a connection, so a wallet that reconnects finds the hub where it left it.
+pub type Machines = Arc<Mutex<HashMap<Hash32, ChannelSession>>>;
+
 /// A hub endpoint; each accepted connection is driven by the test.
 pub struct Hub {
     pub key: Keypair,
     pub addr: String,
     pub chain_id: ChainId,
     pub listener: TcpListener,
+    pub machines: Machines,
 }
 
 pub struct Conn {
     ws: WebSocketStream<TcpStream>,
+    machines: Machines,
 }
 
 impl Hub {
@@ -103,6 +121,7 @@ impl Hub {
             addr: listener.local_addr().unwrap().to_string(),
             chain_id,
             listener,
+            machines: Machines::default(),
         }
     }
 
@@ -110,18 +129,37 @@ impl Hub {
         self.key.address()
     }
 
-    /// Accepts one client and logs it in, announcing `channels`.
+    /// Accepts one client and logs it in, announcing `channels`; a channel the hub has no
+    /// machine for yet starts at its opening state.
     pub async fn accept(&self, channels: Vec<Hash32>) -> Conn {
         let (tcp, _) = self.listener.accept().await.unwrap();
         let ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-        let mut c = Conn { ws };
+        let mut c = Conn {
+            ws,
+            machines: self.machines.clone(),
+        };
         c.send(&SessionMsg::Challenge {
             chain_id: self.chain_id,
             hub: self.key.address(),
             nonce: Hash32([9; 32]),
         })
         .await;
-        assert!(matches!(c.recv().await, SessionMsg::Auth { .. }));
+        let SessionMsg::Auth { address, .. } = c.recv().await else {
+            panic!("expected the wallet's Auth");
+        };
+        for id in &channels {
+            let mut machines = lock(&self.machines);
+            machines.entry(*id).or_insert_with(|| {
+                let opening = Snapshot::opening(self.chain_id, *id);
+                ChannelSession::new(
+                    Party::B,
+                    self.key.clone(),
+                    address,
+                    opening,
+                    Signed::default(),
+                )
+            });
+        }
         c.send(&SessionMsg::Welcome {
             channels,
             terms: RoutingTerms::default(),
@@ -129,6 +167,21 @@ impl Hub {
         .await;
         c
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The message of the machine's `Send` among `outputs`.
+fn sent(outputs: Vec<Output>) -> SessionMsg {
+    outputs
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Send(msg) => Some(*msg),
+            _ => None,
+        })
+        .expect("the machine sends a message")
 }
 
 impl Conn {
@@ -175,6 +228,127 @@ impl Conn {
         };
         tokio::time::timeout(d, wait).await.is_ok()
     }
+
+    /// Runs `f` on the hub's machine of channel `id`.
+    pub fn with<R>(&self, id: &Hash32, f: impl FnOnce(&mut ChannelSession) -> R) -> R {
+        let mut machines = lock(&self.machines);
+        f(machines.get_mut(id).expect("a channel the hub announced"))
+    }
+
+    /// The hub's latest co-signed snapshot of channel `id`.
+    pub fn latest(&self, id: &Hash32) -> Snapshot {
+        self.with(id, |m| m.latest().clone())
+    }
+
+    /// Reads the wallet's `Sync` of `id`; the machine adopts it if it is newer and verifies.
+    /// Returns the wallet's snapshot.
+    pub async fn take_sync(&mut self, id: &Hash32) -> Snapshot {
+        let SessionMsg::Sync {
+            channel_id,
+            snapshot,
+            signed,
+        } = self.recv().await
+        else {
+            panic!("expected the wallet's Sync");
+        };
+        assert_eq!(channel_id, *id);
+        self.with(id, |m| m.on_sync(&snapshot, signed))
+            .expect("the wallet's Sync verifies");
+        snapshot
+    }
+
+    /// Sends the hub's `Sync` of `id`: its machine's latest snapshot and signed record.
+    pub async fn sync(&mut self, id: &Hash32) {
+        let msg = self.with(id, |m| m.sync_msg());
+        self.send(&msg).await;
+    }
+
+    /// Reads the wallet's proposal and has the machine check it (signature, version, `apply`
+    /// giving exactly its state), at `ctx`; panics if it fails them.
+    pub async fn take_proposal(&mut self, ctx: &Context) -> Checked {
+        let SessionMsg::Propose(p) = self.recv().await else {
+            panic!("expected a proposal");
+        };
+        self.with(&p.channel_id, |m| m.on_proposal(&p, ctx))
+            .expect("the wallet's proposal passes the protocol's checks")
+    }
+
+    /// Co-signs a checked proposal through the machine: returns the co-signed state the hub
+    /// now holds and the `Accept` to send, unsent (a hub may withhold or tamper with it).
+    pub fn answer(&mut self, checked: Checked) -> (Snapshot, SessionMsg) {
+        let id = checked.proposal.channel_id;
+        let outputs = self
+            .with(&id, |m| m.accept(checked))
+            .expect("the machine co-signs");
+        let commit = outputs.iter().find_map(|o| match o {
+            Output::Commit(c) => Some(c.snapshot.clone()),
+            _ => None,
+        });
+        (commit.expect("a state to commit"), sent(outputs))
+    }
+
+    /// Co-signs a checked proposal and sends the `Accept`; returns the co-signed state.
+    pub async fn accept(&mut self, checked: Checked) -> Snapshot {
+        let (snap, accept) = self.answer(checked);
+        self.send(&accept).await;
+        snap
+    }
+
+    /// The machine's proposal of `change` on `id` at `ctx` (its next free version), in flight
+    /// from now on but unsent (a hub may tamper with it before sending).
+    pub fn prepare(&mut self, id: &Hash32, change: Change, ctx: &Context) -> Proposal {
+        let outputs = self
+            .with(id, |m| m.propose(change, ctx, None))
+            .expect("the machine proposes the change");
+        match sent(outputs) {
+            SessionMsg::Propose(p) => p,
+            other => panic!("expected a proposal, got {other:?}"),
+        }
+    }
+
+    /// Proposes `change` on `id` through the machine and sends it; returns the proposal.
+    pub async fn propose(&mut self, id: &Hash32, change: Change, ctx: &Context) -> Proposal {
+        let p = self.prepare(id, change, ctx);
+        self.send(&SessionMsg::Propose(p.clone())).await;
+        p
+    }
+
+    /// Reads the wallet's `Accept` of the hub's proposal on `id`; the machine checks the
+    /// signature and commits the co-signed state, which is returned.
+    pub async fn take_accept(&mut self, id: &Hash32) -> Snapshot {
+        let SessionMsg::Accept {
+            channel_id,
+            version,
+            sig,
+        } = self.recv().await
+        else {
+            panic!("expected the wallet's Accept");
+        };
+        assert_eq!(channel_id, *id);
+        self.with(id, |m| m.on_accept(version, sig))
+            .expect("the wallet's Accept verifies")
+            .snapshot
+    }
+
+    /// Reads the wallet's `Reject` of the hub's proposal on `id` (its version stays burnt in the
+    /// machine); returns its code.
+    pub async fn take_reject(&mut self, id: &Hash32) -> ErrorCode {
+        let msg = self.recv().await;
+        let SessionMsg::Reject {
+            channel_id,
+            version,
+            code,
+            signed,
+            ..
+        } = msg
+        else {
+            panic!("expected the wallet's Reject, got {msg:?}");
+        };
+        assert_eq!(channel_id, *id);
+        self.with(id, |m| m.on_reject(version, signed))
+            .expect("a Reject of the hub's proposal in flight");
+        code
+    }
 }
 
 /// A wallet in `dir` against `chain` and `hub`.
@@ -185,7 +359,7 @@ pub async fn wallet(dir: &Path, chain: &Chain, hub: &Hub) -> Wallet {
 }
 
 /// A wallet with one open channel of `deposit`, connected to the hub; returns the connection
-/// after the wallet's `Sync` and the hub's answering opening `Sync`.
+/// after the wallet's `Sync` and the hub's answering `Sync` (the opening state).
 pub async fn connected(
     dir: &Path,
     chain: &Chain,
@@ -197,13 +371,8 @@ pub async fn connected(
     let (conn, connected) = tokio::join!(hub.accept(vec![id]), w.connect());
     connected.unwrap();
     let mut conn = conn;
-    assert!(matches!(conn.recv().await, SessionMsg::Sync { .. }));
-    conn.send(&SessionMsg::Sync {
-        channel_id: id,
-        snapshot: sluice_protocol::Snapshot::opening(chain.chain_id, id),
-        signed: 0,
-    })
-    .await;
+    conn.take_sync(&id).await;
+    conn.sync(&id).await;
     (w, id, conn)
 }
 

@@ -1,18 +1,22 @@
 //! A test wallet with one session to each of several hub processes (one hub key, one store):
-//! a single local state per channel shared by all its sessions, so the hub processes race on the
-//! same channels. It accepts the hub's proposals only if `check_proposal` passes against its
-//! latest state, pays invoices, unlocks locks for its own invoices on the session they came on,
-//! and records every co-signed state it adopted, flagging any two different states of one
-//! version (a fork) or an `Accept` that does not fit its latest state.
+//! one session machine per channel ([`ChannelSession`], party `a`, the one the real wallet
+//! drives) fed by all its sessions, so the hub processes race on the same channels. The machine
+//! checks every hub proposal against its latest state and every `Accept`; the twin pays
+//! invoices, unlocks locks for its own invoices on the session they came on, and records every
+//! co-signed state the machine commits, flagging any two different states of one version (a
+//! fork) or an `Accept` the machine cannot take (a hub that co-signed our proposal although a
+//! state of its own above it was co-signed meanwhile, or a bad signature).
+//!
+//! One deviation, on purpose: [`Twin::withhold_unlocks`] rejects the hub's `Unlock` proposals
+//! the machine found valid (a payer withholding the secret's claim).
 
 #![allow(dead_code)]
 
 use futures::{SinkExt, StreamExt};
 use sluice_protocol::invoice::{Invoice, SignedInvoice};
 use sluice_protocol::routing::RoutingTerms;
-use sluice_protocol::update::{
-    apply_at, check_proposal, next_version, Change, Context, Position, UpdateError,
-};
+use sluice_protocol::session::{ChannelSession, Output, Refusal, Signed};
+use sluice_protocol::update::{Change, Context};
 use sluice_protocol::wire::hub::{
     ErrorCode, PaymentStatus, Proposal, SessionMsg, AUTH_ACTION, MAX_SESSION_FRAME,
 };
@@ -27,21 +31,22 @@ use tokio_tungstenite::tungstenite::Message;
 type Answer = Result<(), (ErrorCode, String)>;
 
 struct Inner {
-    latest: Snapshot,
+    /// The channel's session machine; its latest co-signed snapshot is the twin's.
+    machine: ChannelSession,
     deposits: (u64, u64),
     terms: RoutingTerms,
     height: Height,
     history: BTreeMap<u64, Snapshot>,
     forks: Vec<String>,
     invoices: HashMap<Hash32, Hash32>,
-    own: Option<(u64, Proposal, oneshot::Sender<Answer>)>,
+    /// The version of our proposal waiting for its answer, and who waits for it. It outlives
+    /// the machine's in-flight proposal when a hub proposal above it won the crossing.
+    own: Option<(u64, oneshot::Sender<Answer>)>,
     payments: HashMap<Hash32, oneshot::Sender<(PaymentStatus, Option<String>)>>,
     /// Lock lifetime for payments (blocks); `None`: the terms' maximum.
     lock_delta: Option<Height>,
     /// Reject the hub's `Unlock` proposals (a payer withholding the secret's claim).
     withhold: bool,
-    /// The highest version either side signed: new states go above it.
-    floor: u64,
 }
 
 pub struct Twin {
@@ -66,13 +71,10 @@ impl Inner {
             policy: self.terms.policy,
         }
     }
-    fn position(&self) -> Position {
-        Position {
-            state: *self.latest.state(),
-            locks: self.latest.locks.clone(),
-        }
-    }
-    fn adopt(&mut self, snap: Snapshot) {
+
+    /// Records a co-signed state the machine committed; a second, different state at one
+    /// version is a fork.
+    fn record(&mut self, snap: Snapshot) {
         let v = snap.state().version;
         if let Some(prev) = self.history.get(&v) {
             if *prev != snap {
@@ -80,8 +82,17 @@ impl Inner {
                     .push(format!("two different states at version {v}"));
             }
         }
-        self.history.insert(v, snap.clone());
-        self.latest = snap;
+        self.history.insert(v, snap);
+    }
+
+    /// Answers our proposal's waiter, if `version` is its version.
+    fn answer(&mut self, version: u64, answer: Answer) {
+        if self.own.as_ref().map(|o| o.0) != Some(version) {
+            return;
+        }
+        if let Some((_, tx)) = self.own.take() {
+            let _ = tx.send(answer);
+        }
     }
 }
 
@@ -101,8 +112,19 @@ async fn next(ws: &mut Ws) -> SessionMsg {
     }
 }
 
-/// Logs in; returns the socket, chain id, hub key, terms and the hub's snapshot of `channel`.
-async fn login(addr: &str, key: &Keypair) -> (Ws, ChainId, Address, RoutingTerms, Snapshot) {
+/// What a hub says at login.
+struct Login {
+    ws: Ws,
+    chain_id: ChainId,
+    hub: Address,
+    terms: RoutingTerms,
+    /// The hub's `Sync` of the channel: its snapshot and the highest version it signed.
+    snapshot: Snapshot,
+    signed: u64,
+}
+
+/// Logs in at `addr` as `key`.
+async fn login(addr: &str, key: &Keypair) -> Login {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
         .expect("connect");
@@ -130,32 +152,68 @@ async fn login(addr: &str, key: &Keypair) -> (Ws, ChainId, Address, RoutingTerms
     let SessionMsg::Welcome { terms, .. } = next(&mut ws).await else {
         panic!("no welcome")
     };
-    let SessionMsg::Sync { snapshot, .. } = next(&mut ws).await else {
+    let SessionMsg::Sync {
+        snapshot, signed, ..
+    } = next(&mut ws).await
+    else {
         panic!("no sync")
     };
-    (ws, chain_id, hub, terms, snapshot)
+    Login {
+        ws,
+        chain_id,
+        hub,
+        terms,
+        snapshot,
+        signed,
+    }
 }
 
 impl Twin {
-    /// Opens one session per hub address for the client `key` of `channel`.
+    /// Opens one session per hub address for the client `key` of `channel`; the machine starts
+    /// from the opening state and takes each hub's `Sync`.
     pub async fn connect(
         addrs: &[String],
         key: Keypair,
         channel: Hash32,
         deposits: (u64, u64),
     ) -> Arc<Twin> {
-        let mut sockets = Vec::new();
-        let mut first = None;
+        let mut logins = Vec::new();
         for a in addrs {
-            let (ws, chain_id, hub, terms, snap) = login(a, &key).await;
-            first.get_or_insert((chain_id, hub, terms, snap));
-            sockets.push(ws);
+            logins.push(login(a, &key).await);
         }
-        let (chain_id, hub, terms, snap) = first.expect("at least one hub");
+        let first = logins.first().expect("at least one hub");
+        let (chain_id, hub, terms) = (first.chain_id, first.hub, first.terms);
+        let opening = Snapshot::opening(chain_id, channel);
+        let mut inner = Inner {
+            machine: ChannelSession::new(
+                Party::A,
+                key.clone(),
+                hub,
+                opening.clone(),
+                Signed::default(),
+            ),
+            deposits,
+            terms,
+            height: 0,
+            history: BTreeMap::from([(0, opening)]),
+            forks: Vec::new(),
+            invoices: HashMap::new(),
+            own: None,
+            payments: HashMap::new(),
+            lock_delta: None,
+            withhold: false,
+        };
         let mut conns = Vec::new();
         let mut streams = Vec::new();
-        for ws in sockets {
-            let (mut sink, stream) = ws.split();
+        for l in logins {
+            let synced = inner
+                .machine
+                .on_sync(&l.snapshot, l.signed)
+                .expect("the hub's Sync verifies");
+            if let Some(c) = synced.commit {
+                inner.record(c.snapshot);
+            }
+            let (mut sink, stream) = l.ws.split();
             let (tx, mut rx) = mpsc::unbounded_channel::<String>();
             tokio::spawn(async move {
                 while let Some(t) = rx.recv().await {
@@ -167,28 +225,13 @@ impl Twin {
             conns.push(tx);
             streams.push(stream);
         }
-        let mut history = BTreeMap::new();
-        history.insert(snap.state().version, snap.clone());
         let twin = Arc::new(Twin {
             key,
             channel,
             hub,
             chain_id,
             conns,
-            inner: Mutex::new(Inner {
-                latest: snap,
-                deposits,
-                terms,
-                height: 0,
-                history,
-                forks: Vec::new(),
-                invoices: HashMap::new(),
-                own: None,
-                payments: HashMap::new(),
-                lock_delta: None,
-                withhold: false,
-                floor: 0,
-            }),
+            inner: Mutex::new(inner),
         });
         for (i, mut stream) in streams.into_iter().enumerate() {
             let t = twin.clone();
@@ -218,7 +261,7 @@ impl Twin {
     }
 
     pub fn latest(&self) -> Snapshot {
-        lock(&self.inner).latest.clone()
+        lock(&self.inner).machine.latest().clone()
     }
 
     pub fn history(&self) -> BTreeMap<u64, Snapshot> {
@@ -231,6 +274,18 @@ impl Twin {
 
     fn send(&self, conn: usize, msg: &SessionMsg) {
         let _ = self.conns[conn].send(wire::encode(msg));
+    }
+
+    /// Executes the machine's outputs in order on session `conn`: the machine holds the signed
+    /// record itself, a committed state is recorded (fork check), messages are sent.
+    fn execute(&self, conn: usize, st: &mut Inner, outputs: Vec<Output>) {
+        for out in outputs {
+            match out {
+                Output::PersistSigned(_) => {}
+                Output::Commit(c) => st.record(c.snapshot),
+                Output::Send(msg) => self.send(conn, &msg),
+            }
+        }
     }
 
     /// A fresh invoice of `amount` payable through the hub.
@@ -253,7 +308,8 @@ impl Twin {
         inv.encode_string()
     }
 
-    /// Proposes `change` on session `conn`, retrying while the hub answers `Busy`.
+    /// Proposes `change` through the machine on session `conn`, retrying while the channel is
+    /// busy (our earlier proposal unanswered) or the hub answers `Busy`.
     pub async fn propose(
         self: &Arc<Self>,
         conn: usize,
@@ -261,31 +317,26 @@ impl Twin {
         invoice: Option<String>,
     ) -> Answer {
         for _ in 0..400 {
-            let rx = {
+            let waiting = {
                 let mut st = lock(&self.inner);
-                if st.own.is_some() {
-                    None
-                } else {
-                    let invalid = |e: UpdateError| (ErrorCode::InvalidUpdate, e.to_string());
-                    let version =
-                        next_version(st.latest.state().version, st.floor).map_err(invalid)?;
-                    let next = apply_at(&st.position(), &change, Party::A, &st.ctx(), version)
-                        .map_err(invalid)?;
-                    st.floor = version;
-                    let p = Proposal {
-                        channel_id: self.channel,
-                        change: change.clone(),
-                        state: next.state,
-                        sig: next.state.sign(&self.key),
-                        invoice: invoice.clone(),
-                    };
-                    let (tx, rx) = oneshot::channel();
-                    st.own = Some((next.state.version, p.clone(), tx));
-                    self.send(conn, &SessionMsg::Propose(p));
-                    Some(rx)
+                let ctx = st.ctx();
+                let proposed = match st.own {
+                    Some(_) => Err(Refusal::Busy),
+                    None => st.machine.propose(change.clone(), &ctx, invoice.clone()),
+                };
+                match proposed {
+                    Ok(outputs) => {
+                        let version = st.machine.in_flight().map_or(0, |f| f.version());
+                        let (tx, rx) = oneshot::channel();
+                        st.own = Some((version, tx));
+                        self.execute(conn, &mut st, outputs);
+                        Some((version, rx))
+                    }
+                    Err(Refusal::Busy) => None,
+                    Err(e) => return Err((e.code(), e.to_string())),
                 }
             };
-            let Some(rx) = rx else {
+            let Some((version, rx)) = waiting else {
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 continue;
             };
@@ -295,7 +346,16 @@ impl Twin {
                 }
                 Ok(Ok(answer)) => return answer,
                 _ => {
-                    lock(&self.inner).own = None;
+                    // Unanswered: in doubt, its version stays burnt.
+                    let mut st = lock(&self.inner);
+                    st.own = None;
+                    if st
+                        .machine
+                        .in_flight()
+                        .is_some_and(|f| f.version() == version)
+                    {
+                        st.machine.abandon();
+                    }
                     return Err((ErrorCode::Internal, "no answer".into()));
                 }
             }
@@ -339,7 +399,7 @@ impl Twin {
     fn on_msg(self: &Arc<Self>, conn: usize, msg: SessionMsg) {
         match msg {
             SessionMsg::Propose(p) => self.on_hub_proposal(conn, p),
-            SessionMsg::Accept { version, sig, .. } => self.on_answer(version, Ok(sig)),
+            SessionMsg::Accept { version, sig, .. } => self.on_accept(version, sig),
             SessionMsg::Reject {
                 version,
                 code,
@@ -348,9 +408,9 @@ impl Twin {
                 ..
             } => {
                 let mut st = lock(&self.inner);
-                st.floor = st.floor.max(signed);
-                drop(st);
-                self.on_answer(version, Err((code, reason)))
+                // Refused: in doubt, its version burnt (an error if it is no longer in flight).
+                let _ = st.machine.on_reject(version, signed);
+                st.answer(version, Err((code, reason)));
             }
             SessionMsg::Payment {
                 hashlock,
@@ -365,106 +425,83 @@ impl Twin {
                 snapshot, signed, ..
             } => {
                 let mut st = lock(&self.inner);
-                st.floor = st.floor.max(signed);
-                let ok = snapshot
-                    .verify(self.chain_id, &self.channel, &self.key.address(), &self.hub)
-                    .is_ok();
-                if ok && snapshot.state().version > st.latest.state().version {
-                    st.adopt(snapshot);
+                let Ok(synced) = st.machine.on_sync(&snapshot, signed) else {
+                    return;
+                };
+                if let Some(c) = synced.commit {
+                    st.record(c.snapshot);
+                }
+                if let Some(done) = synced.resolved {
+                    let answer = match done.next.state == *snapshot.state() {
+                        true => Ok(()),
+                        false => Err((ErrorCode::Internal, "overtaken by a resync".into())),
+                    };
+                    st.answer(done.version(), answer);
                 }
             }
             _ => {}
         }
     }
 
-    fn on_answer(&self, version: u64, answer: Result<Signature, (ErrorCode, String)>) {
+    /// The hub's signature on our proposal: the machine commits it, or the hub co-signed what
+    /// the machine cannot take, which is flagged.
+    fn on_accept(&self, version: u64, sig: Signature) {
         let mut st = lock(&self.inner);
         if st.own.as_ref().map(|o| o.0) != Some(version) {
             return;
         }
-        let Some((_, p, tx)) = st.own.take() else {
-            return;
-        };
-        let result = match answer {
-            Err(e) => Err(e),
-            Ok(sig) => {
-                let fits = st.latest.state().version < version;
-                let valid = apply_at(&st.position(), &p.change, Party::A, &st.ctx(), version);
-                match (
-                    fits,
-                    valid,
-                    self.hub.verify_hash(&p.state.signing_hash(), &sig),
-                ) {
-                    (true, Ok(next), Ok(())) => {
-                        st.adopt(Snapshot {
-                            cosigned: CoSigned {
-                                state: next.state,
-                                sig_a: p.sig,
-                                sig_b: sig,
-                            },
-                            locks: next.locks,
-                        });
-                        Ok(())
-                    }
-                    _ => {
-                        let latest = st.latest.state().version;
-                        st.forks
-                            .push(format!("hub accepted version {version} on top of {latest}"));
-                        Err((ErrorCode::Internal, "accept does not fit".into()))
-                    }
+        let answer = match st.machine.on_accept(version, sig) {
+            Ok(c) => {
+                st.record(c.snapshot);
+                Ok(())
+            }
+            Err(e) => {
+                let latest = st.machine.latest().state().version;
+                st.forks.push(format!(
+                    "hub accepted version {version} on top of {latest}: {e}"
+                ));
+                if st
+                    .machine
+                    .in_flight()
+                    .is_some_and(|f| f.version() == version)
+                {
+                    st.machine.abandon();
                 }
+                Err((ErrorCode::Internal, "accept does not fit".into()))
             }
         };
-        let _ = tx.send(result);
+        st.answer(version, answer);
     }
 
     fn on_hub_proposal(self: &Arc<Self>, conn: usize, p: Proposal) {
         let mut st = lock(&self.inner);
         let version = p.state.version;
-        if st.withhold && matches!(p.change, Change::Unlock { .. }) {
-            return self.reject(conn, version, "withheld".into(), st.floor);
-        }
-        let floor = st.floor;
-        let checked = check_proposal(
-            &st.position(),
-            &p.change,
-            &p.state,
-            Party::B,
-            &st.ctx(),
-            floor,
-        );
-        if self
-            .hub
-            .verify_hash(&p.state.signing_hash(), &p.sig)
-            .is_ok()
-        {
-            st.floor = st.floor.max(version);
-        }
-        let next = match (
-            checked,
-            self.hub.verify_hash(&p.state.signing_hash(), &p.sig),
-        ) {
-            (Ok(next), Ok(())) => next,
-            (Err(e), _) => return self.reject(conn, version, e.to_string(), st.floor),
-            (_, Err(_)) => return self.reject(conn, version, "bad signature".into(), st.floor),
+        let ctx = st.ctx();
+        let checked = match st.machine.on_proposal(&p, &ctx) {
+            Ok(checked) => checked,
+            Err(why) => {
+                let out = st.machine.refuse(version, &why);
+                return self.execute(conn, &mut st, vec![out]);
+            }
         };
-        let sig = p.state.sign(&self.key);
-        st.adopt(Snapshot {
-            cosigned: CoSigned {
-                state: next.state,
-                sig_a: sig,
-                sig_b: p.sig,
-            },
-            locks: next.locks,
-        });
-        self.send(
-            conn,
-            &SessionMsg::Accept {
+        if st.withhold && matches!(p.change, Change::Unlock { .. }) {
+            let reject = SessionMsg::Reject {
                 channel_id: self.channel,
                 version,
-                sig,
-            },
-        );
+                code: ErrorCode::InvalidUpdate,
+                reason: "withheld".into(),
+                signed: st.machine.floor().max(version),
+            };
+            return self.send(conn, &reject);
+        }
+        let outputs = match st.machine.accept(checked) {
+            Ok(outputs) => outputs,
+            Err(why) => {
+                let out = st.machine.refuse(version, &why);
+                return self.execute(conn, &mut st, vec![out]);
+            }
+        };
+        self.execute(conn, &mut st, outputs);
         if let Change::AddLock { lock: l } = p.change {
             if let Some(secret) = st.invoices.get(&l.hashlock).copied() {
                 let me = self.clone();
@@ -473,19 +510,6 @@ impl Twin {
                 });
             }
         }
-    }
-
-    fn reject(&self, conn: usize, version: u64, reason: String, signed: u64) {
-        self.send(
-            conn,
-            &SessionMsg::Reject {
-                channel_id: self.channel,
-                version,
-                code: ErrorCode::InvalidUpdate,
-                reason,
-                signed,
-            },
-        );
     }
 }
 

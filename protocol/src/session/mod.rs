@@ -33,7 +33,7 @@
 
 mod policy;
 
-pub use policy::{incoming_lock, InvoiceFacts, LockRefusal};
+pub use policy::{incoming_lock, payer_lock, InvoiceFacts, LockRefusal, PAYER_EXPIRY_SLACK};
 
 use crate::channel::{CoSigned, Party, Snapshot, StateError};
 use crate::hash::Hash32;

@@ -1,9 +1,41 @@
-//! A wallet's acceptance policy for a lock toward itself: it takes one only for an unpaid invoice
-//! it issued, for at least the invoice's amount, with enough blocks left to claim it on chain.
+//! A wallet's policy on locks: it takes a lock toward itself only for an unpaid invoice it
+//! issued, for at least the invoice's amount, with enough blocks left to claim it on chain; and
+//! the lock it gives the hub to pay an invoice carries the hub's fee and an expiry the hub's terms
+//! accept.
 
-use crate::amount::Amount;
-use crate::channel::Lock;
+use crate::amount::{Amount, AmountError};
+use crate::channel::{Direction, Lock};
+use crate::hash::Hash32;
+use crate::routing::RoutingTerms;
 use crate::Height;
+
+/// Blocks a payer's lock stays below the hub's longest expiry, so that a hub a few blocks behind
+/// the payer's view of the chain still accepts it.
+pub const PAYER_EXPIRY_SLACK: Height = 5;
+
+/// The payer's lock toward the hub for an invoice of `amount` at `height`: amount plus the hub's
+/// fee, expiring as late as the terms allow (less the slack), and never so soon that the hub has
+/// no room for its own margin.
+pub fn payer_lock(
+    terms: &RoutingTerms,
+    amount: Amount,
+    hashlock: Hash32,
+    height: Height,
+) -> Result<Lock, AmountError> {
+    let floor = height
+        .saturating_add(terms.policy.min_expiry_delta)
+        .saturating_add(terms.reveal_margin)
+        .saturating_add(1);
+    Ok(Lock {
+        direction: Direction::AtoB,
+        amount: terms.incoming_amount(amount)?,
+        hashlock,
+        expiry: terms
+            .incoming_expiry(height)
+            .saturating_sub(PAYER_EXPIRY_SLACK)
+            .max(floor),
+    })
+}
 
 /// What the wallet's store says of the invoice behind a lock's hashlock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +88,6 @@ pub fn incoming_lock(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::Direction;
-    use crate::Hash32;
 
     fn lock(amount: Amount, expiry: Height) -> Lock {
         Lock {
@@ -115,5 +145,19 @@ mod tests {
                 min: 15
             })
         );
+    }
+
+    #[test]
+    fn a_payer_lock_carries_the_fee_and_an_expiry_the_hub_accepts() {
+        let terms = RoutingTerms::default();
+        let l = payer_lock(&terms, 1_000, Hash32([1; 32]), 10).unwrap();
+        assert_eq!(l.amount, terms.incoming_amount(1_000).unwrap());
+        assert_eq!(
+            l.expiry,
+            10 + terms.policy.max_expiry_delta - PAYER_EXPIRY_SLACK
+        );
+        let out = terms.outgoing_expiry(&l, 1_000, 10 + PAYER_EXPIRY_SLACK);
+        assert!(out.is_ok(), "a hub a few blocks behind routes it: {out:?}");
+        assert!(payer_lock(&terms, u64::MAX, Hash32([1; 32]), 10).is_err());
     }
 }

@@ -14,12 +14,14 @@ use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use sluice_protocol::invoice::{Invoice, SignedInvoice};
 use sluice_protocol::routing::RoutingTerms;
-use sluice_protocol::session::{incoming_lock, ChannelSession, InvoiceFacts, Output, Refusal};
+use sluice_protocol::session::{
+    incoming_lock, payer_lock, ChannelSession, InvoiceFacts, Output, Refusal,
+};
 use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg, AUTH_ACTION, MAX_SESSION_FRAME};
 use sluice_protocol::wire::{self, auth_bytes};
 use sluice_protocol::{
-    sha256, Address, ChainId, Change, Context, Direction, Hash32, Keypair, Lock, Party, Signature,
-    Snapshot, Tag, UpdateError,
+    sha256, Address, ChainId, Change, Context, Hash32, Keypair, Party, Signature, Snapshot, Tag,
+    UpdateError,
 };
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,9 +35,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Blocks below the policy's longest expiry that a payer leaves, so that a hub one block
-/// behind our view of the chain still accepts the lock (the wallet does the same).
-const EXPIRY_SLACK: u64 = 5;
 /// Pause before re-proposing after the hub said `Busy`.
 const BUSY_PAUSE: Duration = Duration::from_millis(2);
 /// Blocks a payee wants left on a lock toward it to claim it.
@@ -306,17 +305,8 @@ impl Session {
         let (change, invoice) = match &work {
             Work::Pay { invoice, raw } => {
                 let inv = &invoice.invoice;
-                let floor =
-                    ctx.height + self.terms.policy.min_expiry_delta + self.terms.reveal_margin + 1;
-                let lock = Lock {
-                    direction: Direction::AtoB,
-                    amount: self
-                        .terms
-                        .incoming_amount(inv.amount)
-                        .map_err(|e| ClientError::Payment(e.to_string()))?,
-                    hashlock: inv.hashlock,
-                    expiry: (self.terms.incoming_expiry(ctx.height) - EXPIRY_SLACK).max(floor),
-                };
+                let lock = payer_lock(&self.terms, inv.amount, inv.hashlock, ctx.height)
+                    .map_err(|e| ClientError::Payment(e.to_string()))?;
                 (Change::AddLock { lock }, Some(raw.clone()))
             }
             Work::Unlock { secret } => (Change::Unlock { secret: *secret }, None),
