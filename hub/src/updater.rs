@@ -25,7 +25,9 @@ use crate::store::{
 use sluice_protocol::session::{ChannelSession, Refusal, Signed};
 use sluice_protocol::update::{Change, UpdateError};
 use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg};
-use sluice_protocol::{CoSigned, Direction, Hash32, Party, Signature, Snapshot, MAX_VERSION_SKIP};
+use sluice_protocol::{
+    Address, CoSigned, Direction, Hash32, Party, Signature, Snapshot, MAX_VERSION_SKIP,
+};
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedMutexGuard;
 
@@ -89,11 +91,7 @@ pub async fn propose(
     change: Change,
     writes: Vec<PaymentWrite>,
 ) -> Result<Snapshot, ProposeError> {
-    let timeout = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
-    let lock = sh.channel_lock(channel);
-    let guard = tokio::time::timeout(timeout, lock.lock_owned())
-        .await
-        .map_err(|_| ProposeError::Busy)?;
+    let guard = channel_guard(sh, channel).await?;
     let p = prepare(sh, guard, channel, change).await?;
     if !sh
         .store
@@ -237,11 +235,7 @@ pub async fn supersede(
     change: Change,
     writes: Vec<PaymentWrite>,
 ) -> Result<Superseded, ProposeError> {
-    let timeout = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
-    let lock = sh.channel_lock(channel);
-    let _guard = tokio::time::timeout(timeout, lock.lock_owned())
-        .await
-        .map_err(|_| ProposeError::Busy)?;
+    let _guard = channel_guard(sh, channel).await?;
     let row = sh
         .store
         .channel(channel)
@@ -266,40 +260,11 @@ pub async fn supersede(
     if !claimed {
         return Err(ProposeError::Busy);
     }
-    let rx = sh.expect_reply(*channel, version, row.client);
-    session.note_proposal(*channel, version);
-    let sent = session.send(SessionMsg::Propose(Proposal {
-        channel_id: *channel,
-        change,
-        state: *proposed.state(),
-        sig: proposed.cosigned.sig_b,
-        invoice: None,
-    }));
-    let reply = match sent {
-        true => tokio::time::timeout(timeout, rx)
-            .await
-            .ok()
-            .and_then(Result::ok),
-        false => None,
-    };
-    sh.forget_reply(channel, version);
-    let Some(Reply::Accept(sig_a)) = reply else {
+    let Answer::Accept(sig_a) = send_and_wait(sh, &session, row.client, change, &proposed).await
+    else {
         return Ok(Superseded::Refused);
     };
-    if row
-        .client
-        .verify_hash(&proposed.state().signing_hash(), &sig_a)
-        .is_err()
-    {
-        return Err(ProposeError::BadSignature);
-    }
-    let snap = Snapshot {
-        cosigned: CoSigned {
-            sig_a,
-            ..proposed.cosigned
-        },
-        locks: proposed.locks.clone(),
-    };
+    let snap = completed(&row.client, &proposed, sig_a)?;
     let seen = ChannelRow {
         floor: version,
         ..row.clone()
@@ -334,32 +299,20 @@ pub async fn finish(
     p: Prepared,
     writes: Vec<PaymentWrite>,
 ) -> Result<Snapshot, ProposeError> {
-    let timeout = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
     let channel = &p.row.id;
     let version = p.proposed.state().version;
     let old = p.built_on();
-    let rx = sh.expect_reply(*channel, version, p.row.client);
-    p.session.note_proposal(*channel, version);
-    let sent = p.session.send(SessionMsg::Propose(Proposal {
-        channel_id: *channel,
-        change: p.change.clone(),
-        state: *p.proposed.state(),
-        sig: p.proposed.cosigned.sig_b,
-        invoice: None,
-    }));
-    if !sent {
-        // Never queued, so the client cannot hold it.
-        sh.forget_reply(channel, version);
-        sh.store.clear_reservation(channel, version).await?;
-        return Err(ProposeError::Offline);
-    }
-    let reply = tokio::time::timeout(timeout, rx).await;
-    sh.forget_reply(channel, version);
-    let sig_a = match reply {
-        Ok(Ok(Reply::Accept(sig))) => sig,
+    let answer = send_and_wait(sh, &p.session, p.row.client, p.change.clone(), &p.proposed).await;
+    let sig_a = match answer {
+        Answer::Accept(sig) => sig,
+        Answer::NotSent => {
+            // Never queued, so the client cannot hold it.
+            sh.store.clear_reservation(channel, version).await?;
+            return Err(ProposeError::Offline);
+        }
         // The client holds our signature and may have co-signed the state anyway: it stays
         // in doubt, its version burnt, until it is dead (see `bury`).
-        Ok(Ok(Reply::Reject(code, reason, signed))) => {
+        Answer::Reject(code, reason, signed) => {
             let cap = old.saturating_add(MAX_VERSION_SKIP / 2);
             sh.store.raise_floor(channel, signed.min(cap)).await?;
             let e = ProposeError::Rejected(code, reason);
@@ -373,8 +326,8 @@ pub async fn finish(
                 }
             };
         }
-        Ok(Err(_)) => return Err(abandon(sh, channel, version, ProposeError::Offline).await),
-        Err(_) => {
+        Answer::Gone => return Err(abandon(sh, channel, version, ProposeError::Offline).await),
+        Answer::Silent => {
             // A silent client may still complete the state: end its session so that it
             // reconnects and resyncs, which resolves the reservation.
             p.session.kick.notify_one();
@@ -382,26 +335,18 @@ pub async fn finish(
         }
     };
     let proposed = &p.proposed;
-    if p.row
-        .client
-        .verify_hash(&proposed.state().signing_hash(), &sig_a)
-        .is_err()
-    {
-        return Err(abandon(sh, channel, version, ProposeError::BadSignature).await);
-    }
-    let snap = Snapshot {
-        cosigned: CoSigned {
-            sig_a,
-            ..proposed.cosigned
-        },
-        locks: proposed.locks.clone(),
+    let snap = match completed(&p.row.client, proposed, sig_a) {
+        Ok(snap) => snap,
+        Err(e) => return Err(abandon(sh, channel, version, e).await),
     };
-    // The row as our reservation left it: the commit is one statement unless it moved since.
+    // The row as our reservation left it (floor raised to it): the commit is one statement
+    // unless the row moved since.
     let seen = ChannelRow {
         pending: Some(Reservation {
             snapshot: proposed.clone(),
             until_ms: p.until,
         }),
+        floor: version,
         ..p.row.clone()
     };
     sh.store
@@ -419,6 +364,78 @@ pub async fn finish(
         .map_err(|_| ProposeError::Conflict)?;
     sh.metrics.updates.with_label_values(&["committed"]).inc();
     Ok(snap)
+}
+
+/// How the client answered a hub proposal.
+enum Answer {
+    Accept(Signature),
+    Reject(ErrorCode, String, u64),
+    /// Never queued on the session: the client cannot hold it.
+    NotSent,
+    /// The session ended before an answer.
+    Gone,
+    /// No answer within the reply timeout.
+    Silent,
+}
+
+/// The channel's in-process lock, waited for up to the reply timeout.
+async fn channel_guard(sh: &Shared, channel: &Hash32) -> Result<OwnedMutexGuard<()>, ProposeError> {
+    let timeout = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
+    let lock = sh.channel_lock(channel);
+    tokio::time::timeout(timeout, lock.lock_owned())
+        .await
+        .map_err(|_| ProposeError::Busy)
+}
+
+/// Sends the hub-signed `proposed` to the client and waits for its answer.
+async fn send_and_wait(
+    sh: &Shared,
+    session: &SessionHandle,
+    client: Address,
+    change: Change,
+    proposed: &Snapshot,
+) -> Answer {
+    let timeout = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
+    let state = proposed.state();
+    let (channel, version) = (state.channel_id, state.version);
+    let rx = sh.expect_reply(channel, version, client);
+    session.note_proposal(channel, version);
+    let sent = session.send(SessionMsg::Propose(Proposal {
+        channel_id: channel,
+        change,
+        state: *state,
+        sig: proposed.cosigned.sig_b,
+        invoice: None,
+    }));
+    let answer = match sent {
+        false => Answer::NotSent,
+        true => match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Reply::Accept(sig))) => Answer::Accept(sig),
+            Ok(Ok(Reply::Reject(code, reason, signed))) => Answer::Reject(code, reason, signed),
+            Ok(Err(_)) => Answer::Gone,
+            Err(_) => Answer::Silent,
+        },
+    };
+    sh.forget_reply(&channel, version);
+    answer
+}
+
+/// `proposed` with the client's signature, once it verifies.
+fn completed(
+    client: &Address,
+    proposed: &Snapshot,
+    sig_a: Signature,
+) -> Result<Snapshot, ProposeError> {
+    client
+        .verify_hash(&proposed.state().signing_hash(), &sig_a)
+        .map_err(|_| ProposeError::BadSignature)?;
+    Ok(Snapshot {
+        cosigned: CoSigned {
+            sig_a,
+            ..proposed.cosigned
+        },
+        locks: proposed.locks.clone(),
+    })
 }
 
 /// Whether `proposed` holds a hub lock toward the client that `latest` does not: the one kind of
