@@ -139,7 +139,17 @@ pub enum ConfigError {
     },
     #[error("cannot encode settings: {0}")]
     Encode(#[from] toml::ser::Error),
+    #[error("setting {key} = {value}: {why}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        why: &'static str,
+    },
 }
+
+/// The fewest blocks the guard keeps to register a secret and close before a lock expires: one
+/// block to include each transaction, with a retry.
+pub const MIN_CLAIM_MARGIN: Height = 4;
 
 impl HubConfig {
     /// Loads `HOME/hub.toml` (optional) with environment overrides.
@@ -153,7 +163,71 @@ impl HubConfig {
                     .try_parsing(true),
             )
             .build()?;
-        Ok(cfg.try_deserialize()?)
+        let cfg: HubConfig = cfg.try_deserialize()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Refuses settings under which the hub could lose funds or stall, naming the key: the guard
+    /// must claim before the incoming lock expires (`claim_margin < reveal_margin`, with room to
+    /// include its transactions), collateral must refill to at least its threshold, lock
+    /// lifetimes must form a range, and every limit must let something through.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, value: &dyn std::fmt::Display, why| {
+            Err(ConfigError::Invalid {
+                key,
+                value: value.to_string(),
+                why,
+            })
+        };
+        let (t, g, c, l) = (&self.terms, &self.guard, &self.collateral, &self.limits);
+        if g.claim_margin < MIN_CLAIM_MARGIN {
+            return invalid(
+                "guard.claim_margin",
+                &g.claim_margin,
+                "at least 4 blocks, to register and close in time",
+            );
+        }
+        if g.claim_margin >= t.reveal_margin {
+            return invalid("guard.claim_margin", &g.claim_margin, "must be below terms.reveal_margin, or the claim lands after the incoming lock expires");
+        }
+        if c.threshold > c.target {
+            return invalid(
+                "collateral.threshold",
+                &c.threshold,
+                "must not exceed collateral.target",
+            );
+        }
+        if t.policy.min_expiry_delta > t.policy.max_expiry_delta {
+            return invalid(
+                "terms.policy.min_expiry_delta",
+                &t.policy.min_expiry_delta,
+                "must not exceed terms.policy.max_expiry_delta",
+            );
+        }
+        if t.policy.max_expiry_delta <= min_lock_lifetime(t) {
+            return invalid(
+                "terms.policy.max_expiry_delta",
+                &t.policy.max_expiry_delta,
+                "must exceed min_expiry_delta + reveal_margin, or no payment can be routed",
+            );
+        }
+        for (key, v) in [
+            ("limits.max_connections", l.max_connections as u64),
+            ("limits.messages_per_sec", u64::from(l.messages_per_sec)),
+            ("limits.send_queue", l.send_queue as u64),
+            ("limits.reply_timeout_ms", l.reply_timeout_ms),
+            (
+                "limits.max_inflight_payments",
+                l.max_inflight_payments as u64,
+            ),
+            ("terms.policy.max_locks", t.policy.max_locks as u64),
+        ] {
+            if v == 0 {
+                return invalid(key, &v, "must be above zero");
+            }
+        }
+        Ok(())
     }
 
     /// Writes these settings as `HOME/hub.toml`.
@@ -178,4 +252,64 @@ impl HubConfig {
 /// Blocks from `height` that a lock must still have before the hub routes it.
 pub fn min_lock_lifetime(terms: &RoutingTerms) -> Height {
     terms.policy.min_expiry_delta + terms.reveal_margin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(cfg: &HubConfig) -> Option<&'static str> {
+        match cfg.validate() {
+            Err(ConfigError::Invalid { key, .. }) => Some(key),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert!(HubConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn a_claim_margin_at_or_above_the_reveal_margin_is_refused() {
+        let mut cfg = HubConfig::default();
+        cfg.guard.claim_margin = cfg.terms.reveal_margin;
+        assert_eq!(key_of(&cfg), Some("guard.claim_margin"));
+        cfg.guard.claim_margin = 1;
+        assert_eq!(key_of(&cfg), Some("guard.claim_margin"));
+    }
+
+    #[test]
+    fn a_threshold_above_the_target_is_refused() {
+        let mut cfg = HubConfig::default();
+        cfg.collateral.threshold = 10;
+        cfg.collateral.target = 5;
+        assert_eq!(key_of(&cfg), Some("collateral.threshold"));
+    }
+
+    #[test]
+    fn lock_lifetimes_must_leave_room_to_route() {
+        let mut cfg = HubConfig::default();
+        cfg.terms.policy.max_expiry_delta = min_lock_lifetime(&cfg.terms);
+        assert_eq!(key_of(&cfg), Some("terms.policy.max_expiry_delta"));
+        cfg.terms.policy.min_expiry_delta = cfg.terms.policy.max_expiry_delta + 1;
+        assert_eq!(key_of(&cfg), Some("terms.policy.min_expiry_delta"));
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let mut cfg = HubConfig::default();
+        cfg.limits.reply_timeout_ms = 0;
+        assert_eq!(key_of(&cfg), Some("limits.reply_timeout_ms"));
+    }
+
+    #[test]
+    fn an_environment_override_is_validated_at_load() {
+        let home = tempfile::tempdir().unwrap();
+        let mut cfg = HubConfig::default();
+        cfg.guard.claim_margin = 50;
+        cfg.write(home.path()).unwrap();
+        let err = HubConfig::load(home.path()).unwrap_err().to_string();
+        assert!(err.contains("guard.claim_margin"), "{err}");
+    }
 }

@@ -28,6 +28,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// A running hub; dropping it does not stop it, [`Hub::shutdown`] does.
@@ -41,6 +43,7 @@ pub struct Hub {
 impl Hub {
     /// Starts a hub from `cfg` with its files under `home`; writes `home/hub.addr` once listening.
     pub async fn start(home: &Path, cfg: HubConfig) -> Result<Hub, StartError> {
+        cfg.validate()?;
         let key = keyfile::load(&cfg.key_path(home))?;
         let store = Store::connect(&cfg.store_url(home), cfg.store_max_connections).await?;
         let (chain_id, sender) = match cfg.chain_rpc.is_empty() {
