@@ -321,6 +321,11 @@ async fn commit(
         if row.client != *client {
             return Err(Refusal::UnknownChannel(row.id));
         }
+        // Re-checked on the row being committed: a close the chain watcher applied since the
+        // first read must stop the hub's signature (ATTACKS.md F13).
+        if row.phase != ChannelPhase::Open {
+            return Err(Refusal::NotOpen);
+        }
         if row.pending.is_some() {
             return Err(reserved());
         }
