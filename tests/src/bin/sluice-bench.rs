@@ -50,6 +50,13 @@ enum Bench {
         #[arg(long, default_value_t = 64)]
         connections: usize,
     },
+    /// Exhaustive model check of the channel session machine against a Byzantine peer, a lossy
+    /// network, crashes and the chain (the deep bound; `--short` is the one the tests run), and
+    /// of the planted old rule, which must be caught.
+    Model {
+        #[arg(long)]
+        short: bool,
+    },
     /// Schnorr sign and verify rates, one core and all cores.
     Crypto {
         /// Seconds to spend on each measurement.
@@ -112,6 +119,18 @@ async fn main() -> std::process::ExitCode {
                 ..watchtower::TowerBench::default()
             };
             return report(watchtower::run(&b).await);
+        }
+        Bench::Model { short } => {
+            let depth = match short {
+                true => sluice_model::Depth::Short,
+                false => sluice_model::Depth::Deep,
+            };
+            let r = tokio::task::spawn_blocking(move || sluice_model::run(depth)).await;
+            return match r.map(|r| serde_json::to_value(&r)) {
+                Ok(Ok(line)) => report(Ok(line)),
+                Ok(Err(e)) => report(Err(e.to_string())),
+                Err(e) => report(Err(e.to_string())),
+            };
         }
         Bench::Crypto { seconds } => {
             let r = crypto::measure(Duration::from_secs_f64(seconds.max(0.01)));

@@ -1,0 +1,152 @@
+//! The one channel every run checks: its keys, deposits, heights, locks and the changes each side
+//! may propose. All fixed, so that states stay small and every signature is the same on every
+//! path (signing is deterministic), which the checker needs to replay a path it found.
+
+use sluice_protocol::onchain::{ChannelLimits, ChannelRecord};
+use sluice_protocol::{
+    channel_id, sha256, Amount, ChainId, Change, Context, Direction, Hash32, Height, Keypair, Lock,
+    Party, Policy, Snapshot,
+};
+use std::sync::OnceLock;
+
+pub const CHAIN: ChainId = 7;
+pub const DEPOSIT_A: Amount = 10;
+pub const DEPOSIT_B: Amount = 10;
+/// The chain height while the channel is used, and when it is closed.
+pub const NOW: Height = 100;
+/// The chain's smallest challenge period: a close at [`NOW`] may be challenged until `NOW + 2`.
+pub const CHALLENGE_PERIOD: Height = 2;
+/// Every lock's expiry, inside the default policy's window (`NOW + 10 ..= NOW + 1000`).
+pub const EXPIRY: Height = 120;
+/// The one later height the chain moves to: past the challenge window and at every lock's
+/// expiry, so a closing channel can settle there and a secret registered there comes too late.
+pub const LATER: Height = EXPIRY;
+
+/// The channel's keys and identity, made once: key derivation is slow in a debug build.
+pub struct Fixture {
+    pub key_a: Keypair,
+    pub key_b: Keypair,
+    pub channel_id: Hash32,
+}
+
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let key_a = Keypair::from_secret(&[0xa1; 32]).expect("a fixed valid secret key");
+        let key_b = Keypair::from_secret(&[0xb2; 32]).expect("a fixed valid secret key");
+        let channel_id = channel_id(CHAIN, &key_a.address(), &key_b.address(), &SALT);
+        Fixture {
+            key_a,
+            key_b,
+            channel_id,
+        }
+    })
+}
+
+const SALT: Hash32 = Hash32([5; 32]);
+
+pub fn key(p: Party) -> &'static Keypair {
+    match p {
+        Party::A => &fixture().key_a,
+        Party::B => &fixture().key_b,
+    }
+}
+
+/// What `apply` is told: the deposits, the height and the default policy. Never changes: the
+/// chain's later height matters only once the channel is closing, when nobody updates it.
+pub fn ctx() -> Context {
+    Context {
+        deposit_a: DEPOSIT_A,
+        deposit_b: DEPOSIT_B,
+        height: NOW,
+        policy: Policy::default(),
+    }
+}
+
+/// The secret of [`lock_to_b`], known to B (the payee).
+pub const SECRET_B: Hash32 = Hash32([0x51; 32]);
+/// The secret of [`lock_to_a`], known to A (the payee).
+pub const SECRET_A: Hash32 = Hash32([0x52; 32]);
+
+/// A pays B 3 against [`SECRET_B`].
+pub fn lock_to_b() -> Lock {
+    Lock {
+        direction: Direction::AtoB,
+        amount: 3,
+        hashlock: sha256(&SECRET_B.0),
+        expiry: EXPIRY,
+    }
+}
+
+/// B pays A 2 against [`SECRET_A`].
+pub fn lock_to_a() -> Lock {
+    Lock {
+        direction: Direction::BtoA,
+        amount: 2,
+        hashlock: sha256(&SECRET_A.0),
+        expiry: EXPIRY,
+    }
+}
+
+/// Every lock any state of the model can hold.
+pub fn all_locks() -> [Lock; 2] {
+    [lock_to_b(), lock_to_a()]
+}
+
+/// The secret `p` knows, and may register on chain.
+pub fn secret_of(p: Party) -> Hash32 {
+    match p {
+        Party::A => SECRET_A,
+        Party::B => SECRET_B,
+    }
+}
+
+/// The changes `p` may propose (the machine refuses those that do not apply): each side pays
+/// with a lock, takes the other's lock with its secret, and either may end the channel. A also
+/// bumps (the change that buries states in doubt), B removes A's lock (the receiver's refund).
+pub fn menu(p: Party) -> Vec<Change> {
+    match p {
+        Party::A => vec![
+            Change::AddLock { lock: lock_to_b() },
+            Change::Unlock { secret: SECRET_A },
+            Change::Finalize,
+            Change::Bump,
+        ],
+        Party::B => vec![
+            Change::AddLock { lock: lock_to_a() },
+            Change::Unlock { secret: SECRET_B },
+            Change::RemoveLock {
+                hashlock: lock_to_b().hashlock,
+            },
+            Change::Finalize,
+        ],
+    }
+}
+
+/// The version-0 snapshot (made once: its locks root is a hash).
+pub fn opening() -> Snapshot {
+    static OPENING: OnceLock<Snapshot> = OnceLock::new();
+    OPENING
+        .get_or_init(|| Snapshot::opening(CHAIN, fixture().channel_id))
+        .clone()
+}
+
+/// The channel as the chain opened it: A's deposit at opening, then B's.
+pub fn record() -> ChannelRecord {
+    let f = fixture();
+    let (a, b) = (f.key_a.address(), f.key_b.address());
+    let mut rec = ChannelRecord::open(
+        CHAIN,
+        a,
+        b,
+        DEPOSIT_A,
+        CHALLENGE_PERIOD,
+        &SALT,
+        NOW,
+        &ChannelLimits::default(),
+    )
+    .expect("fixed, valid opening terms");
+    rec.deposit(&b, DEPOSIT_B)
+        .expect("a small deposit into an open channel");
+    rec
+}
