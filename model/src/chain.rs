@@ -4,7 +4,7 @@
 //! is used and closed, and [`LATER`], past the challenge window and every lock's expiry.
 
 use crate::encode;
-use crate::fixture::{key, record, CHAIN, LATER, NOW};
+use crate::fixture::{channel_key, record_of, Ch, CHAIN, LATER, MAIN, NOW};
 use crate::memo::Cache;
 use sluice_protocol::onchain::{ChannelError, ChannelRecord, ChannelStatus};
 use sluice_protocol::{sha256, Amount, CoSigned, Hash32, Height, Party, Snapshot};
@@ -16,6 +16,8 @@ pub type Verdicts = Cache<Vec<u8>, Result<ChannelStatus, String>>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chain {
+    /// Which channel this record is (see [`crate::fixture::Ch`]).
+    pub ch: Ch,
     pub record: ChannelRecord,
     pub height: Height,
     /// Registered secrets' hashlocks with the height they were registered at.
@@ -28,8 +30,16 @@ pub struct Chain {
 
 impl Default for Chain {
     fn default() -> Self {
+        Chain::of(MAIN)
+    }
+}
+
+impl Chain {
+    /// Channel `ch` as the chain opened it, at [`NOW`].
+    pub fn of(ch: Ch) -> Self {
         Chain {
-            record: record(),
+            ch,
+            record: record_of(ch),
             height: NOW,
             registry: Vec::new(),
             challenged: false,
@@ -40,6 +50,7 @@ impl Default for Chain {
 
 impl Hash for Chain {
     fn hash<H: Hasher>(&self, h: &mut H) {
+        self.ch.hash(h);
         encode::status(&self.record.status).hash(h);
         self.height.hash(h);
         self.registry.hash(h);
@@ -76,7 +87,7 @@ impl Chain {
 
     /// `by` closes with `snapshot`; `None` if the chain refuses it.
     pub fn close(&self, by: Party, snapshot: &Snapshot, cache: &Verdicts) -> Option<Chain> {
-        let who = key(by).address();
+        let who = channel_key(self.ch, by).address();
         let call = [0, u8::from(by == Party::B)];
         self.transition(&call, snapshot, cache, |rec, h| {
             rec.close(CHAIN, &who, snapshot.clone(), h).map(|_| ())
@@ -112,6 +123,7 @@ impl Chain {
         f: impl FnOnce(&mut ChannelRecord, Height) -> Result<(), ChannelError>,
     ) -> Option<Chain> {
         let key = [
+            vec![self.ch],
             call.to_vec(),
             encode::status(&self.record.status),
             self.height.to_be_bytes().to_vec(),

@@ -27,7 +27,16 @@ pub struct Fixture {
     pub key_a: Keypair,
     pub key_b: Keypair,
     pub channel_id: Hash32,
+    /// The payee of the payment model, party A of its channel with the hub (`key_b`).
+    pub key_c: Keypair,
+    pub payee_channel_id: Hash32,
 }
+
+/// Which channel: [`MAIN`] is the channel model's, and the payer's channel of the payment
+/// model (payer A, hub B); [`PAYEE`] is the payment model's payee channel (payee A, hub B).
+pub type Ch = u8;
+pub const MAIN: Ch = 0;
+pub const PAYEE: Ch = 1;
 
 pub fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
@@ -35,10 +44,15 @@ pub fn fixture() -> &'static Fixture {
         let key_a = Keypair::from_secret(&[0xa1; 32]).expect("a fixed valid secret key");
         let key_b = Keypair::from_secret(&[0xb2; 32]).expect("a fixed valid secret key");
         let channel_id = channel_id(CHAIN, &key_a.address(), &key_b.address(), &SALT);
+        let key_c = Keypair::from_secret(&[0xc3; 32]).expect("a fixed valid secret key");
+        let payee_channel_id =
+            sluice_protocol::channel_id(CHAIN, &key_c.address(), &key_b.address(), &SALT);
         Fixture {
             key_a,
             key_b,
             channel_id,
+            key_c,
+            payee_channel_id,
         }
     })
 }
@@ -50,6 +64,26 @@ pub fn key(p: Party) -> &'static Keypair {
         Party::A => &fixture().key_a,
         Party::B => &fixture().key_b,
     }
+}
+
+/// Party `p`'s key on channel `ch`.
+pub fn channel_key(ch: Ch, p: Party) -> &'static Keypair {
+    match (ch, p) {
+        (PAYEE, Party::A) => &fixture().key_c,
+        _ => key(p),
+    }
+}
+
+pub fn channel_id_of(ch: Ch) -> Hash32 {
+    match ch {
+        PAYEE => fixture().payee_channel_id,
+        _ => fixture().channel_id,
+    }
+}
+
+/// What `apply` is told at `height`.
+pub fn ctx_at(height: Height) -> Context {
+    Context { height, ..ctx() }
 }
 
 /// What `apply` is told: the deposits, the height and the default policy. Never changes: the
@@ -125,16 +159,28 @@ pub fn menu(p: Party) -> Vec<Change> {
 
 /// The version-0 snapshot (made once: its locks root is a hash).
 pub fn opening() -> Snapshot {
-    static OPENING: OnceLock<Snapshot> = OnceLock::new();
-    OPENING
-        .get_or_init(|| Snapshot::opening(CHAIN, fixture().channel_id))
-        .clone()
+    opening_of(MAIN)
+}
+
+/// The version-0 snapshot of channel `ch`.
+pub fn opening_of(ch: Ch) -> Snapshot {
+    static OPENING: OnceLock<[Snapshot; 2]> = OnceLock::new();
+    let all =
+        OPENING.get_or_init(|| [MAIN, PAYEE].map(|c| Snapshot::opening(CHAIN, channel_id_of(c))));
+    all[usize::from(ch == PAYEE)].clone()
 }
 
 /// The channel as the chain opened it: A's deposit at opening, then B's.
 pub fn record() -> ChannelRecord {
-    let f = fixture();
-    let (a, b) = (f.key_a.address(), f.key_b.address());
+    record_of(MAIN)
+}
+
+/// Channel `ch` as the chain opened it.
+pub fn record_of(ch: Ch) -> ChannelRecord {
+    let (a, b) = (
+        channel_key(ch, Party::A).address(),
+        channel_key(ch, Party::B).address(),
+    );
     let mut rec = ChannelRecord::open(
         CHAIN,
         a,

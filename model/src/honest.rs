@@ -9,11 +9,11 @@
 //! model reaches as "the step, the network loses the message, the crash".
 
 use crate::encode;
-use crate::fixture::{ctx, key};
+use crate::fixture::{channel_key, ctx_at, Ch, MAIN, NOW};
 use crate::memo::Cache;
 use sluice_protocol::session::{ChannelSession, LockRefusal, Output, Refusal, Signed};
 use sluice_protocol::wire::hub::SessionMsg;
-use sluice_protocol::{Canonical, Change, Party, Position, Signature, Snapshot};
+use sluice_protocol::{Canonical, Change, Height, Party, Position, Signature, Snapshot};
 use std::hash::{Hash, Hasher};
 
 /// What an honest party keeps durably: exactly what the machine told it to persist.
@@ -58,6 +58,8 @@ pub type Boots = Cache<Vec<u8>, (ChannelSession, u128)>;
 #[derive(Debug, Clone)]
 pub struct Honest {
     pub me: Party,
+    /// The channel this party is on (see [`crate::fixture::Ch`]).
+    pub ch: Ch,
     pub session: ChannelSession,
     /// [`encode::machine`] of `session`.
     pub key: u128,
@@ -75,13 +77,19 @@ pub struct Honest {
 
 impl Honest {
     pub fn new(me: Party, planted: bool) -> Self {
+        Honest::on(MAIN, me, planted)
+    }
+
+    /// Party `me` of channel `ch`, at the channel's opening.
+    pub fn on(ch: Ch, me: Party, planted: bool) -> Self {
         let store = Store {
-            latest: crate::fixture::opening(),
+            latest: crate::fixture::opening_of(ch),
             signed: Signed::default(),
         };
-        let session = boot(me, &store, planted);
+        let session = boot(ch, me, &store, planted);
         Honest {
             me,
+            ch,
             key: encode::machine(&session),
             session,
             store,
@@ -112,6 +120,7 @@ impl Honest {
     /// named by A's signature on it, the one version-0 state by its version).
     fn store_id(&self) -> Vec<u8> {
         let mut bytes = vec![
+            self.ch,
             u8::from(self.me == Party::B),
             u8::from(self.planted),
             u8::from(self.store.signed.is_final),
@@ -137,7 +146,7 @@ impl Honest {
     /// The machine a restart from the store builds, with its key.
     fn booted(&self, boots: &Boots) -> (ChannelSession, u128) {
         boots.get(self.store_id(), || {
-            let session = boot(self.me, &self.store, self.planted);
+            let session = boot(self.ch, self.me, &self.store, self.planted);
             let key = encode::machine(&session);
             (session, key)
         })
@@ -146,9 +155,20 @@ impl Honest {
     /// Runs `input` through the machine and executes its outputs in order. Returns the messages
     /// sent, or `None` if the machine refused a command (nothing happened).
     pub fn step(&mut self, input: &Input, steps: &Steps) -> Option<Vec<SessionMsg>> {
-        let (session, key, outputs) = steps.get((self.key, input.key()), || {
+        self.step_at(input, NOW, steps)
+    }
+
+    /// [`Honest::step`] with the chain at `height` (what `apply` checks expiries against).
+    pub fn step_at(
+        &mut self,
+        input: &Input,
+        height: Height,
+        steps: &Steps,
+    ) -> Option<Vec<SessionMsg>> {
+        let input_key = [input.key(), height.to_be_bytes().to_vec()].concat();
+        let (session, key, outputs) = steps.get((self.key, input_key), || {
             let mut session = self.session.clone();
-            let outputs = call(&mut session, input);
+            let outputs = call(&mut session, input, height);
             let key = encode::machine(&session);
             (session, key, outputs)
         });
@@ -214,6 +234,7 @@ impl PartialEq for Honest {
     fn eq(&self, other: &Self) -> bool {
         self.digest == other.digest
             && self.me == other.me
+            && self.ch == other.ch
             && self.key == other.key
             && self.store == other.store
             && self.ever_signed == other.ever_signed
@@ -227,11 +248,11 @@ impl Hash for Honest {
     }
 }
 
-fn boot(me: Party, store: &Store, planted: bool) -> ChannelSession {
+fn boot(ch: Ch, me: Party, store: &Store, planted: bool) -> ChannelSession {
     let mut s = ChannelSession::new(
         me,
-        key(me).clone(),
-        key(me.other()).address(),
+        channel_key(ch, me).clone(),
+        channel_key(ch, me.other()).address(),
         store.latest.clone(),
         store.signed,
     );
@@ -249,8 +270,8 @@ fn policy_refusal() -> Refusal {
 /// One machine call and what the driver does with its answer, as the wallet does: refusals of
 /// a proposal are answered with a `Reject`, an `Accept` that fails to verify drops our proposal
 /// (in doubt), answers to nothing in flight and invalid `Sync`s are ignored.
-fn call(m: &mut ChannelSession, input: &Input) -> Vec<Output> {
-    let ctx = ctx();
+fn call(m: &mut ChannelSession, input: &Input, height: Height) -> Vec<Output> {
+    let ctx = ctx_at(height);
     match input {
         Input::Propose(change) => m.propose(change.clone(), &ctx, None).unwrap_or_default(),
         Input::Reconnect => {

@@ -18,9 +18,14 @@
 //! - [`world`]: the state explored; [`channel`]: its steps, the model itself.
 //! - [`properties`]: what must hold; [`trace`]: readable paths.
 //! - [`memo`], [`encode`]: caching of slow pure calls and the bytes states are hashed by.
+//! - [`payment`]: a second model, one payment through the hub (payer, hub, payee, two
+//!   channels of the same real machines) with the hub deciding each step by the real
+//!   `sluice_hub::payments::lifecycle::next_step`, against a Byzantine payer or payee.
 //!
 //! [`run`] checks both peers within one of two bounds and also plants the old rule ("a reject
-//! frees the version") to show that the check catches it.
+//! frees the version") to show that the check catches it; it checks the payment with either
+//! end Byzantine too, and plants the hub's old rule ("release the payer's lock when the
+//! forward is rejected") to show that the hub's loss is caught.
 
 pub mod byzantine;
 pub mod chain;
@@ -30,11 +35,13 @@ pub mod fixture;
 pub mod honest;
 pub mod memo;
 pub mod network;
+pub mod payment;
 pub mod properties;
 pub mod trace;
 pub mod world;
 
-pub use channel::{Bounds, ChannelModel, Peer};
+pub use channel::{Bounds, ChannelModel, Peer, World};
+pub use payment::{PayAction, PayBounds, PayWorld, PaymentModel, Villain};
 
 use serde::Serialize;
 use stateright::{Checker, CheckerBuilder, HasDiscoveries, Model};
@@ -44,7 +51,8 @@ use std::time::Instant;
 /// How far [`run`] explores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Depth {
-    /// The bound `cargo test` checks: about 350 000 states, tens of seconds in a debug build.
+    /// The bound `cargo test` checks: about 350 000 states of the channel and 350 000 of the
+    /// payment, tens of seconds each in a debug build.
     Short,
     /// A fourth proposal, a second crash, a third message in flight: about 23 million states,
     /// minutes in a release build (depth first, so memory stays small).
@@ -118,11 +126,36 @@ pub fn check(model: ChannelModel) -> Outcome {
     run_checker(model, HasDiscoveries::AnyFailures, false)
 }
 
-fn run_checker(model: ChannelModel, finish: HasDiscoveries, depth_first: bool) -> Outcome {
+/// A model [`run_checker`] can explain counterexamples of.
+trait Explained: Model + Send + Sync + Sized + 'static
+where
+    Self::State: Clone + PartialEq + std::hash::Hash + Send + Sync + 'static,
+    Self::Action: Clone + PartialEq + Send + Sync + 'static,
+{
+    fn explain(&self, path: &stateright::Path<Self::State, Self::Action>) -> Vec<String>;
+}
+
+impl Explained for ChannelModel {
+    fn explain(&self, path: &stateright::Path<World, channel::Action>) -> Vec<String> {
+        trace::explain(self, path)
+    }
+}
+
+impl Explained for PaymentModel {
+    fn explain(&self, path: &stateright::Path<PayWorld, PayAction>) -> Vec<String> {
+        payment::explain(self, path)
+    }
+}
+
+fn run_checker<M: Explained>(model: M, finish: HasDiscoveries, depth_first: bool) -> Outcome
+where
+    M::State: Clone + PartialEq + std::hash::Hash + Send + Sync + 'static,
+    M::Action: Clone + PartialEq + Send + Sync + 'static,
+{
     let started = Instant::now();
     let properties = model.properties();
-    let builder: CheckerBuilder<ChannelModel> = model.checker().finish_when(finish);
-    let checker: Box<dyn Checker<ChannelModel>> = match depth_first {
+    let builder: CheckerBuilder<M> = model.checker().finish_when(finish);
+    let checker: Box<dyn Checker<M>> = match depth_first {
         true => Box::new(builder.spawn_dfs().join()),
         false => Box::new(builder.spawn_bfs().join()),
     };
@@ -132,7 +165,7 @@ fn run_checker(model: ChannelModel, finish: HasDiscoveries, depth_first: bool) -
     for p in &properties {
         let found = discoveries.get(p.name);
         match (p.expectation.discovery_is_failure(), found) {
-            (true, Some(path)) => failures.push((p.name, trace::explain(checker.model(), path))),
+            (true, Some(path)) => failures.push((p.name, checker.model().explain(path))),
             (false, None) => unreached.push(p.name),
             _ => {}
         }
@@ -189,29 +222,66 @@ pub fn check_planted(depth: Depth) -> Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub bench: &'static str,
-    /// Distinct states of the two checks of the real machine.
+    /// Distinct states of the checks of the real machine and of the payment.
     pub states: usize,
     pub max_depth: usize,
     /// Wall time of all the checks, the planted ones included.
     pub secs: f64,
-    /// Every property held against both peers, and every reachability property was reached.
+    /// Every property held against both peers and in both payment variants, and every
+    /// reachability property was reached.
     pub properties_held: bool,
-    /// The planted old rule was caught: the checker showed a fork or a robbery.
+    /// The planted old rules were caught: the checker showed a fork or a robbery, and the
+    /// hub's loss under the old payment rule.
     pub old_rule_counterexample: bool,
 }
 
 /// Checks the real machine against both peers and the planted old rule, within `depth`.
 pub fn run(depth: Depth) -> Report {
     let started = Instant::now();
-    let real = check_real(depth);
+    let mut real = check_real(depth).to_vec();
+    real.extend(check_payment(depth));
     let planted = check_planted(depth);
+    let planted_payment = check_payment_planted(depth);
     Report {
         bench: "model",
         states: real.iter().map(|o| o.states).sum(),
         max_depth: real.iter().map(|o| o.max_depth).max().unwrap_or(0),
         secs: started.elapsed().as_secs_f64(),
         properties_held: real.iter().all(Outcome::held),
-        old_rule_counterexample: planted.failure(properties::NO_FORK).is_some()
-            || planted.failure(properties::PAYOUT).is_some(),
+        old_rule_counterexample: (planted.failure(properties::NO_FORK).is_some()
+            || planted.failure(properties::PAYOUT).is_some())
+            && planted_payment.failure(payment::HUB_WHOLE).is_some(),
     }
+}
+
+impl Depth {
+    /// The bounds of the payment model.
+    pub fn payment_bounds(self) -> PayBounds {
+        match self {
+            Depth::Short => PayBounds { hub: 3, peers: 2 },
+            Depth::Deep => PayBounds { hub: 5, peers: 3 },
+        }
+    }
+}
+
+/// The payment through the hub with a Byzantine payer and with a Byzantine payee, within
+/// `depth`.
+pub fn check_payment(depth: Depth) -> [Outcome; 2] {
+    [Villain::Payer, Villain::Payee].map(|villain| check_payment_of(villain, depth))
+}
+
+/// The payment with a Byzantine `villain`, within `depth`.
+pub fn check_payment_of(villain: Villain, depth: Depth) -> Outcome {
+    let model = PaymentModel::new(villain, depth.payment_bounds(), false);
+    run_checker(model, HasDiscoveries::AnyFailures, depth.depth_first())
+}
+
+/// The payment with the hub's old rule planted ("release the payer's lock when the forward is
+/// rejected") against a Byzantine payee, breadth first until the hub's loss shows.
+pub fn check_payment_planted(depth: Depth) -> Outcome {
+    let model = PaymentModel::new(Villain::Payee, depth.payment_bounds(), true);
+    let finish = HasDiscoveries::AnyOf(BTreeSet::from([payment::HUB_WHOLE]));
+    let mut o = run_checker(model, finish, false);
+    o.failures.retain(|(name, _)| *name == payment::HUB_WHOLE);
+    o
 }
