@@ -125,12 +125,13 @@ async fn main() -> std::process::ExitCode {
                 true => sluice_model::Depth::Short,
                 false => sluice_model::Depth::Deep,
             };
+            // Printed from the report itself, so the fields keep their documented order.
             let r = tokio::task::spawn_blocking(move || sluice_model::run(depth)).await;
-            return match r.map(|r| serde_json::to_value(&r)) {
-                Ok(Ok(line)) => report(Ok(line)),
-                Ok(Err(e)) => report(Err(e.to_string())),
-                Err(e) => report(Err(e.to_string())),
-            };
+            match r.map(|r| serde_json::to_string(&r)) {
+                Ok(Ok(line)) => println!("{line}"),
+                Ok(Err(e)) => return report(Err(e.to_string())),
+                Err(e) => return report(Err(e.to_string())),
+            }
         }
         Bench::Crypto { seconds } => {
             let r = crypto::measure(Duration::from_secs_f64(seconds.max(0.01)));
