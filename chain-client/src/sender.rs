@@ -42,6 +42,16 @@ impl TxSender {
     }
 
     pub async fn submit_with_fee(&self, kind: TxKind, fee: Amount) -> Result<Hash32, ClientError> {
+        Ok(self.submit_numbered(kind, fee).await?.0)
+    }
+
+    /// [`TxSender::submit_with_fee`], also returning the nonce it used, so that the
+    /// transaction can be replaced by a higher fee ([`TxSender::replace`]) while it waits.
+    pub async fn submit_numbered(
+        &self,
+        kind: TxKind,
+        fee: Amount,
+    ) -> Result<(Hash32, u64), ClientError> {
         let mut guard = self.next_nonce.lock().await;
         let nonce = match *guard {
             Some(n) => n,
@@ -57,13 +67,26 @@ impl TxSender {
         match self.client.submit(&tx.sign(&self.key)).await {
             Ok(id) => {
                 *guard = Some(nonce + 1);
-                Ok(id)
+                Ok((id, nonce))
             }
             Err(e) => {
                 *guard = None;
                 Err(e)
             }
         }
+    }
+
+    /// Signs `kind` at `nonce` (a transaction of ours still waiting there) with a higher `fee`,
+    /// so the pool replaces it; the next nonce handed out is unchanged.
+    pub async fn replace(&self, nonce: u64, kind: TxKind, fee: Amount) -> Result<Hash32, ClientError> {
+        let tx = Transaction {
+            chain_id: self.chain_id,
+            from: self.key.address(),
+            nonce,
+            fee,
+            kind,
+        };
+        self.client.submit(&tx.sign(&self.key)).await
     }
 
     /// Submits and waits until included successfully.

@@ -41,8 +41,10 @@ pub struct WalletConfig {
 fn default_fee() -> Amount {
     1
 }
+/// The hubs' default minimum (`RoutingTerms::min_challenge_period`): a hub does not serve a
+/// channel with a shorter one.
 fn default_challenge_period() -> Height {
-    20
+    sluice_protocol::routing::DEFAULT_MIN_CHALLENGE_PERIOD
 }
 fn default_unlock_margin() -> Height {
     5

@@ -57,6 +57,9 @@ pub struct Limits {
 pub struct CollateralPolicy {
     pub threshold: Amount,
     pub target: Amount,
+    /// Channels whose client deposited less get no collateral: otherwise anyone could freeze
+    /// `target` of the hub's capital per channel for the price of opening it (F12).
+    pub min_client_deposit: Amount,
     /// Seconds between retries of a job whose transaction is not yet included.
     pub retry_secs: u64,
 }
@@ -106,6 +109,8 @@ pub struct GuardPolicy {
     pub interval_ms: u64,
     /// Seconds before an on-chain action of the guard is submitted again if still due.
     pub resubmit_secs: u64,
+    /// Highest fee the guard bids on an urgent transaction (each resubmission doubles it).
+    pub max_fee: Amount,
 }
 
 impl Default for GuardPolicy {
@@ -114,6 +119,7 @@ impl Default for GuardPolicy {
             claim_margin: 10,
             interval_ms: 500,
             resubmit_secs: 3,
+            max_fee: 100_000,
         }
     }
 }
@@ -123,6 +129,7 @@ impl Default for CollateralPolicy {
         CollateralPolicy {
             threshold: 0,
             target: 0,
+            min_client_deposit: 1_000,
             retry_secs: 5,
         }
     }
@@ -190,6 +197,16 @@ impl HubConfig {
         }
         if g.claim_margin >= t.reveal_margin {
             return invalid("guard.claim_margin", &g.claim_margin, "must be below terms.reveal_margin, or the claim lands after the incoming lock expires");
+        }
+        if t.min_challenge_period <= g.claim_margin {
+            return invalid(
+                "terms.min_challenge_period",
+                &t.min_challenge_period,
+                "must exceed guard.claim_margin, or a stale close can settle before the hub reacts",
+            );
+        }
+        if g.max_fee < self.tx_fee {
+            return invalid("guard.max_fee", &g.max_fee, "must be at least tx_fee");
         }
         if c.threshold > c.target {
             return invalid(

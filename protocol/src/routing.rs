@@ -16,6 +16,17 @@ pub struct RoutingTerms {
     pub reveal_margin: Height,
     /// The hub's limits on locks it co-signs.
     pub policy: Policy,
+    /// The shortest challenge period (blocks) of a channel the hub serves: a shorter one
+    /// leaves it too little time to answer a stale close. Announced at login.
+    #[serde(default = "default_min_challenge_period")]
+    pub min_challenge_period: Height,
+}
+
+/// Forty blocks: twenty seconds at half-second blocks, several rounds of resubmission.
+pub const DEFAULT_MIN_CHALLENGE_PERIOD: Height = 40;
+
+fn default_min_challenge_period() -> Height {
+    DEFAULT_MIN_CHALLENGE_PERIOD
 }
 
 impl Default for RoutingTerms {
@@ -25,6 +36,7 @@ impl Default for RoutingTerms {
             fee_ppm: 1_000,
             reveal_margin: 20,
             policy: Policy::default(),
+            min_challenge_period: DEFAULT_MIN_CHALLENGE_PERIOD,
         }
     }
 }
@@ -99,6 +111,7 @@ mod tests {
             fee_ppm: 10_000,
             reveal_margin: 20,
             policy: Policy::default(),
+            min_challenge_period: DEFAULT_MIN_CHALLENGE_PERIOD,
         }
     }
 

@@ -7,6 +7,7 @@ mod bins;
 mod blocks;
 mod daemon;
 mod daemons;
+pub mod hostile;
 mod network;
 mod postgres;
 

@@ -35,7 +35,7 @@ impl Default for NetworkOptions {
     fn default() -> Self {
         NetworkOptions {
             block_time_ms: 100,
-            challenge_period: 20,
+            challenge_period: 40,
             hub_store: HubStore::Sqlite,
             fund: Vec::new(),
             tower: true,

@@ -1,8 +1,13 @@
 //! Collateral policy: when the hub's side of a channel is below `threshold`, a persisted job
-//! deposits up to `target`; one live job per channel, resubmitted until included.
+//! deposits up to `target`; one live job per channel, resubmitted until included. Channels
+//! whose client put in less than `min_client_deposit`, or whose latest state is final, get
+//! nothing (F12: such channels would freeze the hub's capital for free). Every round pages
+//! through all open channels.
 
+use crate::config::CollateralPolicy;
 use crate::shared::Shared;
-use crate::store::{ChannelPhase, JobStatus};
+use crate::store::{ChannelPhase, ChannelRow, JobStatus};
+use sluice_protocol::Amount;
 use sluice_protocol::TxKind;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,22 +25,24 @@ pub async fn run(sh: Arc<Shared>) {
     }
 }
 
+/// What the hub should deposit into `row` now under `p`, if anything.
+pub fn owed(row: &ChannelRow, p: &CollateralPolicy) -> Option<Amount> {
+    let served = row.phase == ChannelPhase::Open
+        && row.deposit_a >= p.min_client_deposit.max(1)
+        && !row.snapshot.state().is_final;
+    let (_, hub_side) = row.snapshot.state().balances(row.deposit_a, row.deposit_b).ok()?;
+    (served && hub_side < p.threshold).then(|| p.target.saturating_sub(hub_side))
+}
+
 async fn tick(sh: &Arc<Shared>) -> Result<(), crate::store::StoreError> {
     let p = &sh.cfg.collateral;
-    for row in sh.store.channels(10_000).await? {
-        if row.phase != ChannelPhase::Open {
-            continue;
-        }
-        let Ok((_, hub_side)) = row.snapshot.state().balances(row.deposit_a, row.deposit_b) else {
-            continue;
-        };
-        if hub_side < p.threshold
-            && sh
-                .store
-                .queue_collateral(&row.id, p.target - hub_side)
-                .await?
-        {
-            tracing::info!(channel = %row.id, amount = p.target - hub_side, "collateral job queued");
+    let mut pages = sh.store.pages(ChannelPhase::Open);
+    while let Some(page) = pages.next().await? {
+        for row in &page {
+            let Some(amount) = owed(row, p) else { continue };
+            if sh.store.queue_collateral(&row.id, amount).await? {
+                tracing::info!(channel = %row.id, amount, "collateral job queued");
+            }
         }
     }
     for job in sh.store.live_jobs().await? {

@@ -1,21 +1,24 @@
-//! The guard's periodic duties (stale closes are answered by the watcher as they happen):
+//! The guard's periodic duties, each derived again every round from the store and the chain's
+//! state (so nothing is lost to a restart) and submitted through the [`Responder`], which
+//! resubmits with rising fees while the action stays due:
+//! - a channel closing on chain with a state below the hub's latest co-signed one is
+//!   challenged while its window is open (the follower challenges at once when it sees the
+//!   close; this catches a challenge that did not land);
 //! - a payer that withholds its `Unlock` of a lock whose secret the hub knows: near `E_in` the
 //!   hub registers the secret on chain and force-closes the channel with its latest co-signed
 //!   state, so the lock resolves to the hub at settlement;
 //! - channels closing on chain whose window (and every stored lock) has passed are settled, so
 //!   the hub's share is paid out.
-//!
-//! Each action is resubmitted while it is still due (no persisted job is needed: the chain's
-//! state says whether it is still due), at most once per `resubmit_secs` per subject.
 
 use crate::shared::Shared;
 use crate::store::{ChannelPhase, PaymentState, StoreError};
-use sluice_chain_client::{ClientError, TxSender};
+use super::responder::{Action, Responder};
+use crate::store::ChannelRow;
+use sluice_chain_client::ClientError;
 use sluice_protocol::onchain::ChannelStatus;
-use sluice_protocol::{Hash32, Height, TxKind};
-use std::collections::HashMap;
+use sluice_protocol::{Height, TxKind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 enum GuardError {
@@ -25,57 +28,63 @@ enum GuardError {
     Store(#[from] StoreError),
 }
 
-/// When each subject (hashlock or channel) last had an action submitted.
-struct Recent {
-    at: HashMap<(Hash32, &'static str), Instant>,
-    every: Duration,
-}
-
-impl Recent {
-    /// True (and remembered) if `what` on `id` was not submitted within the resubmit period.
-    fn due(&mut self, id: Hash32, what: &'static str) -> bool {
-        let now = Instant::now();
-        self.at.retain(|_, t| now.duration_since(*t) < self.every);
-        match self.at.contains_key(&(id, what)) {
-            true => false,
-            false => {
-                self.at.insert((id, what), now);
-                true
-            }
-        }
-    }
-}
-
-pub async fn run(sh: Arc<Shared>) {
-    let Some(chain) = sh.chain.clone() else {
-        return;
-    };
-    let mut recent = Recent {
-        at: HashMap::new(),
-        every: Duration::from_secs(sh.cfg.guard.resubmit_secs.max(1)),
-    };
+pub async fn run(sh: Arc<Shared>, responder: Arc<Responder>) {
     loop {
-        if let Err(e) = tick(&sh, &chain, &mut recent).await {
+        if let Err(e) = tick(&sh, &responder).await {
             tracing::warn!(error = %e, "guard round failed");
         }
         tokio::time::sleep(Duration::from_millis(sh.cfg.guard.interval_ms.max(50))).await;
     }
 }
 
-async fn tick(sh: &Shared, chain: &TxSender, recent: &mut Recent) -> Result<(), GuardError> {
-    let height = chain.client().chain_info().await?.height;
+async fn tick(sh: &Shared, r: &Responder) -> Result<(), GuardError> {
+    let height = r.chain().client().chain_info().await?.height;
     sh.set_height(height);
-    claim_withheld(sh, chain, height, recent).await?;
-    settle_closed(sh, chain, height, recent).await
+    claim_withheld(sh, r, height).await?;
+    let mut pages = sh.store.pages(ChannelPhase::Closing);
+    while let Some(page) = pages.next().await? {
+        for row in &page {
+            enforce_close(r, row, height).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A channel closing on chain: challenged while the chain holds a state below the hub's
+/// latest, settled once its window and every stored lock have passed.
+async fn enforce_close(r: &Responder, row: &ChannelRow, height: Height) -> Result<(), GuardError> {
+    let Some(rec) = r.chain().client().channel(&row.id).await? else {
+        return Ok(());
+    };
+    let ChannelStatus::Closing {
+        stored,
+        settle_after,
+    } = rec.status
+    else {
+        return Ok(());
+    };
+    if stored.state().version < row.version() && height < settle_after {
+        let kind = TxKind::Challenge {
+            cosigned: row.snapshot.cosigned,
+            locks: row.snapshot.locks.clone(),
+        };
+        if let Some(tx) = r.act(row.id, Action::Challenge, kind).await? {
+            tracing::warn!(channel = %row.id, stale = stored.state().version, ours = row.version(), %tx, "challenging a stale close");
+        }
+        return Ok(());
+    }
+    let locks_end = stored.locks.iter().map(|l| l.expiry).max().unwrap_or(0);
+    if height > settle_after && height > locks_end {
+        let kind = TxKind::Settle { channel_id: row.id };
+        if let Some(tx) = r.act(row.id, Action::Settle, kind).await? {
+            tracing::info!(channel = %row.id, %tx, "settling a closed channel");
+        }
+    }
+    Ok(())
 }
 
 /// Payments whose secret the hub knows but whose incoming lock is still open near `E_in`.
-async fn claim_withheld(
-    sh: &Shared,
-    chain: &TxSender,
-    height: Height,
-    recent: &mut Recent,
-) -> Result<(), GuardError> {
+async fn claim_withheld(sh: &Shared, r: &Responder, height: Height) -> Result<(), GuardError> {
     let margin = sh.cfg.guard.claim_margin;
     for pay in sh.store.open_payments().await? {
         let (PaymentState::SecretKnown, Some(secret)) = (pay.state, pay.secret) else {
@@ -84,11 +93,11 @@ async fn claim_withheld(
         if height.saturating_add(margin) < pay.expiry_in || height >= pay.expiry_in {
             continue;
         }
-        if chain.client().secret(&pay.hashlock).await?.is_none()
-            && recent.due(pay.hashlock, "register")
-        {
-            let tx = chain.submit(TxKind::RegisterSecret { secret }).await?;
-            tracing::warn!(hashlock = %pay.hashlock, %tx, expiry = pay.expiry_in, height, "payer withholds unlock; registered the secret");
+        if r.chain().client().secret(&pay.hashlock).await?.is_none() {
+            let kind = TxKind::RegisterSecret { secret };
+            if let Some(tx) = r.act(pay.hashlock, Action::RegisterSecret, kind).await? {
+                tracing::warn!(hashlock = %pay.hashlock, %tx, expiry = pay.expiry_in, height, "payer withholds unlock; registering the secret");
+            }
         }
         let Some(row) = sh.store.channel(&pay.channel_in).await? else {
             continue;
@@ -98,43 +107,14 @@ async fn claim_withheld(
             .locks
             .iter()
             .any(|l| l.hashlock == pay.hashlock);
-        if row.phase == ChannelPhase::Open && held && recent.due(row.id, "close") {
+        if row.phase == ChannelPhase::Open && held {
             let kind = TxKind::Close {
                 cosigned: row.snapshot.cosigned,
                 locks: row.snapshot.locks.clone(),
             };
-            let tx = chain.submit(kind).await?;
-            tracing::warn!(channel = %row.id, version = row.version(), %tx, "force-closed to claim a withheld lock");
-        }
-    }
-    Ok(())
-}
-
-/// Closing channels past their window and every stored lock's expiry: `Settle`.
-async fn settle_closed(
-    sh: &Shared,
-    chain: &TxSender,
-    height: Height,
-    recent: &mut Recent,
-) -> Result<(), GuardError> {
-    for row in sh.store.channels(10_000).await? {
-        if row.phase != ChannelPhase::Closing {
-            continue;
-        }
-        let Some(rec) = chain.client().channel(&row.id).await? else {
-            continue;
-        };
-        let ChannelStatus::Closing {
-            stored,
-            settle_after,
-        } = rec.status
-        else {
-            continue;
-        };
-        let locks_end = stored.locks.iter().map(|l| l.expiry).max().unwrap_or(0);
-        if height > settle_after && height > locks_end && recent.due(row.id, "settle") {
-            let tx = chain.submit(TxKind::Settle { channel_id: row.id }).await?;
-            tracing::info!(channel = %row.id, %tx, "settling a closed channel");
+            if let Some(tx) = r.act(row.id, Action::Close, kind).await? {
+                tracing::warn!(channel = %row.id, version = row.version(), %tx, "force-closing to claim a withheld lock");
+            }
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! The event follower: `subscribe_events(participant = hub, cursor + 1)`, reconnecting with
 //! backoff and resuming from the persisted cursor.
 
+use super::responder::{Action, Responder};
 use crate::shared::Shared;
 use crate::store::{ChainWrite, ChannelPhase, ChannelRow};
 use sluice_chain_client::ClientError;
@@ -10,9 +11,9 @@ use sluice_protocol::{Snapshot, TxKind};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn run(sh: Arc<Shared>) {
+pub async fn run(sh: Arc<Shared>, responder: Arc<Responder>) {
     loop {
-        if let Err(e) = follow(&sh).await {
+        if let Err(e) = follow(&sh, &responder).await {
             tracing::warn!(error = %e, "chain event stream ended; reconnecting");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -45,7 +46,7 @@ enum FollowError {
     Store(#[from] crate::store::StoreError),
 }
 
-async fn follow(sh: &Arc<Shared>) -> Result<(), FollowError> {
+async fn follow(sh: &Arc<Shared>, r: &Responder) -> Result<(), FollowError> {
     let Some(chain) = sh.chain.clone() else {
         return Ok(());
     };
@@ -59,16 +60,27 @@ async fn follow(sh: &Arc<Shared>) -> Result<(), FollowError> {
     loop {
         let ev = events.next().await?;
         sh.set_height(ev.height);
-        apply(sh, &ev).await?;
+        apply(sh, r, &ev).await?;
     }
 }
 
-async fn apply(sh: &Arc<Shared>, ev: &Event) -> Result<(), FollowError> {
+async fn apply(sh: &Arc<Shared>, r: &Responder, ev: &Event) -> Result<(), FollowError> {
     let Some(chain) = sh.chain.clone() else {
         return Ok(());
     };
     let mut writes = Vec::new();
     match &ev.event {
+        EventKind::ChannelOpened {
+            channel_id,
+            a,
+            b,
+            deposit,
+            challenge_period,
+        } if *b == sh.address() && *challenge_period < sh.cfg.terms.min_challenge_period => {
+            // F3: too short a window to answer a stale close in; the hub never funds, routes
+            // or signs on it (it is not stored), and the client's deposit is its own to close.
+            tracing::warn!(channel = %channel_id, challenge_period, min = sh.cfg.terms.min_challenge_period, "refused a channel with too short a challenge period");
+        }
         EventKind::ChannelOpened {
             channel_id,
             a,
@@ -111,7 +123,7 @@ async fn apply(sh: &Arc<Shared>, ev: &Event) -> Result<(), FollowError> {
                 id: *channel_id,
                 phase: ChannelPhase::Closing,
             });
-            guard_close(sh, channel_id, *version).await;
+            guard_close(sh, r, channel_id, *version).await;
         }
         EventKind::ChannelSettled { channel_id, .. } => {
             writes.push(ChainWrite::Phase {
@@ -129,9 +141,10 @@ async fn apply(sh: &Arc<Shared>, ev: &Event) -> Result<(), FollowError> {
     Ok(())
 }
 
-/// A close or challenge with a version below the hub's latest is answered with a challenge.
-async fn guard_close(sh: &Arc<Shared>, id: &sluice_protocol::Hash32, version: u64) {
-    let (Some(chain), Ok(Some(row))) = (sh.chain.clone(), sh.store.channel(id).await) else {
+/// A close or challenge with a version below the hub's latest is answered with a challenge at
+/// once (the guard resubmits it with rising fees while it has not landed).
+async fn guard_close(sh: &Arc<Shared>, r: &Responder, id: &sluice_protocol::Hash32, version: u64) {
+    let Ok(Some(row)) = sh.store.channel(id).await else {
         return;
     };
     if row.version() <= version {
@@ -141,9 +154,9 @@ async fn guard_close(sh: &Arc<Shared>, id: &sluice_protocol::Hash32, version: u6
         cosigned: row.snapshot.cosigned,
         locks: row.snapshot.locks.clone(),
     };
-    match chain.submit(kind).await {
+    match r.act(*id, Action::Challenge, kind).await {
         Ok(tx) => {
-            tracing::warn!(channel = %id, stale = version, ours = row.version(), %tx, "challenged a stale close")
+            tracing::warn!(channel = %id, stale = version, ours = row.version(), ?tx, "challenged a stale close")
         }
         Err(e) => tracing::error!(channel = %id, error = %e, "cannot submit challenge"),
     }

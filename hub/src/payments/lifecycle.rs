@@ -102,10 +102,13 @@ pub fn next_step(facts: &Facts<'_>) -> Step {
 fn open(facts: &Facts<'_>) -> Step {
     let pending = facts.pay.state == PaymentState::Pending;
     let expired = facts.pay.expiry_out.is_some_and(|e| facts.height >= e);
+    let claimed = registered_in_time(facts).flatten();
     match facts.outgoing {
         Outgoing::Absent if pending => Step::Fail(FailReason::Interrupted),
         Outgoing::Absent if expired => Step::Fail(FailReason::Expired),
         Outgoing::Absent => Step::Fail(FailReason::NotTaken),
+        // The payee claimed on chain while it could: the hub is owed by the payer, now.
+        _ if claimed.is_some() => claimed.map_or(Step::Wait, Step::RecordSecret),
         Outgoing::Held(_) if !expired => match pending {
             true => Step::MarkForwarded,
             false => Step::Wait,
@@ -131,6 +134,14 @@ fn registered_in_time(facts: &Facts<'_>) -> Option<Option<Hash32>> {
         Registry::Absent => Some(None),
         Registry::Registered { secret, height } => Some((height < expiry).then_some(secret)),
     }
+}
+
+/// Whether a secret registered on chain at `height` makes the payer owe the hub `pay`: the
+/// payment is open and the registration came before the forward's expiry, so the payee can
+/// claim the hub's lock on chain with it.
+pub fn owed_after_registration(pay: &PaymentRecord, height: Height) -> bool {
+    let open = matches!(pay.state, PaymentState::Pending | PaymentState::Forwarded);
+    open && pay.expiry_out.is_some_and(|e| height < e)
 }
 
 /// Why the hub refuses the payer's removal of its own expired lock.

@@ -22,7 +22,7 @@ use crate::store::{
 };
 use crate::updater;
 use sluice_protocol::update::Change;
-use sluice_protocol::{Address, Direction, Hash32, Snapshot};
+use sluice_protocol::{Address, Direction, Hash32, Height, Snapshot};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -183,8 +183,35 @@ pub async fn read_registry(sh: &Shared, hashlock: &Hash32) -> Result<Registry, S
     })
 }
 
-/// The payee claimed on chain: the hub is owed by the payer, with the same secret.
-async fn claim_registered(sh: &Shared, pay: &PaymentRecord, secret: Hash32) {
+/// The chain follower saw `secret` registered at `height`. If that makes the payer owe the hub
+/// (the payee can claim the hub's lock on chain with it), the secret is recorded and the
+/// payer's lock claimed: by the router task waiting for the payee's unlock, if there is one,
+/// else here.
+pub async fn secret_registered(sh: &Arc<Shared>, hashlock: Hash32, secret: Hash32, height: Height) {
+    let pay = match sh.store.payment(&hashlock).await {
+        Ok(Some(pay)) if lifecycle::owed_after_registration(&pay, height) => pay,
+        Ok(_) => return,
+        Err(e) => return tracing::warn!(%hashlock, error = %e, "cannot read a payment"),
+    };
+    if let Err(e) = record_secret(sh, &pay, secret).await {
+        return tracing::error!(%hashlock, error = %e, "cannot record a registered secret");
+    }
+    tracing::warn!(%hashlock, "the payee claimed on chain; claiming from the payer");
+    let answer = Unlocked {
+        secret: Some(secret),
+        claim: None,
+    };
+    if sh.deliver_unlock(&hashlock, answer).is_some() {
+        // Nobody waited for the payee's answer. If another task drives the payment, the sweep
+        // claims once it is done.
+        if let Some(_routing) = sh.start_routing(hashlock) {
+            router::complete(sh, &pay, secret).await;
+        }
+    }
+}
+
+/// Records that the hub knows `pay`'s secret (durable before any claim goes out).
+async fn record_secret(sh: &Shared, pay: &PaymentRecord, secret: Hash32) -> Result<(), StoreError> {
     let w = PaymentWrite::Transition {
         hashlock: pay.hashlock,
         state: PaymentState::SecretKnown,
@@ -192,7 +219,12 @@ async fn claim_registered(sh: &Shared, pay: &PaymentRecord, secret: Hash32) {
         channel_out: None,
         secret: Some(secret),
     };
-    if let Err(e) = sh.store.record_payment(&w).await {
+    sh.store.record_payment(&w).await
+}
+
+/// The payee claimed on chain: the hub is owed by the payer, with the same secret.
+async fn claim_registered(sh: &Shared, pay: &PaymentRecord, secret: Hash32) {
+    if let Err(e) = record_secret(sh, pay, secret).await {
         return tracing::error!(error = %e, "cannot record a registered secret");
     }
     tracing::warn!(hashlock = %pay.hashlock, "the payee claimed on chain; claiming from the payer");

@@ -161,6 +161,33 @@ impl Store {
         rows.into_iter().map(ChannelDb::into_row).collect()
     }
 
+    /// Up to `limit` channels in `phase`, by id, after the id `after` (from the first if
+    /// `None`): a scan pages through every channel with this, whatever their number (F12).
+    pub async fn channels_page(
+        &self,
+        phase: ChannelPhase,
+        after: Option<&Hash32>,
+        limit: u32,
+    ) -> Result<Vec<ChannelRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM channels WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let after = after.map_or(&[][..], |h| &h.0[..]);
+        let rows = on_pool!(self, p => sqlx::query_as::<_, ChannelDb>(&sql)
+            .bind(phase.as_str()).bind(after).bind(i64::from(limit)).fetch_all(p).await)?;
+        rows.into_iter().map(ChannelDb::into_row).collect()
+    }
+
+    /// Every channel in `phase`, a page at a time (see [`Pages`]).
+    pub fn pages(&self, phase: ChannelPhase) -> Pages<'_> {
+        Pages {
+            store: self,
+            phase,
+            after: None,
+            done: false,
+        }
+    }
+
     /// Runs `f` on the channel's latest row and commits what it returns with a version
     /// compare-and-swap, as if under an exclusive lock. `Ok(Err(e))`: `f` refused, nothing
     /// written. `f` may run more than once (again on the newer row if the first try lost).
@@ -273,5 +300,32 @@ impl Store {
             })
             .await?;
         Ok(r.is_ok())
+    }
+}
+
+/// Channels read per query of a scan.
+pub const PAGE: u32 = 1_000;
+
+/// A scan over every channel of one phase in id order, [`PAGE`] rows per query.
+pub struct Pages<'a> {
+    store: &'a Store,
+    phase: ChannelPhase,
+    after: Option<Hash32>,
+    done: bool,
+}
+
+impl Pages<'_> {
+    /// The next page; `None` once every channel was seen.
+    pub async fn next(&mut self) -> Result<Option<Vec<ChannelRow>>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .store
+            .channels_page(self.phase, self.after.as_ref(), PAGE)
+            .await?;
+        self.done = page.len() < PAGE as usize;
+        self.after = page.last().map(|r| r.id);
+        Ok((!page.is_empty()).then_some(page))
     }
 }

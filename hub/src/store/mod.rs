@@ -18,6 +18,7 @@ mod payments;
 mod reservations;
 mod types;
 
+pub use channels::{Pages, PAGE};
 pub use reservations::ReserveWith;
 pub use types::*;
 

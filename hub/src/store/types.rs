@@ -145,6 +145,9 @@ pub struct PaymentRecord {
     pub expiry_out: Option<Height>,
     pub state: PaymentState,
     pub reason: Option<String>,
+    /// Never serialized: it is the payer's proof of payment, and the admin API must not hand
+    /// it to whoever asks (ATTACKS F16).
+    #[serde(skip_serializing)]
     pub secret: Option<Hash32>,
     pub created_at: u64,
     pub updated_at: u64,

@@ -529,7 +529,7 @@ pub async fn open_with_salt(node: &str, key: &Keypair, hub: &Address, salt: Hash
     let kind = TxKind::OpenChannel {
         counterparty: *hub,
         deposit: DEPOSIT,
-        challenge_period: 20,
+        challenge_period: 40,
         salt,
     };
     sender.send(kind, Duration::from_secs(20)).await.unwrap();

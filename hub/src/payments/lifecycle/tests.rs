@@ -130,6 +130,29 @@ fn a_forward_claimed_on_chain_in_time_is_claimed_from_the_payer() {
         step(Forwarded, Held(E_OUT), registered(E_OUT - 1), E_OUT + 5),
         Step::RecordSecret(SECRET)
     );
+    // Learnt before the forward expires (the chain follower): claimed at once.
+    assert_eq!(
+        step(Forwarded, Held(E_OUT), registered(E_OUT - 9), E_OUT - 8),
+        Step::RecordSecret(SECRET)
+    );
+    assert_eq!(
+        step(Pending, LIVE, registered(E_OUT - 9), E_OUT - 8),
+        Step::RecordSecret(SECRET)
+    );
+    // A forward that is dead (buried or removed) cannot be claimed on chain: nothing owed.
+    assert_eq!(
+        step(Forwarded, Absent, registered(E_OUT - 9), E_OUT - 8),
+        Step::Fail(FailReason::NotTaken)
+    );
+}
+
+#[test]
+fn a_registration_owes_the_hub_only_before_the_forward_expires() {
+    assert!(owed_after_registration(&pay(Forwarded), E_OUT - 1));
+    assert!(owed_after_registration(&pay(Pending), 0));
+    assert!(!owed_after_registration(&pay(Forwarded), E_OUT));
+    assert!(!owed_after_registration(&pay(Failed), 0));
+    assert!(!owed_after_registration(&pay(SecretKnown), 0));
 }
 
 #[test]
