@@ -78,7 +78,12 @@ impl TxSender {
 
     /// Signs `kind` at `nonce` (a transaction of ours still waiting there) with a higher `fee`,
     /// so the pool replaces it; the next nonce handed out is unchanged.
-    pub async fn replace(&self, nonce: u64, kind: TxKind, fee: Amount) -> Result<Hash32, ClientError> {
+    pub async fn replace(
+        &self,
+        nonce: u64,
+        kind: TxKind,
+        fee: Amount,
+    ) -> Result<Hash32, ClientError> {
         let tx = Transaction {
             chain_id: self.chain_id,
             from: self.key.address(),

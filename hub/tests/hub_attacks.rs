@@ -6,7 +6,6 @@
 //! fees it earned, and each honest wallet was paid out what its own books say.
 
 use sluice_chain_client::TxSender;
-use sluice_protocol::onchain::ChannelStatus;
 use sluice_protocol::update::Change;
 use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus};
 use sluice_protocol::*;
@@ -33,11 +32,18 @@ fn keys(n: usize) -> Vec<Keypair> {
 }
 
 async fn scene(store: HubStore, clients: &[&Keypair]) -> Scene {
+    scene_with(store, clients, 50).await
+}
+
+async fn scene_with(store: HubStore, clients: &[&Keypair], block_time_ms: u64) -> Scene {
     let miner = Keypair::generate();
-    let mut fund: Vec<_> = clients.iter().map(|k| (k.address(), 10 * DEPOSIT)).collect();
+    let mut fund: Vec<_> = clients
+        .iter()
+        .map(|k| (k.address(), 10 * DEPOSIT))
+        .collect();
     fund.push((miner.address(), 10 * DEPOSIT));
     let net = Network::start(NetworkOptions {
-        block_time_ms: 50,
+        block_time_ms,
         hub_store: store,
         tower: false,
         fund,
@@ -75,8 +81,10 @@ impl Scene {
         self.miner.client().chain_info().await.expect("info").height
     }
 
-    async fn status(&self, id: &Hash32) -> Option<ChannelStatus> {
-        onchain::status(&self.node, id).await
+    /// The hub's admin view of its channels.
+    async fn admin_channels(&self) -> Vec<serde_json::Value> {
+        let url = format!("{}/api/channels", self.net.hub.url());
+        reqwest::get(url).await.unwrap().json().await.unwrap()
     }
 
     /// Closes `w`'s channel with `snap` from `w`'s own account.
@@ -97,10 +105,20 @@ impl Scene {
             net += i128::from(pb) - i128::from(rec.deposit_b);
             payouts.push((pa, pb));
         }
-        assert_eq!(net, i128::from(fees), "the hub's channels paid it back its deposits plus its fees");
+        assert_eq!(
+            net,
+            i128::from(fees),
+            "the hub's channels paid it back its deposits plus its fees"
+        );
         let end = onchain::balance(&self.node, &self.net.hub_key).await;
         let moved = i128::from(end) - i128::from(self.start);
-        let txs = self.miner.client().account(&self.net.hub_key).await.unwrap().nonce;
+        let txs = self
+            .miner
+            .client()
+            .account(&self.net.hub_key)
+            .await
+            .unwrap()
+            .nonce;
         // Deposits and payouts net to `fees`; the rest is what the hub's transactions cost.
         let costs = i128::from(fees) - moved;
         assert!(
@@ -142,12 +160,20 @@ async fn kept_with(s: &Scene, w: &Wallet, hashlock: &Hash32) -> Snapshot {
 /// The payee holding the co-signed forward registers the secret and closes with it; the hub
 /// must claim the same amount from the payer. Both channels settle: the payee got X, the hub
 /// its fee, the honest payer paid X plus the fee and not a unit more.
-async fn payee_claims_on_chain(s: &Scene, payer: &Arc<Wallet>, payee: &Arc<Wallet>, kept: &Snapshot, hashlock: &Hash32) {
+async fn payee_claims_on_chain(
+    s: &Scene,
+    payer: &Arc<Wallet>,
+    payee: &Arc<Wallet>,
+    kept: &Snapshot,
+    hashlock: &Hash32,
+) {
     let ps = onchain::sender(&s.node, &payee.key).await;
     onchain::register_secret(&ps, payee.secret(hashlock).expect("own invoice"))
         .await
         .expect("registered");
-    onchain::close(&ps, kept).await.expect("closed with the kept state");
+    onchain::close(&ps, kept)
+        .await
+        .expect("closed with the kept state");
     // The hub learns the secret from the chain and claims from the payer, who co-signs.
     onchain::eventually("the hub's claim on the payer", &s.miner, async || {
         let latest = payer.latest();
@@ -160,7 +186,10 @@ async fn payee_claims_on_chain(s: &Scene, payer: &Arc<Wallet>, payee: &Arc<Walle
     s.close(payer, &payer.latest()).await;
     let fee = fee_of(X);
     let payouts = s.settle_all(&[payer.channel, payee.channel], fee).await;
-    assert_eq!(payouts[0].0, expected_payer, "the payer got what its books say");
+    assert_eq!(
+        payouts[0].0, expected_payer,
+        "the payer got what its books say"
+    );
     assert_eq!(expected_payer, DEPOSIT - X - fee);
     assert_eq!(payouts[1].0, DEPOSIT + X, "the payee was paid on chain");
 }
@@ -254,8 +283,16 @@ async fn f1b_payer_closes_with_a_rejected_release_and_the_hub_challenge_wins() {
     s.close(&payee, &payee.latest()).await;
     let fee = fee_of(2 * X);
     let payouts = s.settle_all(&[payer.channel, payee.channel], fee).await;
-    assert_eq!(payouts[0].0, DEPOSIT - 2 * X - fee, "the later payment stands");
-    assert_eq!(payouts[1].0, DEPOSIT + 2 * X, "the payee keeps what it was paid");
+    assert_eq!(
+        payouts[0].0,
+        DEPOSIT - 2 * X - fee,
+        "the later payment stands"
+    );
+    assert_eq!(
+        payouts[1].0,
+        DEPOSIT + 2 * X,
+        "the payee keeps what it was paid"
+    );
 }
 
 /// F2: the payee never unlocks; it registers the secret and closes. The payer withholds its
@@ -286,7 +323,9 @@ async fn f2_registered_secret(kill_hub: bool) {
         s.net.hub.kill();
     }
     let ps = onchain::sender(&s.node, &payee.key).await;
-    onchain::register_secret(&ps, payee.secret(&h).unwrap()).await.unwrap();
+    onchain::register_secret(&ps, payee.secret(&h).unwrap())
+        .await
+        .unwrap();
     onchain::close(&ps, &held).await.unwrap();
     if kill_hub {
         s.net.hub.restart().expect("hub restarts");
@@ -306,19 +345,37 @@ async fn f2_finish(s: &Scene, payer: &Arc<Wallet>, payee: &Arc<Wallet>, e_in: He
     })
     .await;
     payer.set_height(s.height().await);
-    let lock = payer.latest().locks.iter().find(|l| l.direction == Direction::AtoB).cloned();
+    let lock = payer
+        .latest()
+        .locks
+        .iter()
+        .find(|l| l.direction == Direction::AtoB)
+        .cloned();
     if let Some(l) = lock {
         let refused = payer
-            .propose(0, Change::RemoveLock { hashlock: l.hashlock }, None)
+            .propose(
+                0,
+                Change::RemoveLock {
+                    hashlock: l.hashlock,
+                },
+                None,
+            )
             .await;
         assert!(
-            matches!(refused, Err((ErrorCode::PaymentFailed | ErrorCode::InvalidUpdate, _))),
+            matches!(
+                refused,
+                Err((ErrorCode::PaymentFailed | ErrorCode::InvalidUpdate, _))
+            ),
             "the hub refuses to give back a lock it is owed: {refused:?}"
         );
     }
     let fee = fee_of(X);
     let payouts = s.settle_all(&[payer.channel, payee.channel], fee).await;
-    assert_eq!(payouts[0].0, DEPOSIT - X - fee, "the payer paid, as the payee was paid");
+    assert_eq!(
+        payouts[0].0,
+        DEPOSIT - X - fee,
+        "the payer paid, as the payee was paid"
+    );
     assert_eq!(payouts[1].0, DEPOSIT + X);
 }
 
@@ -330,4 +387,181 @@ async fn f2_payee_registers_the_secret_instead_of_unlocking_and_the_hub_claims()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f2_the_hub_killed_after_the_forward_still_learns_the_secret_and_claims() {
     f2_registered_secret(true).await;
+}
+
+/// F3: a channel with a two-block window is not served at all; on a channel the hub serves, a
+/// stale close while blocks are full of higher-fee transfers still meets the hub's challenge,
+/// resubmitted with rising fees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f3_a_short_window_is_refused_and_a_challenge_outbids_full_blocks() {
+    let k = keys(2);
+    let flooders = keys(24);
+    let mut all: Vec<&Keypair> = k.iter().collect();
+    all.extend(flooders.iter());
+    let mut s = scene_with(HubStore::Postgres, &all, 100).await;
+    // Twenty transactions a block, and the guard retries every second.
+    s.net.node.set_env("SLUICE_NODE_MAX_BLOCK_TXS", "20");
+    s.net.node.restart().expect("node restarts");
+    s.net.hub.set_env("SLUICE_HUB_GUARD__RESUBMIT_SECS", "1");
+    s.net.hub.restart().expect("hub restarts");
+
+    let short = Opening {
+        challenge_period: 2,
+        ..Opening::new(DEPOSIT)
+    };
+    let refused = onchain::open(&s.node, &k[1], &s.net.hub_key, short).await;
+    let (payer, payee) = (s.wallet(&k[0]).await, s.wallet(&k[1]).await);
+    let rec = s.miner.client().channel(&refused).await.unwrap().unwrap();
+    assert_eq!(rec.deposit_b, 0, "no collateral for a two-block window");
+    let listed = s.admin_channels().await;
+    assert!(
+        !listed.iter().any(|c| c["id"] == refused.to_string()),
+        "not served"
+    );
+
+    for amount in [X, X, X] {
+        let (st, why) = payer.pay(0, &payee.invoice(amount)).await;
+        assert_eq!(st, PaymentStatus::Completed, "{why:?}");
+    }
+    let stale = payer.history().values().nth(1).cloned().unwrap();
+    let latest = payer.latest();
+    assert!(stale.state().version < latest.state().version);
+
+    // Blocks full of fee-3 transfers for longer than the window, then the stale close (fee 10).
+    for f in &flooders {
+        let fs = onchain::sender(&s.node, f).await;
+        for _ in 0..60 {
+            let to = Address([9; 32]);
+            fs.submit_with_fee(TxKind::Transfer { to, amount: 1 }, 3)
+                .await
+                .unwrap();
+        }
+    }
+    let closer = sluice_chain_client::TxSender::new(
+        s.miner.client().clone(),
+        payer.key.clone(),
+        payer.chain_id,
+        10,
+    );
+    onchain::close(&closer, &stale).await.unwrap();
+    // Settlement by the latest state shows the challenge landed inside the window.
+    s.close(&payee, &payee.latest()).await;
+    let fees = 3 * fee_of(X);
+    let payouts = s.settle_all(&[payer.channel, payee.channel], fees).await;
+    assert_eq!(
+        payouts[0].0,
+        DEPOSIT - 3 * X - fees,
+        "paid out by the latest state"
+    );
+    assert_eq!(payouts[1].0, DEPOSIT + 3 * X);
+}
+
+/// F12: channels whose client put in nothing (or less than the hub's minimum) get no
+/// collateral, while an honest channel opened after them is funded as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f12_zero_and_dust_deposit_channels_get_no_collateral() {
+    let k = keys(3);
+    let s = scene(HubStore::Postgres, &[&k[0], &k[1], &k[2]]).await;
+    let zero = onchain::open(&s.node, &k[0], &s.net.hub_key, Opening::new(0)).await;
+    let dust = onchain::open(&s.node, &k[1], &s.net.hub_key, Opening::new(999)).await;
+    let honest = onchain::open(&s.node, &k[2], &s.net.hub_key, Opening::new(DEPOSIT)).await;
+    onchain::wait_funded(&s.node, &honest, DEPOSIT).await;
+    // Several more collateral rounds (one a second in the harness).
+    let target = s.height().await + 30;
+    sluice_test_support::advance_to(&s.miner, target)
+        .await
+        .unwrap();
+    for id in [zero, dust] {
+        let rec = s.miner.client().channel(&id).await.unwrap().unwrap();
+        assert_eq!(rec.deposit_b, 0, "no collateral for {id}");
+    }
+    // The hub still knows them (they may receive once funded by their client).
+    let listed = s.admin_channels().await;
+    assert!(listed.iter().any(|c| c["id"] == zero.to_string()));
+    let hub_now = onchain::balance(&s.node, &s.net.hub_key).await;
+    assert!(
+        s.start - hub_now <= DEPOSIT + 10,
+        "only the honest channel was funded"
+    );
+}
+
+/// F13: once the hub knows a channel is closing on chain it signs nothing more on it, and it
+/// routes neither from it nor to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f13_nothing_is_signed_or_routed_on_a_channel_closing_on_chain() {
+    let k = keys(3);
+    let s = scene(HubStore::Postgres, &[&k[0], &k[1], &k[2]]).await;
+    let (payer, payee, other) = (
+        s.wallet(&k[0]).await,
+        s.wallet(&k[1]).await,
+        s.wallet(&k[2]).await,
+    );
+    let (st, why) = payer.pay(0, &payee.invoice(X)).await;
+    assert_eq!(st, PaymentStatus::Completed, "{why:?}");
+    // The payee closes honestly; the payer closes too.
+    s.close(&payee, &payee.latest()).await;
+    s.close(&payer, &payer.latest()).await;
+    onchain::eventually("the hub seeing both closes", &s.miner, async || {
+        let listed = s.admin_channels().await;
+        let closing = |id: &Hash32| {
+            listed
+                .iter()
+                .any(|c| c["id"] == id.to_string() && c["phase"] == "closing")
+        };
+        (closing(&payer.channel) && closing(&payee.channel)).then_some(())
+    })
+    .await;
+    // From a closing channel: refused before anything is signed.
+    let (st, why) = payer.pay(0, &other.invoice(X)).await;
+    assert_eq!(st, PaymentStatus::Failed);
+    assert!(
+        why.is_some_and(|w| w.contains("not open")),
+        "a typed refusal"
+    );
+    // To a closing channel: the payment fails and the payer's lock is released.
+    let (st, _) = other.pay(0, &payee.invoice(X)).await;
+    assert_eq!(st, PaymentStatus::Failed);
+    let before = other.latest().state().balances(DEPOSIT, DEPOSIT).unwrap().0;
+    assert_eq!(before, DEPOSIT, "the other payer lost nothing");
+    s.close(&other, &other.latest()).await;
+    let fee = fee_of(X);
+    let payouts = s
+        .settle_all(&[payer.channel, payee.channel, other.channel], fee)
+        .await;
+    assert_eq!(payouts[0].0, DEPOSIT - X - fee);
+    assert_eq!(payouts[1].0, DEPOSIT + X);
+    assert_eq!(payouts[2].0, DEPOSIT);
+}
+
+/// F16 (hub side): the admin API never serves a payment's secret, the payer's proof of payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f16_no_admin_endpoint_serves_a_secret() {
+    let k = keys(2);
+    let s = scene(HubStore::Postgres, &[&k[0], &k[1]]).await;
+    let (payer, payee) = (s.wallet(&k[0]).await, s.wallet(&k[1]).await);
+    let inv = payee.invoice(X);
+    let h = hashlock_of(&inv);
+    let (st, why) = payer.pay(0, &inv).await;
+    assert_eq!(st, PaymentStatus::Completed, "{why:?}");
+    let secret = payee.secret(&h).unwrap().to_string();
+    let base = s.net.hub.url();
+    for path in [
+        "/api/payments".to_string(),
+        format!("/api/payments/{h}"),
+        "/api/channels".into(),
+        "/api/liquidity".into(),
+    ] {
+        let body = reqwest::get(format!("{base}{path}"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            body.contains(&h.to_string()) || !path.contains("payments"),
+            "{path} lists the payment"
+        );
+        assert!(!body.contains(&secret), "{path} leaks the secret");
+        assert!(!body.contains("\"secret\""), "{path} has a secret field");
+    }
 }

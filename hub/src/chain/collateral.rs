@@ -30,7 +30,11 @@ pub fn owed(row: &ChannelRow, p: &CollateralPolicy) -> Option<Amount> {
     let served = row.phase == ChannelPhase::Open
         && row.deposit_a >= p.min_client_deposit.max(1)
         && !row.snapshot.state().is_final;
-    let (_, hub_side) = row.snapshot.state().balances(row.deposit_a, row.deposit_b).ok()?;
+    let (_, hub_side) = row
+        .snapshot
+        .state()
+        .balances(row.deposit_a, row.deposit_b)
+        .ok()?;
     (served && hub_side < p.threshold).then(|| p.target.saturating_sub(hub_side))
 }
 

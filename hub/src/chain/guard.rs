@@ -10,10 +10,10 @@
 //! - channels closing on chain whose window (and every stored lock) has passed are settled, so
 //!   the hub's share is paid out.
 
-use crate::shared::Shared;
-use crate::store::{ChannelPhase, PaymentState, StoreError};
 use super::responder::{Action, Responder};
+use crate::shared::Shared;
 use crate::store::ChannelRow;
+use crate::store::{ChannelPhase, PaymentState, StoreError};
 use sluice_chain_client::ClientError;
 use sluice_protocol::onchain::ChannelStatus;
 use sluice_protocol::{Height, TxKind};

@@ -69,19 +69,26 @@ impl Responder {
             return Ok(None);
         };
         let sent = match nonce {
-            Some(n) => self.chain.replace(n, kind.clone(), fee).await.map(|id| (id, n)),
+            Some(n) => self
+                .chain
+                .replace(n, kind.clone(), fee)
+                .await
+                .map(|id| (id, n)),
             None => self.chain.submit_numbered(kind.clone(), fee).await,
         };
         // A replacement refused: our transaction at that nonce was included (the next round
         // sees whether the action is still due) or is gone; either way start at a new nonce.
         let sent = match (sent, nonce) {
-            (Err(_), Some(_)) => self.chain.submit_numbered(kind, fee).await,
+            (Err(e), Some(n)) => {
+                tracing::info!(%subject, ?action, nonce = n, error = %e, "replacement refused; submitting anew");
+                self.chain.submit_numbered(kind, fee).await
+            }
             (sent, _) => sent,
         };
         let taken = sent.as_ref().ok().map(|(_, n)| *n);
         self.remember(subject, action, taken, fee);
         let (id, _) = sent?;
-        tracing::info!(%subject, ?action, fee, tx = %id, "submitted");
+        tracing::info!(%subject, ?action, fee, nonce = ?taken, tx = %id, "submitted");
         Ok(Some(id))
     }
 

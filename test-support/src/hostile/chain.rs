@@ -129,17 +129,30 @@ pub async fn settled(s: &TxSender, node: &str, id: &Hash32) -> (Amount, Amount) 
     }
 }
 
-/// Polls `f` until it yields, advancing the chain with `s` meanwhile.
-pub async fn eventually<T, F>(what: &str, s: &TxSender, mut f: F) -> T
+/// Polls `f` until it yields, advancing the chain with `s` meanwhile; panics after a minute.
+pub async fn eventually<T, F>(what: &str, s: &TxSender, f: F) -> T
 where
     F: AsyncFnMut() -> Option<T>,
 {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    match within(Duration::from_secs(60), s, f).await {
+        Some(v) => v,
+        None => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// Polls `f` until it yields or `limit` passes, advancing the chain with `s` meanwhile.
+pub async fn within<T, F>(limit: Duration, s: &TxSender, mut f: F) -> Option<T>
+where
+    F: AsyncFnMut() -> Option<T>,
+{
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f().await {
-            return v;
+            return Some(v);
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            return None;
+        }
         let h = s.client().chain_info().await.expect("chain info").height;
         let _ = crate::advance_to(s, h + 1).await;
         tokio::time::sleep(Duration::from_millis(100)).await;

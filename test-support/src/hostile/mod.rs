@@ -123,7 +123,8 @@ impl Inner {
         let v = snap.state().version;
         if let Some(prev) = self.history.get(&v) {
             if *prev != snap {
-                self.forks.push(format!("two different states at version {v}"));
+                self.forks
+                    .push(format!("two different states at version {v}"));
             }
         }
         self.history.insert(v, snap);
@@ -142,9 +143,12 @@ impl Inner {
     fn reply_to(&self, p: &Proposal) -> Reply {
         let kind = match &p.change {
             Change::RemoveLock { hashlock } => {
-                let ours = self.machine.latest().locks.iter().any(|l| {
-                    l.hashlock == *hashlock && l.direction == Direction::AtoB
-                });
+                let ours = self
+                    .machine
+                    .latest()
+                    .locks
+                    .iter()
+                    .any(|l| l.hashlock == *hashlock && l.direction == Direction::AtoB);
                 Some(if ours { Kind::Release } else { Kind::Reclaim })
             }
             other => Kind::of(other),
@@ -501,7 +505,11 @@ impl Wallet {
     }
 
     /// Pays `invoice` through the hub on session `conn`; returns how the payment ended.
-    pub async fn pay(self: &Arc<Self>, conn: usize, invoice: &str) -> (PaymentStatus, Option<String>) {
+    pub async fn pay(
+        self: &Arc<Self>,
+        conn: usize,
+        invoice: &str,
+    ) -> (PaymentStatus, Option<String>) {
         let inv = SignedInvoice::parse(invoice).expect("invoice").invoice;
         let (tx, rx) = oneshot::channel();
         let change = {
@@ -591,8 +599,9 @@ impl Wallet {
             }
             Err(e) => {
                 let latest = st.machine.latest().state().version;
-                st.forks
-                    .push(format!("hub accepted version {version} on top of {latest}: {e}"));
+                st.forks.push(format!(
+                    "hub accepted version {version} on top of {latest}: {e}"
+                ));
                 if st
                     .machine
                     .in_flight()
