@@ -65,6 +65,7 @@ async fn payments(sh: Arc<Shared>) -> Result<impl warp::Reply, Infallible> {
     Ok(json(sh.store.payments(LIST_LIMIT).await))
 }
 
+/// Every payment with the hashlock (one per payee whose invoice carries it), with its history.
 async fn payment(hashlock: String, sh: Arc<Shared>) -> Result<impl warp::Reply, Infallible> {
     #[derive(Serialize)]
     struct View {
@@ -77,11 +78,12 @@ async fn payment(hashlock: String, sh: Arc<Shared>) -> Result<impl warp::Reply, 
         ))));
     };
     let r = async {
-        let Some(payment) = sh.store.payment(&h).await? else {
-            return Ok(None);
-        };
-        let history = sh.store.payment_history(&h).await?;
-        Ok(Some(View { payment, history }))
+        let mut views = Vec::new();
+        for payment in sh.store.payments_with(&h).await? {
+            let history = sh.store.payment_history(&payment.key()).await?;
+            views.push(View { payment, history });
+        }
+        Ok(views)
     }
     .await;
     Ok(json(r))

@@ -4,7 +4,7 @@
 use crate::config::HubConfig;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::store::Store;
+use crate::store::{PaymentKey, Store};
 use crate::updater::Prepared;
 use sluice_chain_client::TxSender;
 use sluice_protocol::update::Context;
@@ -51,44 +51,41 @@ pub struct Shared {
     channel_locks: Mutex<HashMap<Hash32, Arc<tokio::sync::Mutex<()>>>>,
     /// By channel: the channel lock keeps at most one hub proposal in flight per channel.
     waiters: Mutex<HashMap<Hash32, Waiter>>,
-    unlocks: Mutex<HashMap<Hash32, oneshot::Sender<Unlocked>>>,
+    unlocks: Mutex<HashMap<PaymentKey, oneshot::Sender<Unlocked>>>,
     /// Payments a task of this process is driving (routing, claiming, releasing).
     routing: RoutingSet,
 }
 
-/// The payments tasks of this process drive, by hashlock.
+/// The payments tasks of this process drive.
 #[derive(Default)]
-pub struct RoutingSet(Mutex<HashSet<Hash32>>);
+pub struct RoutingSet(Mutex<HashSet<PaymentKey>>);
 
 impl RoutingSet {
     /// Marks the payment as driven until the guard drops; `None` if it already is.
-    pub fn start(&self, hashlock: Hash32) -> Option<Routing<'_>> {
+    pub fn start(&self, key: PaymentKey) -> Option<Routing<'_>> {
         // No guard may be built unless the payment was free (dropping one frees it), and none
         // while the set's lock is held (dropping one takes that lock).
-        let fresh = locked(&self.0).insert(hashlock);
+        let fresh = locked(&self.0).insert(key);
         if !fresh {
             return None;
         }
-        Some(Routing {
-            set: self,
-            hashlock,
-        })
+        Some(Routing { set: self, key })
     }
 
-    pub fn contains(&self, hashlock: &Hash32) -> bool {
-        locked(&self.0).contains(hashlock)
+    pub fn contains(&self, key: &PaymentKey) -> bool {
+        locked(&self.0).contains(key)
     }
 }
 
 /// This process drives the payment while it is held (see [`RoutingSet::start`]).
 pub struct Routing<'a> {
     set: &'a RoutingSet,
-    hashlock: Hash32,
+    key: PaymentKey,
 }
 
 impl Drop for Routing<'_> {
     fn drop(&mut self) {
-        locked(&self.set.0).remove(&self.hashlock);
+        locked(&self.set.0).remove(&self.key);
     }
 }
 
@@ -199,25 +196,25 @@ impl Shared {
     }
 
     /// Waits for the payee's answer to the hub's lock.
-    pub fn expect_unlock(&self, hashlock: Hash32) -> oneshot::Receiver<Unlocked> {
+    pub fn expect_unlock(&self, key: PaymentKey) -> oneshot::Receiver<Unlocked> {
         let (tx, rx) = oneshot::channel();
-        locked(&self.unlocks).insert(hashlock, tx);
+        locked(&self.unlocks).insert(key, tx);
         rx
     }
 
-    pub fn forget_unlock(&self, hashlock: &Hash32) {
-        locked(&self.unlocks).remove(hashlock);
+    pub fn forget_unlock(&self, key: &PaymentKey) {
+        locked(&self.unlocks).remove(key);
     }
 
-    /// Whether a router task waits for the payee's answer on `hashlock`.
-    pub fn unlock_awaited(&self, hashlock: &Hash32) -> bool {
-        locked(&self.unlocks).contains_key(hashlock)
+    /// Whether a router task waits for the payee's answer on `key`.
+    pub fn unlock_awaited(&self, key: &PaymentKey) -> bool {
+        locked(&self.unlocks).contains_key(key)
     }
 
     /// Hands the payee's answer to the waiting router task; gives it back if nobody waits (the
     /// payment is then driven on by `recovery::payee_answered`).
-    pub fn deliver_unlock(&self, hashlock: &Hash32, answer: Unlocked) -> Option<Unlocked> {
-        match locked(&self.unlocks).remove(hashlock) {
+    pub fn deliver_unlock(&self, key: &PaymentKey, answer: Unlocked) -> Option<Unlocked> {
+        match locked(&self.unlocks).remove(key) {
             Some(tx) => tx.send(answer).err(),
             None => Some(answer),
         }
@@ -225,13 +222,13 @@ impl Shared {
 
     /// Marks the payment as driven by the caller until the guard drops; `None` if another task
     /// of this process already drives it.
-    pub fn start_routing(&self, hashlock: Hash32) -> Option<Routing<'_>> {
-        self.routing.start(hashlock)
+    pub fn start_routing(&self, key: PaymentKey) -> Option<Routing<'_>> {
+        self.routing.start(key)
     }
 
     /// Whether a task of this process drives the payment.
-    pub fn is_routing(&self, hashlock: &Hash32) -> bool {
-        self.routing.contains(hashlock)
+    pub fn is_routing(&self, key: &PaymentKey) -> bool {
+        self.routing.contains(key)
     }
 }
 
@@ -242,7 +239,10 @@ mod tests {
     #[test]
     fn a_payment_is_driven_by_one_task_at_a_time() {
         let set = RoutingSet::default();
-        let h = Hash32([7; 32]);
+        let h = PaymentKey {
+            payee: Address([1; 32]),
+            hashlock: Hash32([7; 32]),
+        };
         let first = set.start(h).expect("free");
         // A second start neither succeeds nor frees the first (nor deadlocks).
         assert!(set.start(h).is_none());
@@ -250,5 +250,12 @@ mod tests {
         drop(first);
         assert!(!set.contains(&h));
         assert!(set.start(h).is_some());
+        // Another payee's invoice with the same hashlock is another payment.
+        let other = PaymentKey {
+            payee: Address([2; 32]),
+            ..h
+        };
+        let _held = set.start(h).expect("free again");
+        assert!(set.start(other).is_some());
     }
 }

@@ -176,7 +176,7 @@ async fn withheld_unlock_is_claimed_on_chain_before_the_lock_expires() {
     let payer = wa.clone();
     tokio::spawn(async move { payer.pay(0, &inv).await });
     let pay = eventually("the payee's unlock", &node, &kb, async || {
-        match store.payment(&hashlock).await.unwrap() {
+        match store.payments_with(&hashlock).await.unwrap().pop() {
             Some(p) if p.state == PaymentState::SecretKnown => Some(p),
             _ => None,
         }

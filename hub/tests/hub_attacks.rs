@@ -97,6 +97,17 @@ impl Scene {
     /// deposits are `fees`, and its account moved by that, less what its own transactions
     /// cost. Returns each channel's `(payout_client, payout_hub)`.
     async fn settle_all(&self, ids: &[Hash32], fees: Amount) -> Vec<(Amount, Amount)> {
+        self.settle_all_but(ids, &[], fees).await
+    }
+
+    /// [`Scene::settle_all`] with channels `open` left open: the hub's deposits into them are
+    /// out of its account meanwhile.
+    async fn settle_all_but(
+        &self,
+        ids: &[Hash32],
+        open: &[Hash32],
+        fees: Amount,
+    ) -> Vec<(Amount, Amount)> {
         let mut payouts = Vec::new();
         let mut net: i128 = 0;
         for id in ids {
@@ -111,7 +122,11 @@ impl Scene {
             "the hub's channels paid it back its deposits plus its fees"
         );
         let end = onchain::balance(&self.node, &self.net.hub_key).await;
-        let moved = i128::from(end) - i128::from(self.start);
+        let mut moved = i128::from(end) - i128::from(self.start);
+        for id in open {
+            let rec = self.miner.client().channel(id).await.unwrap().unwrap();
+            moved += i128::from(rec.deposit_b);
+        }
         let txs = self
             .miner
             .client()
@@ -564,4 +579,38 @@ async fn f16_no_admin_endpoint_serves_a_secret() {
         assert!(!body.contains(&secret), "{path} leaks the secret");
         assert!(!body.contains("\"secret\""), "{path} has a secret field");
     }
+}
+
+/// F15: a squatter copies a payee's hashlock into an invoice of its own and has it paid first;
+/// the payee's own invoice is still payable, while the squat hangs on a secret it never gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f15_a_squatted_hashlock_leaves_the_real_invoice_payable() {
+    let k = keys(4);
+    let s = scene(HubStore::Postgres, &[&k[0], &k[1], &k[2], &k[3]]).await;
+    let (payer, payee) = (s.wallet(&k[0]).await, s.wallet(&k[1]).await);
+    let (squatter, accomplice) = (s.wallet(&k[2]).await, s.wallet(&k[3]).await);
+    let real = payee.invoice(X);
+    let h = hashlock_of(&real);
+    let squat = squatter.invoice_for(X, h, None);
+    pay_in_background(&accomplice, &squat);
+    onchain::eventually("the squat forwarded", &s.miner, async || {
+        squatter
+            .latest()
+            .locks
+            .iter()
+            .any(|l| l.hashlock == h)
+            .then_some(())
+    })
+    .await;
+    let (st, why) = payer.pay(0, &real).await;
+    assert_eq!(st, PaymentStatus::Completed, "{why:?}");
+    s.close(&payer, &payer.latest()).await;
+    s.close(&payee, &payee.latest()).await;
+    let fee = fee_of(X);
+    let squat_channels = [squatter.channel, accomplice.channel];
+    let payouts = s
+        .settle_all_but(&[payer.channel, payee.channel], &squat_channels, fee)
+        .await;
+    assert_eq!(payouts[0].0, DEPOSIT - X - fee);
+    assert_eq!(payouts[1].0, DEPOSIT + X);
 }

@@ -47,7 +47,10 @@ async fn payment_routes_from_payer_through_hub_to_payee() {
     let history: Vec<_> = hub
         .shared
         .store
-        .payment_history(&hashlock)
+        .payment_history(&sluice_hub::store::PaymentKey {
+            payee: wb.key.address(),
+            hashlock,
+        })
         .await
         .unwrap()
         .into_iter()
@@ -164,7 +167,14 @@ async fn payments_that_cannot_complete_fail_fast_with_a_reason() {
         row.snapshot.state().balances(100_000, 0).unwrap(),
         (100_000, 0)
     );
-    let p = hub.shared.store.payment(&hashlock).await.unwrap().unwrap();
+    let p = hub
+        .shared
+        .store
+        .payments_with(&hashlock)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(p.state, PaymentState::Failed);
     // The same invoice again: refused with a reason, nothing changes.
     assert!(failed_with(
@@ -222,7 +232,14 @@ async fn payee_that_cosigns_then_rejects_leaves_the_payers_lock_with_the_hub() {
 
     // The payer's lock stays with the hub, and the payment is not failed.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let pay = hub.shared.store.payment(&hashlock).await.unwrap().unwrap();
+    let pay = hub
+        .shared
+        .store
+        .payments_with(&hashlock)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_ne!(pay.state, PaymentState::Failed);
     let ra = hub.shared.store.channel(&a).await.unwrap().unwrap();
     assert!(ra.snapshot.locks.iter().any(|l| l.hashlock == hashlock));

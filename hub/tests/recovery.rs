@@ -127,7 +127,13 @@ async fn reserve_forward(hub: &Hub, s: &Stranded, payee: &Keypair, until_ms: u64
 }
 
 async fn payment(hub: &Hub, hashlock: &Hash32) -> PaymentRecord {
-    hub.shared.store.payment(hashlock).await.unwrap().unwrap()
+    hub.shared
+        .store
+        .payments_with(hashlock)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
 }
 
 async fn wait_for_state(hub: &Hub, hashlock: &Hash32, state: PaymentState) -> PaymentRecord {

@@ -92,7 +92,7 @@ async fn update_commits_with_cas_and_refusal_writes_nothing(store: &Store) {
     assert_eq!(r, Ok(42));
     assert_eq!(store.channel(&id).await.unwrap().unwrap().version(), 1);
     assert_eq!(
-        store.payment(&p.hashlock).await.unwrap().unwrap().state,
+        store.payment(&p.key()).await.unwrap().unwrap().state,
         PaymentState::Pending
     );
     let refused: Result<(), &str> = store.update_channel(&id, |_| Err("no")).await.unwrap();
@@ -130,7 +130,7 @@ async fn payments_record_every_transition(store: &Store) {
         .unwrap();
     store
         .record_payment(&PaymentWrite::Transition {
-            hashlock: p.hashlock,
+            key: p.key(),
             state: PaymentState::Forwarded,
             reason: None,
             channel_out: Some((Hash32([2; 32]), 480)),
@@ -140,7 +140,7 @@ async fn payments_record_every_transition(store: &Store) {
         .unwrap();
     store
         .record_payment(&PaymentWrite::Transition {
-            hashlock: p.hashlock,
+            key: p.key(),
             state: PaymentState::Failed,
             reason: Some("payee silent".into()),
             channel_out: None,
@@ -148,13 +148,13 @@ async fn payments_record_every_transition(store: &Store) {
         })
         .await
         .unwrap();
-    let got = store.payment(&p.hashlock).await.unwrap().unwrap();
+    let got = store.payment(&p.key()).await.unwrap().unwrap();
     assert_eq!(got.state, PaymentState::Failed);
     assert_eq!(got.channel_out, Some(Hash32([2; 32])));
     assert_eq!(got.expiry_out, Some(480));
     assert_eq!(got.reason.as_deref(), Some("payee silent"));
     let states: Vec<_> = store
-        .payment_history(&p.hashlock)
+        .payment_history(&p.key())
         .await
         .unwrap()
         .into_iter()

@@ -18,7 +18,7 @@ use crate::payments::lifecycle::{self, Facts, FailReason, Outgoing, Registry, St
 use crate::payments::router;
 use crate::shared::{Shared, Unlocked};
 use crate::store::{
-    now_ms, now_secs, ChannelRow, PaymentRecord, PaymentState, PaymentWrite, StoreError,
+    now_ms, now_secs, ChannelRow, PaymentKey, PaymentRecord, PaymentState, PaymentWrite, StoreError,
 };
 use crate::updater;
 use sluice_protocol::update::Change;
@@ -43,13 +43,13 @@ pub async fn resume(sh: Arc<Shared>, client: Address) {
 }
 
 /// The payee answered the hub's lock while no router task waited for it.
-pub async fn payee_answered(sh: Arc<Shared>, hashlock: Hash32, answer: Unlocked) {
+pub async fn payee_answered(sh: Arc<Shared>, key: PaymentKey, answer: Unlocked) {
     let Unlocked { secret, claim } = answer;
     // Held to the end: this task drives the payment. If another one does, or the payment is
     // unknown, nothing is read and a claim stays `secret_known` for the sweep.
-    let routing = sh.start_routing(hashlock);
+    let routing = sh.start_routing(key);
     let pay = match routing {
-        Some(_) => sh.store.payment(&hashlock).await.ok().flatten(),
+        Some(_) => sh.store.payment(&key).await.ok().flatten(),
         None => None,
     };
     match (pay, secret) {
@@ -75,7 +75,7 @@ async fn sweep(sh: &Arc<Shared>, only: Option<&Address>) {
     };
     let mine = |p: &PaymentRecord| only.is_none_or(|c| p.payer == *c || p.payee == *c);
     for pay in open.into_iter().filter(mine) {
-        if !sh.is_routing(&pay.hashlock) && due(sh, &pay) {
+        if !sh.is_routing(&pay.key()) && due(sh, &pay) {
             tokio::spawn(recover(sh.clone(), pay));
         }
     }
@@ -103,7 +103,7 @@ fn stale(sh: &Shared, pay: &PaymentRecord) -> bool {
 }
 
 async fn recover(sh: Arc<Shared>, pay: PaymentRecord) {
-    let Some(_routing) = sh.start_routing(pay.hashlock) else {
+    let Some(_routing) = sh.start_routing(pay.key()) else {
         return;
     };
     drive(&sh, &pay, None).await
@@ -183,29 +183,37 @@ pub async fn read_registry(sh: &Shared, hashlock: &Hash32) -> Result<Registry, S
     })
 }
 
-/// The chain follower saw `secret` registered at `height`. If that makes the payer owe the hub
-/// (the payee can claim the hub's lock on chain with it), the secret is recorded and the
-/// payer's lock claimed: by the router task waiting for the payee's unlock, if there is one,
-/// else here.
+/// The chain follower saw `secret` registered at `height`. For each open payment with its
+/// hashlock that this makes the payer owe the hub (the payee can claim the hub's lock on chain
+/// with it), the secret is recorded and the payer's lock claimed: by the router task waiting
+/// for the payee's unlock, if there is one, else here.
 pub async fn secret_registered(sh: &Arc<Shared>, hashlock: Hash32, secret: Hash32, height: Height) {
-    let pay = match sh.store.payment(&hashlock).await {
-        Ok(Some(pay)) if lifecycle::owed_after_registration(&pay, height) => pay,
-        Ok(_) => return,
-        Err(e) => return tracing::warn!(%hashlock, error = %e, "cannot read a payment"),
+    let pays = match sh.store.payments_with(&hashlock).await {
+        Ok(pays) => pays,
+        Err(e) => return tracing::warn!(%hashlock, error = %e, "cannot read payments"),
     };
-    if let Err(e) = record_secret(sh, &pay, secret).await {
-        return tracing::error!(%hashlock, error = %e, "cannot record a registered secret");
+    for pay in pays {
+        if lifecycle::owed_after_registration(&pay, height) {
+            claim_on_registration(sh, &pay, secret).await;
+        }
     }
-    tracing::warn!(%hashlock, "the payee claimed on chain; claiming from the payer");
+}
+
+async fn claim_on_registration(sh: &Arc<Shared>, pay: &PaymentRecord, secret: Hash32) {
+    let key = pay.key();
+    if let Err(e) = record_secret(sh, pay, secret).await {
+        return tracing::error!(%key, error = %e, "cannot record a registered secret");
+    }
+    tracing::warn!(%key, "the payee claimed on chain; claiming from the payer");
     let answer = Unlocked {
         secret: Some(secret),
         claim: None,
     };
-    if sh.deliver_unlock(&hashlock, answer).is_some() {
+    if sh.deliver_unlock(&key, answer).is_some() {
         // Nobody waited for the payee's answer. If another task drives the payment, the sweep
         // claims once it is done.
-        if let Some(_routing) = sh.start_routing(hashlock) {
-            router::complete(sh, &pay, secret).await;
+        if let Some(_routing) = sh.start_routing(key) {
+            router::complete(sh, pay, secret).await;
         }
     }
 }
@@ -213,7 +221,7 @@ pub async fn secret_registered(sh: &Arc<Shared>, hashlock: Hash32, secret: Hash3
 /// Records that the hub knows `pay`'s secret (durable before any claim goes out).
 async fn record_secret(sh: &Shared, pay: &PaymentRecord, secret: Hash32) -> Result<(), StoreError> {
     let w = PaymentWrite::Transition {
-        hashlock: pay.hashlock,
+        key: pay.key(),
         state: PaymentState::SecretKnown,
         reason: None,
         channel_out: None,
@@ -284,7 +292,7 @@ pub async fn outgoing(sh: &Shared, pay: &PaymentRecord) -> Result<Outgoing, Stor
 
 /// Records that the payee holds the hub's lock (it was committed through the payee's resync).
 pub async fn mark_forwarded(sh: &Shared, pay: &PaymentRecord) {
-    let w = PaymentWrite::to(pay.hashlock, PaymentState::Forwarded);
+    let w = PaymentWrite::to(pay.key(), PaymentState::Forwarded);
     if let Err(e) = sh.store.record_payment(&w).await {
         tracing::error!(hashlock = %pay.hashlock, error = %e, "cannot record a forwarded payment");
     }
@@ -314,9 +322,14 @@ pub async fn adopted_writes(sh: &Shared, row: &ChannelRow, snap: &Snapshot) -> V
         });
     let mut writes = Vec::new();
     for (hashlock, from, to) in forwarded.chain(claimed) {
-        if let Ok(Some(p)) = sh.store.payment(&hashlock).await {
+        // The hub's lock toward the client (a forward), or the client's toward the hub.
+        let pay = match from {
+            PaymentState::Pending => sh.store.payment_out(&row.id, &hashlock).await,
+            _ => sh.store.payment_in(&row.id, &hashlock).await,
+        };
+        if let Ok(Some(p)) = pay {
             if p.state == from {
-                writes.push(PaymentWrite::to(hashlock, to));
+                writes.push(PaymentWrite::to(p.key(), to));
             }
         }
     }
@@ -335,7 +348,7 @@ async fn release_failed(sh: &Shared, client: &Address) {
             .iter()
             .filter(|l| l.direction == Direction::AtoB)
         {
-            let failed = matches!(sh.store.payment(&lock.hashlock).await,
+            let failed = matches!(sh.store.payment_in(&row.id, &lock.hashlock).await,
                 Ok(Some(p)) if p.state == PaymentState::Failed);
             if failed {
                 let change = Change::RemoveLock {

@@ -128,7 +128,7 @@ pub fn forward_change(pay: &PaymentRecord) -> Option<(Hash32, Change)> {
 /// Forwards a co-signed incoming payment and drives it to completion or failure. `out` is the
 /// lock toward the payee if it was already reserved with the incoming one.
 pub async fn route(sh: Arc<Shared>, pay: PaymentRecord, out: Option<Prepared>) {
-    let Some(_routing) = sh.start_routing(pay.hashlock) else {
+    let Some(_routing) = sh.start_routing(pay.key()) else {
         // Another task drives it already (a recovery that raced this one).
         if let Some(p) = out {
             updater::abandon_unsent(&sh, p).await;
@@ -155,9 +155,9 @@ async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord, out: Option<Prepared>) {
     let Some((channel_out, change)) = forward_change(pay) else {
         return fail(sh, pay, "no outgoing channel").await;
     };
-    let unlocked = sh.expect_unlock(pay.hashlock);
+    let unlocked = sh.expect_unlock(pay.key());
     let w = PaymentWrite::Transition {
-        hashlock: pay.hashlock,
+        key: pay.key(),
         state: PaymentState::Forwarded,
         reason: None,
         channel_out: pay.expiry_out.map(|e| (channel_out, e)),
@@ -178,7 +178,7 @@ async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord, out: Option<Prepared>) {
         };
     }
     if let Err(e) = sent {
-        sh.forget_unlock(&pay.hashlock);
+        sh.forget_unlock(&pay.key());
         return not_forwarded(sh, pay, &e).await;
     }
     let wait = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
@@ -196,7 +196,7 @@ async fn forward(sh: &Arc<Shared>, pay: &PaymentRecord, out: Option<Prepared>) {
         // The payee holds the hub's lock: the payer's may not be released before that one is
         // unlocked (then claimed by `recovery::payee_answered`) or expires (`recovery`'s sweep).
         _ => {
-            sh.forget_unlock(&pay.hashlock);
+            sh.forget_unlock(&pay.key());
             tracing::info!(hashlock = %pay.hashlock, "payee has not unlocked yet; payment stays forwarded");
         }
     }
@@ -248,7 +248,7 @@ pub async fn complete_with(
     secret: Hash32,
     claim: Option<Prepared>,
 ) {
-    let w = PaymentWrite::to(pay.hashlock, PaymentState::Completed);
+    let w = PaymentWrite::to(pay.key(), PaymentState::Completed);
     let change = Change::Unlock { secret };
     match send_reserved(sh, claim, &pay.channel_in, change, vec![w]).await {
         Ok(_) => {
@@ -267,7 +267,7 @@ pub async fn complete_with(
 pub async fn fail(sh: &Shared, pay: &PaymentRecord, reason: &str) {
     tracing::info!(hashlock = %pay.hashlock, reason, "payment failed");
     let w = PaymentWrite::Transition {
-        hashlock: pay.hashlock,
+        key: pay.key(),
         state: PaymentState::Failed,
         reason: Some(reason.to_string()),
         channel_out: None,

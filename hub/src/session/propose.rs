@@ -11,7 +11,9 @@ use super::refusal::Refusal;
 use crate::payments::lifecycle::{self, Registry};
 use crate::payments::{recovery, router};
 use crate::shared::{Shared, Unlocked};
-use crate::store::{ChannelPhase, ChannelRow, PaymentRecord, PaymentState, PaymentWrite};
+use crate::store::{
+    ChannelPhase, ChannelRow, PaymentKey, PaymentRecord, PaymentState, PaymentWrite,
+};
 use crate::updater::{self, Prepared};
 use sluice_protocol::session;
 use sluice_protocol::update::{check_proposal, Change};
@@ -29,7 +31,7 @@ enum After {
     Route(Box<PaymentRecord>, Option<Prepared>),
     /// The payee answered the hub's lock: with the secret, or by removing it.
     PayeeAnswered {
-        hashlock: Hash32,
+        key: PaymentKey,
         secret: Option<Hash32>,
         /// The payment's incoming channel, where the hub claims with the secret.
         channel_in: Option<Hash32>,
@@ -87,14 +89,11 @@ pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
                     tokio::spawn(router::route(sh.clone(), *pay, out));
                 }
                 After::PayeeAnswered {
-                    hashlock,
-                    secret,
-                    claim,
-                    ..
+                    key, secret, claim, ..
                 } => {
                     let answer = Unlocked { secret, claim };
-                    if let Some(answer) = sh.deliver_unlock(&hashlock, answer) {
-                        tokio::spawn(recovery::payee_answered(sh.clone(), hashlock, answer));
+                    if let Some(answer) = sh.deliver_unlock(&key, answer) {
+                        tokio::spawn(recovery::payee_answered(sh.clone(), key, answer));
                     }
                 }
             }
@@ -173,11 +172,11 @@ fn follow_up(sh: &Shared, after: &After) -> Option<(Hash32, Change)> {
     match after {
         After::Route(pay, _) => router::forward_change(pay),
         After::PayeeAnswered {
-            hashlock,
+            key,
             secret: Some(secret),
             channel_in: Some(channel_in),
             ..
-        } if sh.unlock_awaited(hashlock) => Some((*channel_in, Change::Unlock { secret: *secret })),
+        } if sh.unlock_awaited(key) => Some((*channel_in, Change::Unlock { secret: *secret })),
         _ => None,
     }
 }
@@ -225,15 +224,22 @@ async fn plan(
             let lock = row.snapshot.locks.iter().find(|l| l.hashlock == *hashlock);
             match lock.map(|l| l.direction) {
                 Some(Direction::BtoA) => {
-                    let after = After::PayeeAnswered {
+                    let key = PaymentKey {
+                        payee: *client,
                         hashlock: *hashlock,
+                    };
+                    let after = After::PayeeAnswered {
+                        key,
                         secret: None,
                         channel_in: None,
                         claim: None,
                     };
                     Ok((vec![], after))
                 }
-                _ => Ok((expired_payment(sh, hashlock).await?, After::Nothing)),
+                _ => Ok((
+                    expired_payment(sh, &row.id, hashlock).await?,
+                    After::Nothing,
+                )),
             }
         }
         Change::Finalize | Change::Bump => Ok((vec![], After::Nothing)),
@@ -248,24 +254,24 @@ async fn unlock_plan(
     let hashlock = sha256(&secret.0);
     let pay = sh
         .store
-        .payment(&hashlock)
+        .payment_out(&row.id, &hashlock)
         .await
         .map_err(|e| Refusal::Store(e.to_string()))?;
-    let Some(pay) = pay.filter(|p| p.channel_out == Some(row.id)) else {
+    let Some(pay) = pay else {
         return Ok((vec![], After::Nothing));
     };
     if pay.state == PaymentState::Failed {
         return Err(Refusal::PaymentFailed);
     }
     let w = PaymentWrite::Transition {
-        hashlock,
+        key: pay.key(),
         state: PaymentState::SecretKnown,
         reason: None,
         channel_out: None,
         secret: Some(*secret),
     };
     let after = After::PayeeAnswered {
-        hashlock,
+        key: pay.key(),
         secret: Some(*secret),
         channel_in: Some(pay.channel_in),
         claim: None,
@@ -275,11 +281,15 @@ async fn unlock_plan(
 
 /// The payer removes its own expired lock: refused while the hub is owed it (the hub knows the
 /// secret, or the payee claimed on chain in time, ATTACKS.md F2); else the payment fails.
-async fn expired_payment(sh: &Shared, hashlock: &Hash32) -> Result<Vec<PaymentWrite>, Refusal> {
+async fn expired_payment(
+    sh: &Shared,
+    channel_in: &Hash32,
+    hashlock: &Hash32,
+) -> Result<Vec<PaymentWrite>, Refusal> {
     let internal = Refusal::Store;
     let Some(pay) = sh
         .store
-        .payment(hashlock)
+        .payment_in(channel_in, hashlock)
         .await
         .map_err(|e| internal(e.to_string()))?
     else {
@@ -295,7 +305,7 @@ async fn expired_payment(sh: &Shared, hashlock: &Hash32) -> Result<Vec<PaymentWr
     };
     match lifecycle::payer_removes_expired(&pay, registry) {
         Ok(true) => Ok(vec![PaymentWrite::Transition {
-            hashlock: *hashlock,
+            key: pay.key(),
             state: PaymentState::Failed,
             reason: Some("payer reclaimed its expired lock".into()),
             channel_out: None,
@@ -371,7 +381,7 @@ async fn commit(
             }
             (sig, next.filter(|_| reserved))
         }),
-        // Only a payment's insert can collide: its hashlock is known to the hub already.
+        // Only a payment's insert can collide: this payee's invoice was paid or tried already.
         Err(e) if e.is_duplicate() => Err(Refusal::InvoiceUsed),
         Err(e) => {
             tracing::error!(error = %e, "cannot commit client update");

@@ -27,14 +27,14 @@ const UPDATE: &str = "WITH upd AS (UPDATE channels SET version = $1, snapshot = 
 const INSERT: &str = ", pay AS (INSERT INTO payments (hashlock, payer, payee, channel_in, \
     channel_out, amount, amount_in, expiry_in, expiry_out, status, reason, secret, created_at, \
     updated_at) SELECT $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23 \
-    FROM upd), ev AS (INSERT INTO payment_events (hashlock, status, reason, at) \
-    SELECT $11, $20, $21, $23 FROM upd)";
+    FROM upd), ev AS (INSERT INTO payment_events (hashlock, payee, status, reason, at) \
+    SELECT $11, $13, $20, $21, $23 FROM upd)";
 
 const TRANSITION: &str = ", pay AS (UPDATE payments SET status = $11, \
     reason = COALESCE($12, reason), channel_out = COALESCE($13, channel_out), \
     expiry_out = COALESCE($14, expiry_out), secret = COALESCE($15, secret), updated_at = $16 \
-    WHERE hashlock = $17 AND EXISTS (SELECT 1 FROM upd)), ev AS (INSERT INTO payment_events \
-    (hashlock, status, reason, at) SELECT $17, $11, $12, $16 FROM upd)";
+    WHERE hashlock = $17 AND payee = $18 AND EXISTS (SELECT 1 FROM upd)), ev AS (INSERT INTO \
+    payment_events (hashlock, payee, status, reason, at) SELECT $17, $18, $11, $12, $16 FROM upd)";
 
 /// The statement for this payment write, with or without a reservation on another channel
 /// (taken only if the update itself matched). Selects (updated, reserved) row counts.
@@ -42,7 +42,7 @@ fn sql(w: Option<&PaymentWrite>, reserve: bool) -> String {
     let (pay, next) = match w {
         None => ("", 11),
         Some(PaymentWrite::Insert(_)) => (INSERT, 24),
-        Some(PaymentWrite::Transition { .. }) => (TRANSITION, 18),
+        Some(PaymentWrite::Transition { .. }) => (TRANSITION, 19),
     };
     let (tail, floor) = match reserve {
         false => (
@@ -109,7 +109,7 @@ pub(super) async fn commit(
             .bind(p.secret.map(|s| s.0.to_vec()))
             .bind(now),
         Some(PaymentWrite::Transition {
-            hashlock,
+            key,
             state,
             reason,
             channel_out,
@@ -121,7 +121,8 @@ pub(super) async fn commit(
             .bind(channel_out.map(|c| int(c.1)).transpose()?)
             .bind(secret.map(|s| s.0.to_vec()))
             .bind(now)
-            .bind(&hashlock.0[..]),
+            .bind(&key.hashlock.0[..])
+            .bind(&key.payee.0[..]),
     };
     let q = match reserve {
         None => q,

@@ -3,7 +3,8 @@
 
 use super::codec::{self, int, uint};
 use super::{
-    now_secs, on_pool, PaymentEvent, PaymentRecord, PaymentState, PaymentWrite, Store, StoreError,
+    now_secs, on_pool, PaymentEvent, PaymentKey, PaymentRecord, PaymentState, PaymentWrite, Store,
+    StoreError,
 };
 use sluice_protocol::Hash32;
 
@@ -33,19 +34,20 @@ macro_rules! write {
                 .bind(now)
                 .execute($conn)
                 .await?;
-                sqlx::query("INSERT INTO payment_events (hashlock, status, reason, at) VALUES ($1, $2, $3, $4)")
+                sqlx::query("INSERT INTO payment_events (hashlock, payee, status, reason, at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&p.hashlock.0[..])
+                    .bind(&p.payee.0[..])
                     .bind(p.state.as_str())
                     .bind(p.reason.clone())
                     .bind(now)
                     .execute($conn)
                     .await?;
             }
-            PaymentWrite::Transition { hashlock, state, reason, channel_out, secret } => {
+            PaymentWrite::Transition { key, state, reason, channel_out, secret } => {
                 sqlx::query(
                     "UPDATE payments SET status = $1, reason = COALESCE($2, reason), \
                      channel_out = COALESCE($3, channel_out), expiry_out = COALESCE($4, expiry_out), \
-                     secret = COALESCE($5, secret), updated_at = $6 WHERE hashlock = $7",
+                     secret = COALESCE($5, secret), updated_at = $6 WHERE hashlock = $7 AND payee = $8",
                 )
                 .bind(state.as_str())
                 .bind(reason.clone())
@@ -53,11 +55,13 @@ macro_rules! write {
                 .bind(channel_out.map(|c| int(c.1)).transpose()?)
                 .bind(secret.map(|s| s.0.to_vec()))
                 .bind(now)
-                .bind(&hashlock.0[..])
+                .bind(&key.hashlock.0[..])
+                .bind(&key.payee.0[..])
                 .execute($conn)
                 .await?;
-                sqlx::query("INSERT INTO payment_events (hashlock, status, reason, at) VALUES ($1, $2, $3, $4)")
-                    .bind(&hashlock.0[..])
+                sqlx::query("INSERT INTO payment_events (hashlock, payee, status, reason, at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&key.hashlock.0[..])
+                    .bind(&key.payee.0[..])
                     .bind(state.as_str())
                     .bind(reason.clone())
                     .bind(now)
@@ -126,11 +130,52 @@ impl Store {
         Ok(())
     }
 
-    pub async fn payment(&self, hashlock: &Hash32) -> Result<Option<PaymentRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM payments WHERE hashlock = $1");
+    pub async fn payment(&self, key: &PaymentKey) -> Result<Option<PaymentRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM payments WHERE payee = $1 AND hashlock = $2");
         let row = on_pool!(self, p => sqlx::query_as::<_, PaymentDb>(&sql)
-            .bind(&hashlock.0[..]).fetch_optional(p).await)?;
+            .bind(&key.payee.0[..]).bind(&key.hashlock.0[..]).fetch_optional(p).await)?;
         row.map(PaymentDb::into_record).transpose()
+    }
+
+    /// The latest payment whose lock toward the hub is `hashlock` on channel `channel_in`.
+    pub async fn payment_in(
+        &self,
+        channel_in: &Hash32,
+        hashlock: &Hash32,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        self.payment_on("channel_in", channel_in, hashlock).await
+    }
+
+    /// The latest payment whose lock from the hub is `hashlock` on channel `channel_out`.
+    pub async fn payment_out(
+        &self,
+        channel_out: &Hash32,
+        hashlock: &Hash32,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        self.payment_on("channel_out", channel_out, hashlock).await
+    }
+
+    async fn payment_on(
+        &self,
+        column: &'static str,
+        channel: &Hash32,
+        hashlock: &Hash32,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM payments WHERE {column} = $1 AND hashlock = $2 \
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        let row = on_pool!(self, p => sqlx::query_as::<_, PaymentDb>(&sql)
+            .bind(&channel.0[..]).bind(&hashlock.0[..]).fetch_optional(p).await)?;
+        row.map(PaymentDb::into_record).transpose()
+    }
+
+    /// Every payment with `hashlock` (one per payee whose invoice carries it).
+    pub async fn payments_with(&self, hashlock: &Hash32) -> Result<Vec<PaymentRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM payments WHERE hashlock = $1 ORDER BY created_at");
+        let rows = on_pool!(self, p => sqlx::query_as::<_, PaymentDb>(&sql)
+            .bind(&hashlock.0[..]).fetch_all(p).await)?;
+        rows.into_iter().map(PaymentDb::into_record).collect()
     }
 
     /// The most recent payments first, up to `limit`.
@@ -151,13 +196,12 @@ impl Store {
     }
 
     /// A payment's recorded transitions, oldest first.
-    pub async fn payment_history(
-        &self,
-        hashlock: &Hash32,
-    ) -> Result<Vec<PaymentEvent>, StoreError> {
-        let sql = "SELECT status, reason, at FROM payment_events WHERE hashlock = $1 ORDER BY id";
+    pub async fn payment_history(&self, key: &PaymentKey) -> Result<Vec<PaymentEvent>, StoreError> {
+        let sql =
+            "SELECT status, reason, at FROM payment_events WHERE payee = $1 AND hashlock = $2 \
+                   ORDER BY id";
         let rows: Vec<(String, Option<String>, i64)> = on_pool!(self, p => sqlx::query_as(sql)
-            .bind(&hashlock.0[..]).fetch_all(p).await)?;
+            .bind(&key.payee.0[..]).bind(&key.hashlock.0[..]).fetch_all(p).await)?;
         rows.into_iter()
             .map(|(s, reason, at)| {
                 Ok(PaymentEvent {

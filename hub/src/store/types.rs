@@ -130,6 +130,21 @@ impl PaymentState {
     }
 }
 
+/// A payment's identity: its payee and its hashlock. Two payees' invoices may share a
+/// hashlock (anyone can copy one into an invoice of their own); keyed by the hashlock alone,
+/// the copy paid first would make the real invoice unpayable through the hub (ATTACKS F15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct PaymentKey {
+    pub payee: Address,
+    pub hashlock: Hash32,
+}
+
+impl std::fmt::Display for PaymentKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.payee, self.hashlock)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PaymentRecord {
     pub hashlock: Hash32,
@@ -153,6 +168,15 @@ pub struct PaymentRecord {
     pub updated_at: u64,
 }
 
+impl PaymentRecord {
+    pub fn key(&self) -> PaymentKey {
+        PaymentKey {
+            payee: self.payee,
+            hashlock: self.hashlock,
+        }
+    }
+}
+
 /// One recorded transition of a payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PaymentEvent {
@@ -166,7 +190,7 @@ pub struct PaymentEvent {
 pub enum PaymentWrite {
     Insert(PaymentRecord),
     Transition {
-        hashlock: Hash32,
+        key: PaymentKey,
         state: PaymentState,
         reason: Option<String>,
         channel_out: Option<(Hash32, Height)>,
@@ -175,9 +199,9 @@ pub enum PaymentWrite {
 }
 
 impl PaymentWrite {
-    pub fn to(hashlock: Hash32, state: PaymentState) -> Self {
+    pub fn to(key: PaymentKey, state: PaymentState) -> Self {
         PaymentWrite::Transition {
-            hashlock,
+            key,
             state,
             reason: None,
             channel_out: None,
