@@ -1,7 +1,7 @@
 //! Admin HTTP JSON under `/api/…` and Prometheus text on `/metrics`.
 
 use crate::shared::Shared;
-use crate::store::{ChannelRow, PaymentRecord};
+use crate::store::{ChannelPhase, ChannelRow, PaymentRecord};
 use serde::Serialize;
 use sluice_protocol::{Address, Amount, Hash32};
 use std::convert::Infallible;
@@ -91,18 +91,18 @@ async fn payment(hashlock: String, sh: Arc<Shared>) -> Result<impl warp::Reply, 
 
 async fn liquidity(sh: Arc<Shared>) -> Result<impl warp::Reply, Infallible> {
     let r = async {
-        let rows = sh.store.channels(LIST_LIMIT).await?;
-        let views: Vec<ChannelView> = rows.iter().map(ChannelView::from).collect();
-        let hub_side: u128 = views
-            .iter()
-            .filter_map(|v| v.collateral)
-            .map(u128::from)
-            .sum();
-        let clients: u128 = views
-            .iter()
-            .filter_map(|v| v.balance_client)
-            .map(u128::from)
-            .sum();
+        // Every live channel, however many (the listing above shows the first page only).
+        let (mut count, mut hub_side, mut clients) = (0usize, 0u128, 0u128);
+        for phase in [ChannelPhase::Open, ChannelPhase::Closing] {
+            let mut pages = sh.store.pages(phase);
+            while let Some(page) = pages.next().await? {
+                for v in page.iter().map(ChannelView::from) {
+                    count += 1;
+                    hub_side += v.collateral.map_or(0, u128::from);
+                    clients += v.balance_client.map_or(0, u128::from);
+                }
+            }
+        }
         let wallet = match &sh.chain {
             Some(c) => c
                 .client()
@@ -114,7 +114,7 @@ async fn liquidity(sh: Arc<Shared>) -> Result<impl warp::Reply, Infallible> {
         };
         let jobs = sh.store.live_jobs().await?;
         Ok(serde_json::json!({
-            "channels": views.len(),
+            "channels": count,
             "hub_side_total": hub_side.to_string(),
             "client_side_total": clients.to_string(),
             "hub_wallet": wallet,

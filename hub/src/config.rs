@@ -297,6 +297,23 @@ mod tests {
     }
 
     #[test]
+    fn a_challenge_period_minimum_within_the_claim_margin_is_refused() {
+        let mut cfg = HubConfig::default();
+        cfg.terms.min_challenge_period = cfg.guard.claim_margin;
+        assert_eq!(key_of(&cfg), Some("terms.min_challenge_period"));
+    }
+
+    #[test]
+    fn a_fee_ceiling_below_the_base_fee_is_refused() {
+        let mut cfg = HubConfig {
+            tx_fee: 10,
+            ..HubConfig::default()
+        };
+        cfg.guard.max_fee = 9;
+        assert_eq!(key_of(&cfg), Some("guard.max_fee"));
+    }
+
+    #[test]
     fn a_threshold_above_the_target_is_refused() {
         let mut cfg = HubConfig::default();
         cfg.collateral.threshold = 10;

@@ -62,6 +62,89 @@ async fn suite(store: Store) {
     concurrent_updates_lose_nothing(&store).await;
     reservation_blocks_version_until_resolved(&store).await;
     floor_rises_and_bumps_claim_above_it(&store).await;
+    scans_page_through_every_channel_of_a_phase(&store).await;
+    two_payees_may_share_a_hashlock(&store).await;
+}
+
+/// F12: no scan window. More channels than three pages, some closing: the open ones are each
+/// seen exactly once, in id order, and no closing one is.
+async fn scans_page_through_every_channel_of_a_phase(store: &Store) {
+    let n = 2 * PAGE + 345;
+    for i in 0..n {
+        let mut id = [0xF0; 32];
+        id[28..].copy_from_slice(&i.to_be_bytes());
+        let phase = match i % 7 {
+            0 => ChannelPhase::Closing,
+            _ => ChannelPhase::Open,
+        };
+        let row = ChannelRow {
+            id: Hash32(id),
+            phase,
+            snapshot: Snapshot::opening(7, Hash32(id)),
+            ..channel(3)
+        };
+        store.insert_channel(&row).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut pages = store.pages(ChannelPhase::Open);
+    while let Some(page) = pages.next().await.unwrap() {
+        assert!(page.iter().all(|r| r.phase == ChannelPhase::Open));
+        seen.extend(page.into_iter().map(|r| r.id));
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "in id order, none twice"
+    );
+    let ours = seen.iter().filter(|id| id.0[0] == 0xF0).count() as u32;
+    assert_eq!(
+        ours,
+        n - n.div_ceil(7),
+        "every open channel, the last page too"
+    );
+}
+
+/// F15: a payment is its payee's; another payee's invoice with the same hashlock is another
+/// payment, looked up by the channel its lock sits on.
+async fn two_payees_may_share_a_hashlock(store: &Store) {
+    let real = PaymentRecord {
+        channel_in: Hash32([0xA1; 32]),
+        ..payment(40)
+    };
+    let squat = PaymentRecord {
+        payee: Address([0x55; 32]),
+        channel_in: Hash32([0xA2; 32]),
+        ..real.clone()
+    };
+    for p in [&squat, &real] {
+        store
+            .record_payment(&PaymentWrite::Insert(p.clone()))
+            .await
+            .unwrap();
+    }
+    let again = store
+        .record_payment(&PaymentWrite::Insert(real.clone()))
+        .await;
+    assert!(
+        again.is_err_and(|e| e.is_duplicate()),
+        "one payment per payee and hashlock"
+    );
+    store
+        .record_payment(&PaymentWrite::to(squat.key(), PaymentState::Failed))
+        .await
+        .unwrap();
+    let got = store.payment(&real.key()).await.unwrap().unwrap();
+    assert_eq!(
+        got.state,
+        PaymentState::Pending,
+        "the squat's failure is its own"
+    );
+    let by_lock = store
+        .payment_in(&real.channel_in, &real.hashlock)
+        .await
+        .unwrap();
+    assert_eq!(by_lock.map(|p| p.payee), Some(real.payee));
+    assert_eq!(store.payments_with(&real.hashlock).await.unwrap().len(), 2);
+    assert_eq!(store.payment_history(&real.key()).await.unwrap().len(), 1);
 }
 
 async fn channels_insert_read_and_replay(store: &Store) {
@@ -178,10 +261,15 @@ async fn cursor_moves_forward_with_effects(store: &Store) {
     let c = channel(3);
     let writes = vec![
         ChainWrite::Opened(Box::new(c.clone())),
-        ChainWrite::Deposits {
+        ChainWrite::Deposit {
             id: c.id,
-            deposit_a: 1_000,
-            deposit_b: 500,
+            party: c.client,
+            total: 1_000,
+        },
+        ChainWrite::Deposit {
+            id: c.id,
+            party: Address([0xBB; 32]),
+            total: 500,
         },
     ];
     store.apply_chain(12, &writes).await.unwrap();

@@ -147,3 +147,61 @@ async fn funded_on_chain(
         .balances(rec.deposit_a, rec.deposit_b)
         .is_ok_and(|(_, hub_side)| hub_side >= sh.cfg.collateral.threshold)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_protocol::{Hash32, Snapshot};
+
+    fn policy() -> CollateralPolicy {
+        CollateralPolicy {
+            threshold: 500,
+            target: 1_000,
+            min_client_deposit: 100,
+            retry_secs: 1,
+        }
+    }
+
+    fn row(deposit_a: Amount, deposit_b: Amount) -> ChannelRow {
+        let id = Hash32([1; 32]);
+        ChannelRow {
+            id,
+            client: sluice_protocol::Address([2; 32]),
+            deposit_a,
+            deposit_b,
+            challenge_period: 40,
+            phase: ChannelPhase::Open,
+            snapshot: Snapshot::opening(1, id),
+            pending: None,
+            floor: 0,
+        }
+    }
+
+    #[test]
+    fn an_honest_channel_is_topped_up_to_the_target() {
+        assert_eq!(owed(&row(100, 0), &policy()), Some(1_000));
+        assert_eq!(owed(&row(100, 499), &policy()), Some(501));
+        assert_eq!(owed(&row(100, 500), &policy()), None);
+    }
+
+    #[test]
+    fn zero_and_dust_deposits_get_nothing() {
+        assert_eq!(owed(&row(0, 0), &policy()), None);
+        assert_eq!(owed(&row(99, 0), &policy()), None);
+        let zero_min = CollateralPolicy {
+            min_client_deposit: 0,
+            ..policy()
+        };
+        assert_eq!(owed(&row(0, 0), &zero_min), None, "never for nothing");
+    }
+
+    #[test]
+    fn final_and_closing_channels_get_nothing() {
+        let mut r = row(100, 0);
+        r.snapshot.cosigned.state.is_final = true;
+        assert_eq!(owed(&r, &policy()), None);
+        let mut r = row(100, 0);
+        r.phase = ChannelPhase::Closing;
+        assert_eq!(owed(&r, &policy()), None);
+    }
+}

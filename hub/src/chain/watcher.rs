@@ -65,9 +65,6 @@ async fn follow(sh: &Arc<Shared>, r: &Responder) -> Result<(), FollowError> {
 }
 
 async fn apply(sh: &Arc<Shared>, r: &Responder, ev: &Event) -> Result<(), FollowError> {
-    let Some(chain) = sh.chain.clone() else {
-        return Ok(());
-    };
     let mut writes = Vec::new();
     match &ev.event {
         EventKind::ChannelOpened {
@@ -100,15 +97,16 @@ async fn apply(sh: &Arc<Shared>, r: &Responder, ev: &Event) -> Result<(), Follow
                 floor: 0,
             })));
         }
-        EventKind::Deposited { channel_id, .. } => {
-            if let Some(rec) = chain.client().channel(channel_id).await? {
-                writes.push(ChainWrite::Deposits {
-                    id: *channel_id,
-                    deposit_a: rec.deposit_a,
-                    deposit_b: rec.deposit_b,
-                });
-            }
-        }
+        EventKind::Deposited {
+            channel_id,
+            party,
+            total,
+            ..
+        } => writes.push(ChainWrite::Deposit {
+            id: *channel_id,
+            party: *party,
+            total: *total,
+        }),
         EventKind::ChannelClosing {
             channel_id,
             version,

@@ -26,17 +26,17 @@ macro_rules! chain_write {
                 .execute($conn)
                 .await?;
             }
-            ChainWrite::Deposits {
-                id,
-                deposit_a,
-                deposit_b,
-            } => {
-                sqlx::query("UPDATE channels SET deposit_a = $1, deposit_b = $2 WHERE id = $3")
-                    .bind(int(*deposit_a)?)
-                    .bind(int(*deposit_b)?)
-                    .bind(&id.0[..])
-                    .execute($conn)
-                    .await?;
+            ChainWrite::Deposit { id, party, total } => {
+                sqlx::query(
+                    "UPDATE channels SET \
+                     deposit_a = CASE WHEN client = $1 THEN $2 ELSE deposit_a END, \
+                     deposit_b = CASE WHEN client = $1 THEN deposit_b ELSE $2 END WHERE id = $3",
+                )
+                .bind(&party.0[..])
+                .bind(int(*total)?)
+                .bind(&id.0[..])
+                .execute($conn)
+                .await?;
             }
             ChainWrite::Phase { id, phase } => {
                 sqlx::query("UPDATE channels SET status = $1 WHERE id = $2")

@@ -256,10 +256,12 @@ pub struct CollateralJob {
 pub enum ChainWrite {
     /// A channel opened toward the hub (inserted once; replays are no-ops).
     Opened(Box<ChannelRow>),
-    Deposits {
+    /// `party`'s deposit into the channel now totals `total` (from the `Deposited` event
+    /// itself: no chain query per event, so deposit spam costs the hub one write each).
+    Deposit {
         id: Hash32,
-        deposit_a: Amount,
-        deposit_b: Amount,
+        party: Address,
+        total: Amount,
     },
     Phase {
         id: Hash32,

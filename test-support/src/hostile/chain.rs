@@ -1,6 +1,6 @@
 //! The chain moves of a test wallet, honest or not: open a channel with any challenge period
-//! and deposit (and any salt, to grind ids), close with any state it holds, register a secret,
-//! settle, spam transactions, and read what the chain finally paid.
+//! and deposit (and any salt, to grind ids), deposit again (and again), close with any state it
+//! holds, register a secret, settle, and read what the chain finally paid.
 
 use sluice_chain_client::{ChainClient, ClientError, TxSender};
 use sluice_protocol::onchain::ChannelStatus;
@@ -70,6 +70,15 @@ pub async fn close(s: &TxSender, snap: &Snapshot) -> Result<TxInfo, ClientError>
     let kind = TxKind::Close {
         cosigned: snap.cosigned,
         locks: snap.locks.clone(),
+    };
+    s.send(kind, WAIT).await
+}
+
+/// Deposits `amount` more into `id` (any number of times: deposit spam).
+pub async fn deposit(s: &TxSender, id: &Hash32, amount: Amount) -> Result<TxInfo, ClientError> {
+    let kind = TxKind::Deposit {
+        channel_id: *id,
+        amount,
     };
     s.send(kind, WAIT).await
 }
