@@ -3,7 +3,7 @@
 use crate::client::ChainClient;
 use crate::error::ClientError;
 use sluice_protocol::rpc::TxInfo;
-use sluice_protocol::{Amount, ChainId, Hash32, Keypair, Transaction, TxKind};
+use sluice_protocol::{Amount, ChainId, Hash32, Keypair, SignedTx, Transaction, TxKind};
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -57,14 +57,7 @@ impl TxSender {
             Some(n) => n,
             None => self.client.account(&self.key.address()).await?.nonce,
         };
-        let tx = Transaction {
-            chain_id: self.chain_id,
-            from: self.key.address(),
-            nonce,
-            fee,
-            kind,
-        };
-        match self.client.submit(&tx.sign(&self.key)).await {
+        match self.client.submit(&self.sign(nonce, kind, fee)).await {
             Ok(id) => {
                 *guard = Some(nonce + 1);
                 Ok((id, nonce))
@@ -84,6 +77,10 @@ impl TxSender {
         kind: TxKind,
         fee: Amount,
     ) -> Result<Hash32, ClientError> {
+        self.client.submit(&self.sign(nonce, kind, fee)).await
+    }
+
+    fn sign(&self, nonce: u64, kind: TxKind, fee: Amount) -> SignedTx {
         let tx = Transaction {
             chain_id: self.chain_id,
             from: self.key.address(),
@@ -91,7 +88,7 @@ impl TxSender {
             fee,
             kind,
         };
-        self.client.submit(&tx.sign(&self.key)).await
+        tx.sign(&self.key)
     }
 
     /// Submits and waits until included successfully.

@@ -209,62 +209,64 @@ async fn payee_claims_on_chain(
     assert_eq!(payouts[1].0, DEPOSIT + X, "the payee was paid on chain");
 }
 
-async fn f1a_cosign_then_reject(store: HubStore) {
+/// After the payee co-signed the forward: what else it tells the hub before going on chain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// Nothing more (its `Reject` or its silence was all).
+    Nothing,
+    /// A new session whose `Sync` claims the state below the forward, nothing signed above.
+    ResyncBelow,
+    /// `Sync` with the kept state.
+    PushKept,
+}
+
+/// F1a: the payee co-signs the forward, answers with `reply` (and `then`), refuses every Bump
+/// that would bury the kept state, then claims on chain with it.
+async fn f1a(store: HubStore, reply: Reply, then: Then) {
     let k = keys(2);
     let s = scene(store, &[&k[0], &k[1]]).await;
     let (payer, payee) = (s.wallet(&k[0]).await, s.wallet(&k[1]).await);
     payer.set_lock_delta(80);
-    payee.answer(Kind::Forward, Reply::CosignThenReject);
+    payee.answer(Kind::Forward, reply);
     payee.answer(Kind::Bump, Reply::Reject);
     let inv = payee.invoice(X);
     let h = hashlock_of(&inv);
     pay_in_background(&payer, &inv);
     let kept = kept_with(&s, &payee, &h).await;
+    match then {
+        Then::Nothing => {}
+        Then::ResyncBelow => {
+            let below = payee.latest();
+            payee.resync_with(0, &below, below.state().version).await;
+        }
+        Then::PushKept => payee.push_sync(0, &kept, kept.state().version),
+    }
     payee_claims_on_chain(&s, &payer, &payee, &kept, &h).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f1a_payee_cosigns_the_forward_rejects_and_claims_on_chain_postgres() {
-    f1a_cosign_then_reject(HubStore::Postgres).await;
+    f1a(HubStore::Postgres, Reply::CosignThenReject, Then::Nothing).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f1a_payee_cosigns_the_forward_rejects_and_claims_on_chain_sqlite() {
-    f1a_cosign_then_reject(HubStore::Sqlite).await;
+    f1a(HubStore::Sqlite, Reply::CosignThenReject, Then::Nothing).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f1a_payee_cosigns_silently_resyncs_below_and_claims_on_chain() {
-    let k = keys(2);
-    let s = scene(HubStore::Postgres, &[&k[0], &k[1]]).await;
-    let (payer, payee) = (s.wallet(&k[0]).await, s.wallet(&k[1]).await);
-    payer.set_lock_delta(80);
-    payee.answer(Kind::Forward, Reply::CosignThenSilent);
-    payee.answer(Kind::Bump, Reply::Reject);
-    let inv = payee.invoice(X);
-    let h = hashlock_of(&inv);
-    pay_in_background(&payer, &inv);
-    let kept = kept_with(&s, &payee, &h).await;
-    // A new session, claiming the state below the forward and nothing signed above it.
-    let below = payee.latest();
-    payee.resync_with(0, &below, below.state().version).await;
-    payee_claims_on_chain(&s, &payer, &payee, &kept, &h).await;
+    f1a(
+        HubStore::Postgres,
+        Reply::CosignThenSilent,
+        Then::ResyncBelow,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f1a_payee_cosigns_rejects_pushes_the_kept_state_and_claims_on_chain() {
-    let k = keys(2);
-    let s = scene(HubStore::Postgres, &[&k[0], &k[1]]).await;
-    let (payer, payee) = (s.wallet(&k[0]).await, s.wallet(&k[1]).await);
-    payer.set_lock_delta(80);
-    payee.answer(Kind::Forward, Reply::CosignThenReject);
-    payee.answer(Kind::Bump, Reply::Reject);
-    let inv = payee.invoice(X);
-    let h = hashlock_of(&inv);
-    pay_in_background(&payer, &inv);
-    let kept = kept_with(&s, &payee, &h).await;
-    payee.push_sync(0, &kept, kept.state().version);
-    payee_claims_on_chain(&s, &payer, &payee, &kept, &h).await;
+    f1a(HubStore::Postgres, Reply::CosignThenReject, Then::PushKept).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

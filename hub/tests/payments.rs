@@ -12,6 +12,13 @@ fn failed_with(m: &SessionMsg, needle: &str) -> bool {
         || matches!(m, SessionMsg::Reject { reason, .. } if reason.contains(needle))
 }
 
+/// The one payment with `hashlock` the hub recorded.
+async fn payment_of(hub: &sluice_hub::Hub, hashlock: &Hash32) -> sluice_hub::store::PaymentRecord {
+    let mut all = hub.shared.store.payments_with(hashlock).await.unwrap();
+    assert_eq!(all.len(), 1, "one payment with the hashlock");
+    all.pop().unwrap()
+}
+
 #[tokio::test]
 async fn payment_routes_from_payer_through_hub_to_payee() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,14 +174,7 @@ async fn payments_that_cannot_complete_fail_fast_with_a_reason() {
         row.snapshot.state().balances(100_000, 0).unwrap(),
         (100_000, 0)
     );
-    let p = hub
-        .shared
-        .store
-        .payments_with(&hashlock)
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let p = payment_of(&hub, &hashlock).await;
     assert_eq!(p.state, PaymentState::Failed);
     // The same invoice again: refused with a reason, nothing changes.
     assert!(failed_with(
@@ -232,14 +232,7 @@ async fn payee_that_cosigns_then_rejects_leaves_the_payers_lock_with_the_hub() {
 
     // The payer's lock stays with the hub, and the payment is not failed.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let pay = hub
-        .shared
-        .store
-        .payments_with(&hashlock)
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let pay = payment_of(&hub, &hashlock).await;
     assert_ne!(pay.state, PaymentState::Failed);
     let ra = hub.shared.store.channel(&a).await.unwrap().unwrap();
     assert!(ra.snapshot.locks.iter().any(|l| l.hashlock == hashlock));

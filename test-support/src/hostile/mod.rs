@@ -328,14 +328,7 @@ impl Wallet {
     pub async fn resync_with(self: &Arc<Self>, conn: usize, snapshot: &Snapshot, signed: u64) {
         let l = login(&self.addrs[conn], &self.key).await;
         self.attach(conn, l);
-        self.send(
-            conn,
-            &SessionMsg::Sync {
-                channel_id: self.channel,
-                snapshot: snapshot.clone(),
-                signed,
-            },
-        );
+        self.push_sync(conn, snapshot, signed);
     }
 
     /// Sends `Sync(snapshot)` on the current session (a kept state pushed to the hub).
