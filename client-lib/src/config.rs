@@ -36,6 +36,9 @@ pub struct WalletConfig {
     /// How long `pay` waits for the payment to complete (seconds).
     #[serde(default = "default_pay_timeout")]
     pub pay_timeout_secs: u64,
+    /// The most of the hub's terms this wallet accepts (checked at login and at `pay`).
+    #[serde(default)]
+    pub caps: sluice_protocol::routing::TermsCaps,
 }
 
 fn default_fee() -> Amount {
@@ -64,6 +67,7 @@ impl WalletConfig {
             challenge_period: default_challenge_period(),
             unlock_margin: default_unlock_margin(),
             pay_timeout_secs: default_pay_timeout(),
+            caps: Default::default(),
         }
     }
 

@@ -92,6 +92,17 @@ pub enum WalletError {
         /// Human-readable reason.
         reason: String,
     },
+    /// The hub's terms are beyond this wallet's caps (`caps` in the config).
+    #[error("hub terms refused: {0}")]
+    HubTerms(#[from] sluice_protocol::routing::TermsRefusal),
+    /// The fee for this payment is above what the caller allows.
+    #[error("the hub's fee for this payment is {fee}, above the maximum {max}")]
+    FeeTooHigh {
+        /// The fee the hub's terms ask.
+        fee: Amount,
+        /// The most the caller allows.
+        max: Amount,
+    },
     /// The payment did not go through; the locked funds are back.
     #[error("payment failed: {0}")]
     PaymentFailed(String),

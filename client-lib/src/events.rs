@@ -59,6 +59,11 @@ pub enum WalletEvent {
         /// The lock's hashlock.
         hashlock: Hash32,
     },
+    /// The hub's terms are beyond this wallet's caps; the session was not used.
+    TermsRefused {
+        /// Which term and why.
+        reason: String,
+    },
     /// A channel was paid out on chain.
     Settled {
         /// Channel id.

@@ -1,10 +1,16 @@
-//! The receiver's guard: if the hub has not co-signed our unlock of an incoming payment by
-//! `expiry − unlock_margin`, register the secret on chain (so the lock resolves to us) and
-//! force-close. Runs whether or not the hub is reachable.
+//! The receiver's guard, whether or not the hub is reachable:
+//! - on an open channel, if the hub has not co-signed our unlock of an incoming payment by
+//!   `expiry − unlock_margin`, register the secret on chain (so the lock resolves to us) and
+//!   force-close; a close that failed is retried as long as the registration was in time (F10);
+//! - on a channel closing on chain (whoever closed), register at once the secret of every lock
+//!   toward us in the state the chain holds that pays one of our invoices (F5).
 
 use crate::core::Core;
-use crate::store::ChannelStatus;
-use sluice_protocol::{Direction, Height};
+use crate::session::vet::registered_at;
+use crate::store::{ChannelRow, ChannelStatus};
+use sluice_protocol::onchain::ChannelStatus as OnChain;
+use sluice_protocol::session::{must_force_close, must_register};
+use sluice_protocol::{Height, Lock};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,24 +29,55 @@ pub(crate) async fn run(core: Arc<Core>) {
 async fn check(core: &Core) -> crate::error::Result<()> {
     let height: Height = core.chain.chain_info().await?.height;
     for ch in core.store.channels().await? {
-        if !matches!(ch.status, ChannelStatus::Open | ChannelStatus::Final) {
+        match ch.status {
+            ChannelStatus::Open | ChannelStatus::Final => guard_open(core, &ch, height).await?,
+            ChannelStatus::Closing => guard_closing(core, &ch, height).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn guard_open(core: &Core, ch: &ChannelRow, height: Height) -> crate::error::Result<()> {
+    let margin = core.config.unlock_margin;
+    let mut close = false;
+    for lock in ch.snapshot.locks.iter().filter(|l| near(l, height, margin)) {
+        if core.store.invoice(&lock.hashlock).await?.is_none() {
             continue;
         }
-        let due = ch.snapshot.locks.iter().filter(|l| {
-            l.direction == Direction::BtoA
-                && height < l.expiry
-                && height.saturating_add(core.config.unlock_margin) >= l.expiry
-        });
-        let mut claimed = false;
-        for lock in due {
-            if core.store.invoice(&lock.hashlock).await?.is_some() {
-                crate::onchain::register_secret(core, &lock.hashlock).await?;
-                claimed = true;
-            }
+        if must_register(lock, height, margin, false) {
+            crate::onchain::register_secret(core, &lock.hashlock).await?;
+            close = true;
+        } else {
+            let registered = registered_at(core, &lock.hashlock).await?;
+            close |= must_force_close(lock, height, margin, registered);
         }
-        if claimed {
-            tracing::warn!(channel = %ch.id, "hub did not take our unlock in time; force-closing");
-            crate::onchain::force_close(core, &ch.id).await?;
+    }
+    if close {
+        tracing::warn!(channel = %ch.id, "hub did not take our unlock in time; force-closing");
+        crate::onchain::force_close(core, &ch.id).await?;
+    }
+    Ok(())
+}
+
+/// Within the guard's margin of its expiry, or past it (no registry look-up before that).
+fn near(lock: &Lock, height: Height, margin: Height) -> bool {
+    height.saturating_add(margin) >= lock.expiry
+}
+
+async fn guard_closing(core: &Core, ch: &ChannelRow, height: Height) -> crate::error::Result<()> {
+    let rec = crate::chain::record(&core.chain, &ch.id).await?;
+    let OnChain::Closing { stored, .. } = rec.status else {
+        return Ok(());
+    };
+    let margin = core.config.unlock_margin;
+    for lock in stored
+        .locks
+        .iter()
+        .filter(|l| must_register(l, height, margin, true))
+    {
+        if core.store.invoice(&lock.hashlock).await?.is_some() {
+            crate::onchain::register_secret(core, &lock.hashlock).await?;
         }
     }
     Ok(())

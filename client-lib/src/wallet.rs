@@ -292,6 +292,24 @@ impl Wallet {
     /// Pays an invoice through the hub and returns the secret (the proof of payment). Waits up
     /// to the configured pay timeout; a payment still pending then finishes in the background.
     pub async fn pay(&self, invoice: &str) -> Result<Hash32> {
+        self.pay_at_most(invoice, None).await
+    }
+
+    /// The hub's fee for paying `invoice` under its current terms (shown before paying).
+    pub fn fee_for(&self, invoice: &str) -> Result<Amount> {
+        let inv = self.check_invoice(invoice)?.invoice;
+        let terms = self.terms_checked()?;
+        terms
+            .fee(inv.amount)
+            .map_err(|e| WalletError::InvalidAmount(e.to_string()))
+    }
+
+    /// [`Wallet::pay`], refused before anything is locked if the hub's fee is above `max_fee`.
+    pub async fn pay_at_most(&self, invoice: &str, max_fee: Option<Amount>) -> Result<Hash32> {
+        let fee = self.fee_for(invoice)?;
+        if let Some(max) = max_fee.filter(|m| fee > *m) {
+            return Err(WalletError::FeeTooHigh { fee, max });
+        }
         let signed = self.check_invoice(invoice)?;
         let inv = &signed.invoice;
         let core = &self.core;
@@ -299,7 +317,7 @@ impl Wallet {
             return done;
         }
         let session = self.session()?;
-        let terms = core.terms().ok_or(WalletError::NotConnected)?;
+        let terms = self.terms_checked()?;
         let height = core.chain.chain_info().await?.height;
         let lock = payer_lock(&terms, inv.amount, inv.hashlock, height)
             .map_err(|e| WalletError::InvalidAmount(e.to_string()))?;
@@ -330,6 +348,13 @@ impl Wallet {
         tracing::info!(hashlock = %inv.hashlock, amount = inv.amount, "payment locked; waiting");
         self.await_outcome(&inv.hashlock, &mut events, timeout)
             .await
+    }
+
+    /// The hub's current terms, if within this wallet's caps.
+    fn terms_checked(&self) -> Result<sluice_protocol::routing::RoutingTerms> {
+        let terms = self.core.terms().ok_or(WalletError::NotConnected)?;
+        self.core.config.caps.check(&terms)?;
+        Ok(terms)
     }
 
     /// A payment of this invoice that already happened or is under way.
@@ -470,7 +495,10 @@ impl Wallet {
             ChannelStatus::Open => {
                 let cmd = UpdateCmd::background(*channel_id, Change::Finalize);
                 let timeout = self.core.config.pay_timeout();
-                self.session()?.update(cmd, timeout).await?.cosigned
+                match self.session()?.update(cmd, timeout).await {
+                    Ok(snap) => snap.cosigned,
+                    Err(e) => return self.finalize_failed(channel_id, e).await,
+                }
             }
             status => {
                 return Err(WalletError::ChannelState {
@@ -481,6 +509,20 @@ impl Wallet {
             }
         };
         crate::onchain::cooperative_close(&self.core, cosigned).await
+    }
+
+    /// The hub did not co-sign our `Finalize` (it refused, or went silent). If the `Finalize`
+    /// left signed, the hub may hold it: this wallet signs nothing else on the channel (the
+    /// session machine refuses), so the channel is closed on chain with our latest state
+    /// instead of being left open for a hub that can end it whenever it likes (F6). The
+    /// caller still gets the error; `settle` pays out after the window.
+    async fn finalize_failed(&self, id: &Hash32, e: WalletError) -> Result<(Amount, Amount)> {
+        let ch = self.core.store.require_channel(id).await?;
+        if ch.signed.is_final {
+            tracing::warn!(channel = %id, error = %e, "finalize in doubt; force-closing");
+            crate::onchain::force_close(&self.core, id).await?;
+        }
+        Err(e)
     }
 
     /// Starts a unilateral close with our latest co-signed state; returns the height after

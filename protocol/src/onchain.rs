@@ -241,13 +241,16 @@ impl ChannelRecord {
         Ok(())
     }
 
-    /// A final, lock-free, co-signed state pays out at once. Returns `(payout_a, payout_b)`.
+    /// A final, lock-free, co-signed state pays out at once, only while the channel is open:
+    /// once a close is under way, a final state kept from earlier (a `Finalize` the hub said
+    /// it refused) must not overtake the dispute over later states (ATTACKS F6). Returns
+    /// `(payout_a, payout_b)`.
     pub fn cooperative_close(
         &mut self,
         chain_id: ChainId,
         cosigned: &CoSigned,
     ) -> Result<(Amount, Amount), ChannelError> {
-        if matches!(self.status, ChannelStatus::Settled { .. }) {
+        if self.status != ChannelStatus::Open {
             return Err(ChannelError::NotOpen);
         }
         if !cosigned.state.is_final {
@@ -546,6 +549,23 @@ mod tests {
             Err(ChannelError::LocksPending(30))
         );
         assert_eq!(f.rec.settle(30, |_| Some(29)), Ok((90, 60)));
+    }
+
+    #[test]
+    fn cooperative_close_is_refused_once_a_close_is_under_way() {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        let fin = apply(&v0, &Change::Finalize, Party::A, &ctx()).unwrap();
+        let kept = sign(&f, &fin).cosigned;
+        // Later states exist; one of them is on chain in a close.
+        let v3 = pay(&v0, 3, 40);
+        let a = f.rec.a;
+        f.rec.close(CHAIN, &a, sign(&f, &v3), 10).unwrap();
+        assert_eq!(
+            f.rec.cooperative_close(CHAIN, &kept),
+            Err(ChannelError::NotOpen)
+        );
+        assert!(matches!(f.rec.status, ChannelStatus::Closing { .. }));
     }
 
     #[test]

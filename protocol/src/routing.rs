@@ -41,6 +41,64 @@ impl Default for RoutingTerms {
     }
 }
 
+/// The most of a hub's terms a wallet puts up with: the terms come from the hub, and a hub
+/// could ask a fee of the whole balance, or a lock lifetime that freezes funds for years
+/// (ATTACKS F7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermsCaps {
+    pub fee_base: Amount,
+    /// Parts per million.
+    pub fee_ppm: u64,
+    /// Blocks a lock of ours may stay open (the terms' `max_expiry_delta`).
+    pub lock_blocks: Height,
+}
+
+impl Default for TermsCaps {
+    /// Well above the default terms, far below anything that hurts.
+    fn default() -> Self {
+        TermsCaps {
+            fee_base: 1_000,
+            fee_ppm: 10_000,
+            lock_blocks: 5_000,
+        }
+    }
+}
+
+/// Which of a hub's terms is beyond the wallet's caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TermsRefusal {
+    #[error("hub fee base {got} is above this wallet's cap {max}")]
+    FeeBase { got: Amount, max: Amount },
+    #[error("hub fee rate {got} ppm is above this wallet's cap {max} ppm")]
+    FeeRate { got: u64, max: u64 },
+    #[error("hub lock lifetime of {got} blocks is above this wallet's cap {max}")]
+    LockLifetime { got: Height, max: Height },
+}
+
+impl TermsCaps {
+    pub fn check(&self, t: &RoutingTerms) -> Result<(), TermsRefusal> {
+        if t.fee_base > self.fee_base {
+            return Err(TermsRefusal::FeeBase {
+                got: t.fee_base,
+                max: self.fee_base,
+            });
+        }
+        if t.fee_ppm > self.fee_ppm {
+            return Err(TermsRefusal::FeeRate {
+                got: t.fee_ppm,
+                max: self.fee_ppm,
+            });
+        }
+        if t.policy.max_expiry_delta > self.lock_blocks {
+            return Err(TermsRefusal::LockLifetime {
+                got: t.policy.max_expiry_delta,
+                max: self.lock_blocks,
+            });
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RoutingError {
     #[error("incoming lock of {got} does not cover amount plus fee {needed}")]
@@ -129,6 +187,34 @@ mod tests {
         assert_eq!(terms().fee(100), Ok(3));
         assert_eq!(terms().fee(1_000), Ok(12));
         assert_eq!(terms().incoming_amount(1_000), Ok(1_012));
+    }
+
+    #[test]
+    fn terms_beyond_a_wallets_caps_are_refused() {
+        let caps = TermsCaps::default();
+        assert_eq!(caps.check(&RoutingTerms::default()), Ok(()));
+        let greedy = RoutingTerms {
+            fee_base: 1_000_001,
+            ..terms()
+        };
+        assert!(matches!(
+            caps.check(&greedy),
+            Err(TermsRefusal::FeeBase { .. })
+        ));
+        let rate = RoutingTerms {
+            fee_ppm: 500_000,
+            ..terms()
+        };
+        assert!(matches!(
+            caps.check(&rate),
+            Err(TermsRefusal::FeeRate { .. })
+        ));
+        let mut frozen = terms();
+        frozen.policy.max_expiry_delta = 1_000_000_000;
+        assert!(matches!(
+            caps.check(&frozen),
+            Err(TermsRefusal::LockLifetime { .. })
+        ));
     }
 
     #[test]

@@ -74,11 +74,20 @@ pub(crate) async fn connect(core: &Core) -> Result<Opened> {
     };
     send(&mut ws, &auth).await?;
     match recv(&mut ws).await? {
-        SessionMsg::Welcome { channels, terms } => Ok(Opened {
-            ws,
-            channels,
-            terms,
-        }),
+        SessionMsg::Welcome { channels, terms } => {
+            // Terms come from the hub: beyond our caps, the session is not used at all.
+            if let Err(why) = core.config.caps.check(&terms) {
+                core.emit(crate::events::WalletEvent::TermsRefused {
+                    reason: why.to_string(),
+                });
+                return Err(why.into());
+            }
+            Ok(Opened {
+                ws,
+                channels,
+                terms,
+            })
+        }
         SessionMsg::Error { code, message } => Err(WalletError::Rejected {
             code,
             reason: message,

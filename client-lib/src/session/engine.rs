@@ -387,7 +387,7 @@ impl<'a> Engine<'a> {
         if let Some(mine) = self.pending.remove(&id) {
             self.queue.push_front(mine.cmd);
         }
-        if let Some(why) = vet::policy(core, &p.change, ctx.height).await? {
+        if let Some(why) = vet::policy(core, &ch, &p.change, ctx.height).await? {
             return self.refuse(&ch, version, why).await;
         }
         let reason = vet::removal_reason(core, &p.change).await?;

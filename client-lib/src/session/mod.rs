@@ -5,7 +5,7 @@ mod command;
 mod connect;
 mod effects;
 mod engine;
-mod vet;
+pub(crate) mod vet;
 
 pub(crate) use command::UpdateCmd;
 

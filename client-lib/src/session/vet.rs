@@ -5,18 +5,24 @@ use crate::core::Core;
 use crate::error::Result;
 use crate::events::WalletEvent;
 use crate::store::{ChannelRow, Effect, PaymentDirection};
-use sluice_protocol::session::{incoming_lock, InvoiceFacts, Refusal};
-use sluice_protocol::{Change, Direction, Height, Snapshot};
+use sluice_protocol::session::{
+    incoming_lock, removal_gives_away, InvoiceFacts, LockRefusal, Refusal,
+};
+use sluice_protocol::{Change, Direction, Hash32, Height, Snapshot};
 
 /// The wallet's own policy on a hub proposal that passed the session's checks: a lock toward
-/// us is taken only as `session::incoming_lock` allows, given our invoice for it.
+/// us is taken only as `session::incoming_lock` allows, given our invoice for it, and a lock
+/// toward us whose secret we registered on chain in time is not given back (F10).
 pub(crate) async fn policy(
     core: &Core,
+    ch: &ChannelRow,
     change: &Change,
     height: Height,
 ) -> Result<Option<Refusal>> {
-    let Change::AddLock { lock } = change else {
-        return Ok(None);
+    let lock = match change {
+        Change::AddLock { lock } => lock,
+        Change::RemoveLock { hashlock } => return removal_policy(core, ch, hashlock).await,
+        _ => return Ok(None),
     };
     let facts = core
         .store
@@ -31,6 +37,28 @@ pub(crate) async fn policy(
             .err()
             .map(Refusal::Lock),
     )
+}
+
+/// The hub's removal of its lock toward us: refused once we registered the secret in time.
+async fn removal_policy(
+    core: &Core,
+    ch: &ChannelRow,
+    hashlock: &Hash32,
+) -> Result<Option<Refusal>> {
+    let lock = ch.snapshot.locks.iter().find(|l| l.hashlock == *hashlock);
+    let Some(lock) = lock.filter(|l| l.direction == Direction::BtoA) else {
+        return Ok(None);
+    };
+    if core.store.invoice(hashlock).await?.is_none() {
+        return Ok(None);
+    }
+    let registered = registered_at(core, hashlock).await?;
+    Ok(removal_gives_away(lock, registered).then_some(Refusal::Lock(LockRefusal::ClaimedOnChain)))
+}
+
+/// The height at which `hashlock`'s secret was registered on chain, if it was.
+pub(crate) async fn registered_at(core: &Core, hashlock: &Hash32) -> Result<Option<Height>> {
+    Ok(core.chain.secret(hashlock).await?.map(|s| s.height))
 }
 
 /// The reason the hub gave earlier for a failing payment whose lock it now removes.
@@ -109,10 +137,15 @@ pub(crate) async fn due_change(
                     return Ok(Some(Change::Unlock { secret: inv.secret }));
                 }
             }
+            // Our own expired lock, unless the hub's claim was registered in time: then the
+            // lock is the hub's, whatever the hub does about it (F2).
             Direction::AtoB if height >= lock.expiry => {
-                return Ok(Some(Change::RemoveLock {
-                    hashlock: lock.hashlock,
-                }));
+                let registered = registered_at(core, &lock.hashlock).await?;
+                if !removal_gives_away(lock, registered) {
+                    return Ok(Some(Change::RemoveLock {
+                        hashlock: lock.hashlock,
+                    }));
+                }
             }
             _ => {}
         }

@@ -84,6 +84,55 @@ impl Chain {
         self.client.chain_info().await.unwrap().height
     }
 
+    /// A sender for the scripted hub's key: the hub's own chain moves.
+    pub fn hub_sender(&self) -> TxSender {
+        TxSender::new(self.client.clone(), hub_key(), self.chain_id, 1)
+    }
+
+    /// The hub closes `snap`'s channel on chain with it, whatever its version.
+    pub async fn hub_close(&self, snap: &Snapshot) {
+        let kind = TxKind::Close {
+            cosigned: snap.cosigned,
+            locks: snap.locks.clone(),
+        };
+        self.hub_sender().send(kind, TX_WAIT).await.unwrap();
+    }
+
+    /// Moves the dev chain to `height` with the hub's transfers (blocks need traffic).
+    pub async fn advance_to(&self, height: Height) {
+        sluice_test_support::advance_to(&self.hub_sender(), height)
+            .await
+            .unwrap();
+    }
+
+    /// The channel's payouts once settled on chain (`None` while it is not).
+    pub async fn payouts(&self, id: &Hash32) -> Option<(u64, u64)> {
+        match self.client.channel(id).await.unwrap()?.status {
+            sluice_protocol::onchain::ChannelStatus::Settled { payout_a, payout_b } => {
+                Some((payout_a, payout_b))
+            }
+            _ => None,
+        }
+    }
+
+    /// Advances past the close's window and every stored lock, then settles `id` with the
+    /// hub's key (anyone may); returns `(payout_a, payout_b)`.
+    pub async fn settle(&self, id: &Hash32) -> (u64, u64) {
+        use sluice_protocol::onchain::ChannelStatus;
+        let rec = self.client.channel(id).await.unwrap().expect("on chain");
+        if let ChannelStatus::Closing {
+            stored,
+            settle_after,
+        } = &rec.status
+        {
+            let end = stored.locks.iter().map(|l| l.expiry).max().unwrap_or(0);
+            self.advance_to(settle_after.max(&end) + 2).await;
+            let settle = TxKind::Settle { channel_id: *id };
+            let _ = self.hub_sender().send(settle, TX_WAIT).await;
+        }
+        self.payouts(id).await.expect("settled")
+    }
+
     /// The hub's own deposit into a channel, as a real transaction.
     pub async fn hub_deposit(&self, id: &Hash32, amount: u64) {
         let sender = TxSender::new(self.client.clone(), hub_key(), self.chain_id, 1);
@@ -132,6 +181,11 @@ impl Hub {
     /// Accepts one client and logs it in, announcing `channels`; a channel the hub has no
     /// machine for yet starts at its opening state.
     pub async fn accept(&self, channels: Vec<Hash32>) -> Conn {
+        self.accept_with(channels, RoutingTerms::default()).await
+    }
+
+    /// [`Hub::accept`] announcing `terms` (any terms at all).
+    pub async fn accept_with(&self, channels: Vec<Hash32>, terms: RoutingTerms) -> Conn {
         let (tcp, _) = self.listener.accept().await.unwrap();
         let ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
         let mut c = Conn {
@@ -160,11 +214,7 @@ impl Hub {
                 )
             });
         }
-        c.send(&SessionMsg::Welcome {
-            channels,
-            terms: RoutingTerms::default(),
-        })
-        .await;
+        c.send(&SessionMsg::Welcome { channels, terms }).await;
         c
     }
 }

@@ -33,7 +33,10 @@
 
 mod policy;
 
-pub use policy::{incoming_lock, payer_lock, InvoiceFacts, LockRefusal, PAYER_EXPIRY_SLACK};
+pub use policy::{
+    incoming_lock, must_force_close, must_register, payer_lock, removal_gives_away, InvoiceFacts,
+    LockRefusal, PAYER_EXPIRY_SLACK,
+};
 
 use crate::channel::{CoSigned, Party, Snapshot, StateError};
 use crate::hash::Hash32;

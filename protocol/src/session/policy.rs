@@ -55,6 +55,8 @@ pub enum LockRefusal {
     BelowInvoice { needed: Amount, got: Amount },
     #[error("lock expires at {expiry}, too soon to claim (needs more than {min})")]
     ExpiresTooSoon { expiry: Height, min: Height },
+    #[error("this lock's secret was registered on chain before its expiry: it is not given back")]
+    ClaimedOnChain,
 }
 
 /// Whether to take `lock` at `height`, given its invoice and the blocks the wallet keeps to
@@ -85,9 +87,77 @@ pub fn incoming_lock(
     Ok(())
 }
 
+/// Whether the wallet's guard must register the secret of an incoming `lock` (toward the
+/// wallet, for one of its invoices) at `height`: on an open channel once the hub has let it
+/// come within `unlock_margin` of its expiry without co-signing the unlock; on a channel
+/// closing on chain at once, for every such lock of the state the chain holds, whoever closed
+/// (ATTACKS F5: a hub that learnt the secret, ignored the unlock and closed).
+pub fn must_register(lock: &Lock, height: Height, unlock_margin: Height, closing: bool) -> bool {
+    let live = lock.direction == Direction::BtoA && height < lock.expiry;
+    live && (closing || height.saturating_add(unlock_margin) >= lock.expiry)
+}
+
+/// Whether removing `lock` would give away what a registration made someone's: a secret
+/// registered on chain (at `registered_at`) before the lock's expiry lets its payee claim it at
+/// settlement, so neither side may take it back off chain. The wallet never co-signs the hub's
+/// removal of a lock it claimed (F10), nor proposes removing its own lock toward the hub once
+/// the hub's claim was registered in time (F2).
+pub fn removal_gives_away(lock: &Lock, registered_at: Option<Height>) -> bool {
+    registered_at.is_some_and(|h| h < lock.expiry)
+}
+
+/// Whether an open channel holding `lock` toward the wallet must be closed on chain now: the
+/// guard's window before expiry, or, once it expired, as long as the secret was registered in
+/// time (a close that failed is retried; the registration is worth nothing on an open channel).
+pub fn must_force_close(
+    lock: &Lock,
+    height: Height,
+    unlock_margin: Height,
+    registered_at: Option<Height>,
+) -> bool {
+    let inbound = lock.direction == Direction::BtoA;
+    let near = height.saturating_add(unlock_margin) >= lock.expiry;
+    inbound && near && (height < lock.expiry || removal_gives_away(lock, registered_at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_closing_channel_gets_every_live_incoming_secret_registered_at_once() {
+        let l = lock(100, 50);
+        assert!(
+            !must_register(&l, 10, 5, false),
+            "open: the hub still has time"
+        );
+        assert!(must_register(&l, 45, 5, false), "open: within the margin");
+        assert!(must_register(&l, 10, 5, true), "closing: at once");
+        assert!(!must_register(&l, 50, 5, true), "expired: worth nothing");
+        let out = Lock {
+            direction: Direction::AtoB,
+            ..l
+        };
+        assert!(!must_register(&out, 10, 5, true), "only locks toward us");
+    }
+
+    #[test]
+    fn a_lock_registered_in_time_is_never_removed_and_its_close_is_retried() {
+        let l = lock(100, 50);
+        assert!(removal_gives_away(&l, Some(49)));
+        assert!(!removal_gives_away(&l, Some(50)));
+        assert!(!removal_gives_away(&l, None));
+        assert!(must_force_close(&l, 46, 5, None));
+        assert!(
+            !must_force_close(&l, 60, 5, None),
+            "expired unclaimed: nothing to save"
+        );
+        assert!(
+            must_force_close(&l, 60, 5, Some(47)),
+            "claimed in time: close again"
+        );
+        assert!(!must_force_close(&l, 10, 5, Some(9)), "not yet due");
+    }
 
     fn lock(amount: Amount, expiry: Height) -> Lock {
         Lock {

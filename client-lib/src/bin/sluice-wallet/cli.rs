@@ -75,6 +75,9 @@ pub enum Command {
     Pay {
         /// The `sluice1…` invoice.
         invoice: String,
+        /// Refuse to pay if the hub's fee is above this (the fee is printed either way).
+        #[arg(long)]
+        max_fee: Option<u64>,
     },
     /// List payments.
     Payments,

@@ -79,13 +79,17 @@ async fn wallet_command(g: &Global, cmd: Command) -> Result<()> {
                 .await?;
             out(g, json!(inv), &inv.invoice);
         }
-        Command::Pay { invoice } => {
+        Command::Pay { invoice, max_fee } => {
             w.check_invoice(&invoice)?;
             w.connect().await?;
-            let secret = w.pay(&invoice).await?;
+            let fee = w.fee_for(&invoice)?;
+            if !g.json {
+                println!("hub fee: {fee}");
+            }
+            let secret = w.pay_at_most(&invoice, max_fee).await?;
             out(
                 g,
-                json!({ "secret": secret }),
+                json!({ "secret": secret, "fee": fee }),
                 &format!("paid; proof {secret}"),
             );
         }
