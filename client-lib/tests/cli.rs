@@ -118,6 +118,10 @@ async fn a_payment_from_init_to_close_through_the_cli() {
         !ok && bad.is_empty() && err.starts_with("error: invoice rejected"),
         "{err}"
     );
+    // F7: a fee above the caller's maximum is refused before anything is locked.
+    let (ok, _, err) = cli(a, &["pay", "--max-fee", "0", invoice]);
+    assert!(!ok && err.contains("above the maximum 0"), "{err}");
+    assert_eq!(json(a, &["payments"]).as_array().map(Vec::len), Some(0));
     let paid = json(a, &["pay", invoice]);
     let secret: sluice_protocol::Hash32 = paid["secret"].as_str().unwrap().parse().unwrap();
     assert_eq!(
@@ -129,6 +133,11 @@ async fn a_payment_from_init_to_close_through_the_cli() {
     assert_eq!(pays[0]["status"], "completed");
     assert_eq!(pays[0]["amount"], 700);
     let fee = pays[0]["fee"].as_u64().unwrap();
+    assert_eq!(
+        paid["fee"].as_u64(),
+        Some(fee),
+        "the fee `pay` showed is the one paid"
+    );
     let (_, text, _) = cli(a, &["payments"]);
     assert!(text.contains("sent 700 completed"), "{text}");
     let bal = json(a, &["balance"]);

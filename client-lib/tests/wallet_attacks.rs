@@ -246,3 +246,139 @@ async fn f10_a_lock_claimed_on_chain_is_not_given_back_and_the_close_is_retried(
     let (paid, _) = chain.settle(&id).await;
     assert_eq!(paid, DEPOSIT + Z);
 }
+
+/// An invoice of `amount` from a payee elsewhere, for `sha256(secret)`.
+fn foreign_invoice(hub: &support::Hub, secret: Hash32, amount: u64) -> String {
+    let payee = sluice_protocol::Keypair::from_secret(&[5; 32]).unwrap();
+    sluice_protocol::invoice::Invoice {
+        chain_id: hub.chain_id,
+        hub: hub.address(),
+        payee: payee.address(),
+        amount,
+        hashlock: sluice_protocol::sha256(&secret.0),
+        expires_at: 4_000_000_000,
+        memo: String::new(),
+    }
+    .sign(&payee)
+    .unwrap()
+    .encode_string()
+}
+
+/// F11: the hub co-signs our payment itself and answers `Reject`, then pays us, then closes
+/// with the payment it "rejected": our later state wins the challenge, and a `Sync` of the kept
+/// state does not bring the failed payment back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f11_a_rejected_proposal_the_hub_kept_erases_nothing() {
+    let (dir, chain, hub) = support::setup().await;
+    let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, DEPOSIT).await;
+    chain.hub_deposit(&id, DEPOSIT).await;
+    let c = ctx(&chain).await;
+    let inv = foreign_invoice(&hub, Hash32([8; 32]), 200);
+    let paying = async { w.pay(&inv).await };
+    let hub_side = async {
+        let checked = conn.take_proposal(&c).await;
+        let version = checked.proposal.state.version;
+        let kept = conn.keep(checked, w.address());
+        let reject = SessionMsg::Reject {
+            channel_id: id,
+            version,
+            code: ErrorCode::PaymentFailed,
+            reason: "no route".into(),
+            signed: 0,
+        };
+        conn.send(&reject).await;
+        kept
+    };
+    let (paid, kept) = tokio::join!(paying, hub_side);
+    assert!(
+        paid.is_err(),
+        "the payment failed as far as the wallet knows"
+    );
+    // Then the hub pays us, and it completes.
+    forward_and_swallow_unlock(&chain, &w, &mut conn, &id, 200).await;
+    // The hub pushes the kept state: older than ours, it is not taken.
+    conn.send(&SessionMsg::Sync {
+        channel_id: id,
+        snapshot: kept.clone(),
+        signed: kept.state().version,
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pays = w.payments().await.unwrap();
+    assert!(
+        !pays.iter().any(
+            |p| p.status == sluice_client::store::PaymentStatus::Completed
+                && p.direction == sluice_client::store::PaymentDirection::Out
+        ),
+        "the failed payment did not come back: {pays:?}"
+    );
+    let ours = w.channels().await.unwrap()[0].clone();
+    assert!(
+        ours.version > kept.state().version,
+        "our state is above the kept one"
+    );
+    chain.hub_close(&kept).await;
+    let owned = ours.balance + Z;
+    let (paid, _) = chain.settle(&id).await;
+    assert_eq!(paid, owned, "the challenge with our later state won");
+}
+
+/// An honest wallet takes nothing it does not own: once the hub's claim of our lock is
+/// registered on chain in time, the wallet returns the secret as proof and never proposes
+/// removing the lock after its expiry; the lock pays the hub at settlement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_wallet_never_takes_back_a_lock_claimed_on_chain() {
+    let (dir, chain, hub) = support::setup().await;
+    let w = support::wallet(dir.path(), &chain, &hub).await;
+    let id = w.open_channel(DEPOSIT).await.unwrap();
+    // Short locks, so the test waits out an expiry in seconds.
+    let mut terms = RoutingTerms::default();
+    terms.policy.max_expiry_delta = 60;
+    let (conn, connected) = tokio::join!(hub.accept_with(vec![id], terms), w.connect());
+    connected.unwrap();
+    let mut conn = conn;
+    conn.take_sync(&id).await;
+    conn.sync(&id).await;
+    chain.hub_deposit(&id, DEPOSIT).await;
+    let c = ctx(&chain).await;
+    let secret = Hash32([6; 32]);
+    let inv = foreign_invoice(&hub, secret, 200);
+    let w2 = &w;
+    let paying = async move { w2.pay(&inv).await };
+    let hub_side = async {
+        let checked = conn.take_proposal(&c).await;
+        let Change::AddLock { lock } = checked.proposal.change else {
+            panic!("expected the payment's lock");
+        };
+        conn.accept(checked).await;
+        // The payee claimed on chain (the hub's own claim goes the same way).
+        let reg = TxKind::RegisterSecret { secret };
+        chain
+            .hub_sender()
+            .send(reg, Duration::from_secs(20))
+            .await
+            .unwrap();
+        lock
+    };
+    let (proof, lock) = tokio::join!(paying, hub_side);
+    assert_eq!(
+        proof.unwrap(),
+        secret,
+        "the registered secret is the proof of payment"
+    );
+    chain.advance_to(lock.expiry + 3).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(4);
+    while std::time::Instant::now() < deadline {
+        if let Some(SessionMsg::Propose(p)) = conn.recv_within(Duration::from_millis(500)).await {
+            assert!(
+                !matches!(p.change, Change::RemoveLock { .. }),
+                "the wallet asked for a lock it does not own"
+            );
+        }
+    }
+    let owned = w.channels().await.unwrap()[0].balance;
+    chain.hub_close(&conn.latest(&id)).await;
+    let (paid, _) = chain.settle(&id).await;
+    assert_eq!(paid, owned, "the lock went to the hub");
+    assert_eq!(paid, DEPOSIT - lock.amount);
+}

@@ -261,9 +261,23 @@ impl Conn {
         }
     }
 
-    /// Whatever arrives within `d`, or `None`.
+    /// Whatever arrives within `d`, or `None` (also if the wallet hung up).
     pub async fn recv_within(&mut self, d: Duration) -> Option<SessionMsg> {
-        tokio::time::timeout(d, self.recv()).await.ok()
+        let next = async {
+            loop {
+                match self.ws.next().await? {
+                    Ok(Message::Text(t)) => {
+                        let m = wire::decode::<SessionMsg>(t.as_bytes(), MAX_SESSION_FRAME).ok()?;
+                        if !matches!(m, SessionMsg::Ping { .. }) {
+                            return Some(m);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+            }
+        };
+        tokio::time::timeout(d, next).await.ok().flatten()
     }
 
     /// Whether the wallet closed the connection within `d`.
@@ -335,6 +349,22 @@ impl Conn {
             _ => None,
         });
         (commit.expect("a state to commit"), sent(outputs))
+    }
+
+    /// Co-signs a checked proposal for itself and sends nothing: the hub keeps the co-signed
+    /// state while its machine goes back to the state before (still recording what it signed),
+    /// as a hub that will answer `Reject` does. Returns the kept state.
+    pub fn keep(&mut self, checked: Checked, wallet: Address) -> Snapshot {
+        let id = checked.proposal.channel_id;
+        let before = self.latest(&id);
+        let (kept, _accept) = self.answer(checked);
+        let key = hub_key();
+        self.with(&id, |m| {
+            let (signed, floor) = (m.signed(), m.floor());
+            *m = ChannelSession::new(Party::B, key, wallet, before, signed);
+            m.note_peer_signed(floor);
+        });
+        kept
     }
 
     /// Co-signs a checked proposal and sends the `Accept`; returns the co-signed state.
