@@ -71,7 +71,7 @@ async fn f5_a_hub_that_swallows_the_unlock_and_closes_still_pays_the_lock() {
     let (dir, chain, hub) = support::setup().await;
     let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, DEPOSIT).await;
     chain.hub_deposit(&id, DEPOSIT).await;
-    let lock = forward_and_swallow_unlock(&chain, &w, &mut conn, &id, 120).await;
+    let lock = forward_and_swallow_unlock(&chain, &w, &mut conn, &id, 60).await;
     let held = conn.latest(&id);
     assert!(held.locks.contains(&lock));
     chain.hub_close(&held).await;
@@ -295,7 +295,7 @@ async fn f11_a_rejected_proposal_the_hub_kept_erases_nothing() {
         "the payment failed as far as the wallet knows"
     );
     // Then the hub pays us, and it completes.
-    forward_and_swallow_unlock(&chain, &w, &mut conn, &id, 200).await;
+    forward_and_swallow_unlock(&chain, &w, &mut conn, &id, 60).await;
     // The hub pushes the kept state: older than ours, it is not taken.
     conn.send(&SessionMsg::Sync {
         channel_id: id,

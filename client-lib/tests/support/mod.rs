@@ -1,13 +1,17 @@
-//! Real peers for the wallet's session tests: a real `sluice-node --dev` process as the chain, and
-//! a scripted hub on a real WebSocket that plays honest or malicious with real signatures. The
-//! hub's key is funded at genesis so that it can put real deposits into the wallet's channels.
+//! Real peers for the wallet's tests: a real `sluice-node --dev` process as the chain, and a
+//! hub on a real WebSocket, honest or hostile, with real signatures. The hub's key is funded at
+//! genesis so that it can put real deposits into the wallet's channels and make its own chain
+//! moves.
 //!
-//! Where the scripted hub plays honest, each channel is driven by the protocol's session machine
-//! ([`ChannelSession`], party `b`), the one every party drives: [`Conn::take_proposal`],
-//! [`Conn::accept`], [`Conn::propose`], [`Conn::take_accept`], [`Conn::take_reject`],
-//! [`Conn::sync`]. Where a test makes it misbehave, it deviates on top of the machine's output:
-//! [`Conn::answer`] and [`Conn::prepare`] hand back the machine's message unsent, to be
-//! withheld or tampered with, and [`Conn::send`] sends anything at all.
+//! Each channel of the hub is driven by the protocol's session machine ([`ChannelSession`],
+//! party `b`), the one every party drives: [`Conn::take_proposal`], [`Conn::accept`],
+//! [`Conn::propose`], [`Conn::take_accept`], [`Conn::take_reject`], [`Conn::sync`]. A test makes
+//! it deviate on top of the machine's output: [`Conn::answer`] and [`Conn::prepare`] hand back
+//! the machine's message unsent (to withhold or tamper with), [`Conn::keep`] co-signs a
+//! proposal for the hub alone (to answer `Reject`, or nothing, after learning what it carries),
+//! [`Hub::accept_with`] announces any terms, [`Conn::send`] sends anything at all (a replayed
+//! `Sync` of a kept state), and [`Chain::hub_close`] and [`Chain::hub_sender`] close or settle
+//! on chain with any state the hub holds (a kept `Finalize` with `CooperativeClose`).
 
 #![allow(dead_code)]
 
