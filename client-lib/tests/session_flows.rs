@@ -5,11 +5,10 @@ mod support;
 
 use sluice_client::store::PaymentStatus;
 use sluice_client::{WalletError, WalletEvent};
-use sluice_protocol::invoice::Invoice;
 use sluice_protocol::wire::hub::SessionMsg;
-use sluice_protocol::{sha256, Change, Context, Hash32, Keypair, Policy, Signature};
+use sluice_protocol::{Change, Context, Hash32, Policy, Signature};
 use std::time::Duration;
-use support::{Chain, Hub};
+use support::Chain;
 
 /// The context the hub's machine checks against now: the channel's real deposits and the
 /// chain's height.
@@ -22,28 +21,12 @@ async fn ctx(chain: &Chain, dep_b: u64) -> Context {
     }
 }
 
-fn payee_invoice(hub: &Hub, secret: Hash32, amount: u64) -> String {
-    let payee = Keypair::from_secret(&[5; 32]).unwrap();
-    Invoice {
-        chain_id: hub.chain_id,
-        hub: hub.key.address(),
-        payee: payee.address(),
-        amount,
-        hashlock: sha256(&secret.0),
-        expires_at: 4_000_000_000,
-        memo: String::new(),
-    }
-    .sign(&payee)
-    .unwrap()
-    .encode_string()
-}
-
 #[tokio::test]
 async fn payment_completes_and_returns_the_secret() {
     let (dir, chain, hub) = support::setup().await;
     let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
     let secret = Hash32([1; 32]);
-    let inv = payee_invoice(&hub, secret, 100);
+    let inv = support::payee_invoice(&hub, secret, 100);
     let pay = tokio::spawn(async move {
         let r = w.pay(&inv).await;
         (w, r)
@@ -74,7 +57,7 @@ async fn payment_completes_and_returns_the_secret() {
 async fn forged_acceptance_fails_the_payment_and_stores_nothing() {
     let (dir, chain, hub) = support::setup().await;
     let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
-    let inv = payee_invoice(&hub, Hash32([2; 32]), 100);
+    let inv = support::payee_invoice(&hub, Hash32([2; 32]), 100);
     let pay = tokio::spawn(async move {
         let r = w.pay(&inv).await;
         (w, r)
@@ -155,7 +138,7 @@ async fn restart_adopts_the_hubs_newer_cosigned_state() {
     let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
     // Two payments proposed; the hub stores the first and "crashes" before answering: its
     // machine co-signs, the Accept is never sent.
-    let inv1 = payee_invoice(&hub, Hash32([3; 32]), 100);
+    let inv1 = support::payee_invoice(&hub, Hash32([3; 32]), 100);
     let w = std::sync::Arc::new(w);
     let w1 = w.clone();
     let first = tokio::spawn(async move { w1.pay(&inv1).await });

@@ -25,6 +25,21 @@ async fn ctx(chain: &Chain) -> Context {
     }
 }
 
+/// A wallet with one channel both sides funded with `DEPOSIT`, logged in to the test hub.
+async fn funded() -> (
+    tempfile::TempDir,
+    Chain,
+    support::Hub,
+    sluice_client::Wallet,
+    Hash32,
+    Conn,
+) {
+    let (dir, chain, hub) = support::setup().await;
+    let (w, id, conn) = support::connected(dir.path(), &chain, &hub, DEPOSIT).await;
+    chain.hub_deposit(&id, DEPOSIT).await;
+    (dir, chain, hub, w, id, conn)
+}
+
 /// The hub forwards `Z` toward the wallet for one of its invoices, expiring `blocks` from now;
 /// the wallet co-signs it and proposes its unlock, which the hub takes (learning the secret)
 /// but never answers. Returns the lock.
@@ -68,9 +83,7 @@ async fn until<F: AsyncFnMut() -> bool>(chain: &Chain, secs: u64, what: &str, mu
 /// holding the lock: the guard registers the secret for the closing channel and the lock pays us.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f5_a_hub_that_swallows_the_unlock_and_closes_still_pays_the_lock() {
-    let (dir, chain, hub) = support::setup().await;
-    let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, DEPOSIT).await;
-    chain.hub_deposit(&id, DEPOSIT).await;
+    let (_dir, chain, _hub, w, id, mut conn) = funded().await;
     let lock = forward_and_swallow_unlock(&chain, &w, &mut conn, &id, 60).await;
     let held = conn.latest(&id);
     assert!(held.locks.contains(&lock));
@@ -95,9 +108,7 @@ async fn f5_a_hub_that_swallows_the_unlock_and_closes_still_pays_the_lock() {
 /// on the channel and closes it on chain; the hub's kept final state cannot overtake the close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f6_a_kept_finalize_cannot_end_a_channel_closing_on_chain() {
-    let (dir, chain, hub) = support::setup().await;
-    let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, DEPOSIT).await;
-    chain.hub_deposit(&id, DEPOSIT).await;
+    let (_dir, chain, _hub, w, id, mut conn) = funded().await;
     let c = ctx(&chain).await;
     let closing = {
         let w = &w;
@@ -106,15 +117,10 @@ async fn f6_a_kept_finalize_cannot_end_a_channel_closing_on_chain() {
     let hub_side = async {
         let fin = conn.take_proposal(&c).await;
         assert_eq!(fin.proposal.change, Change::Finalize);
-        let (kept, _accept) = conn.answer(fin);
-        let reject = SessionMsg::Reject {
-            channel_id: id,
-            version: kept.state().version,
-            code: ErrorCode::InvalidUpdate,
-            reason: "not now".into(),
-            signed: 0,
-        };
-        conn.send(&reject).await;
+        let kept = conn.keep(fin, w.address());
+        let version = kept.state().version;
+        conn.send(&Conn::reject(id, version, ErrorCode::InvalidUpdate))
+            .await;
         kept
     };
     let (closed, kept) = tokio::join!(closing, hub_side);
@@ -156,24 +162,8 @@ async fn f7_hub_terms_beyond_the_caps_are_refused_and_the_fee_is_bounded() {
     let ev = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
     assert!(matches!(ev, Ok(Ok(WalletEvent::TermsRefused { .. }))));
 
-    let (conn, connected) = tokio::join!(hub.accept(vec![id]), w.connect());
-    connected.unwrap();
-    let mut conn = conn;
-    conn.take_sync(&id).await;
-    conn.sync(&id).await;
-    let payee = sluice_protocol::Keypair::from_secret(&[5; 32]).unwrap();
-    let inv = sluice_protocol::invoice::Invoice {
-        chain_id: hub.chain_id,
-        hub: hub.address(),
-        payee: payee.address(),
-        amount: 500,
-        hashlock: Hash32([3; 32]),
-        expires_at: 4_000_000_000,
-        memo: String::new(),
-    }
-    .sign(&payee)
-    .unwrap()
-    .encode_string();
+    let mut conn = support::login(&w, &hub, id, RoutingTerms::default()).await;
+    let inv = support::payee_invoice(&hub, Hash32([3; 32]), 500);
     let fee = w.fee_for(&inv).unwrap();
     assert_eq!(fee, RoutingTerms::default().fee(500).unwrap());
     let r = w.pay_at_most(&inv, Some(fee - 1)).await;
@@ -247,46 +237,21 @@ async fn f10_a_lock_claimed_on_chain_is_not_given_back_and_the_close_is_retried(
     assert_eq!(paid, DEPOSIT + Z);
 }
 
-/// An invoice of `amount` from a payee elsewhere, for `sha256(secret)`.
-fn foreign_invoice(hub: &support::Hub, secret: Hash32, amount: u64) -> String {
-    let payee = sluice_protocol::Keypair::from_secret(&[5; 32]).unwrap();
-    sluice_protocol::invoice::Invoice {
-        chain_id: hub.chain_id,
-        hub: hub.address(),
-        payee: payee.address(),
-        amount,
-        hashlock: sluice_protocol::sha256(&secret.0),
-        expires_at: 4_000_000_000,
-        memo: String::new(),
-    }
-    .sign(&payee)
-    .unwrap()
-    .encode_string()
-}
-
 /// F11: the hub co-signs our payment itself and answers `Reject`, then pays us, then closes
 /// with the payment it "rejected": our later state wins the challenge, and a `Sync` of the kept
 /// state does not bring the failed payment back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f11_a_rejected_proposal_the_hub_kept_erases_nothing() {
-    let (dir, chain, hub) = support::setup().await;
-    let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, DEPOSIT).await;
-    chain.hub_deposit(&id, DEPOSIT).await;
+    let (_dir, chain, hub, w, id, mut conn) = funded().await;
     let c = ctx(&chain).await;
-    let inv = foreign_invoice(&hub, Hash32([8; 32]), 200);
+    let inv = support::payee_invoice(&hub, Hash32([8; 32]), 200);
     let paying = async { w.pay(&inv).await };
     let hub_side = async {
         let checked = conn.take_proposal(&c).await;
         let version = checked.proposal.state.version;
         let kept = conn.keep(checked, w.address());
-        let reject = SessionMsg::Reject {
-            channel_id: id,
-            version,
-            code: ErrorCode::PaymentFailed,
-            reason: "no route".into(),
-            signed: 0,
-        };
-        conn.send(&reject).await;
+        conn.send(&Conn::reject(id, version, ErrorCode::PaymentFailed))
+            .await;
         kept
     };
     let (paid, kept) = tokio::join!(paying, hub_side);
@@ -334,15 +299,11 @@ async fn an_honest_wallet_never_takes_back_a_lock_claimed_on_chain() {
     // Short locks, so the test waits out an expiry in seconds.
     let mut terms = RoutingTerms::default();
     terms.policy.max_expiry_delta = 60;
-    let (conn, connected) = tokio::join!(hub.accept_with(vec![id], terms), w.connect());
-    connected.unwrap();
-    let mut conn = conn;
-    conn.take_sync(&id).await;
-    conn.sync(&id).await;
+    let mut conn = support::login(&w, &hub, id, terms).await;
     chain.hub_deposit(&id, DEPOSIT).await;
     let c = ctx(&chain).await;
     let secret = Hash32([6; 32]);
-    let inv = foreign_invoice(&hub, secret, 200);
+    let inv = support::payee_invoice(&hub, secret, 200);
     let w2 = &w;
     let paying = async move { w2.pay(&inv).await };
     let hub_side = async {

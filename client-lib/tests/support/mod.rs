@@ -414,6 +414,18 @@ impl Conn {
             .snapshot
     }
 
+    /// The hub's `Reject` of the wallet's proposal at `version` (claiming to have signed
+    /// nothing, whatever it did).
+    pub fn reject(id: Hash32, version: u64, code: ErrorCode) -> SessionMsg {
+        SessionMsg::Reject {
+            channel_id: id,
+            version,
+            code,
+            reason: "refused".into(),
+            signed: 0,
+        }
+    }
+
     /// Reads the wallet's `Reject` of the hub's proposal on `id` (its version stays burnt in the
     /// machine); returns its code.
     pub async fn take_reject(&mut self, id: &Hash32) -> ErrorCode {
@@ -437,9 +449,31 @@ impl Conn {
 
 /// A wallet in `dir` against `chain` and `hub`.
 pub async fn wallet(dir: &Path, chain: &Chain, hub: &Hub) -> Wallet {
+    wallet_with(dir, chain, hub, |_| {}).await
+}
+
+/// [`wallet`] with its config changed by `f` first.
+pub async fn wallet_with(
+    dir: &Path,
+    chain: &Chain,
+    hub: &Hub,
+    f: impl FnOnce(&mut WalletConfig),
+) -> Wallet {
     let mut cfg = WalletConfig::new(chain.addr.clone(), hub.addr.clone(), hub.address());
     cfg.pay_timeout_secs = 5;
+    f(&mut cfg);
     Wallet::open(dir, cfg).await.unwrap()
+}
+
+/// Connects `w` to `hub` announcing channel `id` and `terms`; returns the connection after the
+/// wallet's `Sync` and the hub's answering one.
+pub async fn login(w: &Wallet, hub: &Hub, id: Hash32, terms: RoutingTerms) -> Conn {
+    let (conn, connected) = tokio::join!(hub.accept_with(vec![id], terms), w.connect());
+    connected.unwrap();
+    let mut conn = conn;
+    conn.take_sync(&id).await;
+    conn.sync(&id).await;
+    conn
 }
 
 /// A wallet with one open channel of `deposit`, connected to the hub; returns the connection
@@ -452,11 +486,7 @@ pub async fn connected(
 ) -> (Wallet, Hash32, Conn) {
     let w = wallet(dir, chain, hub).await;
     let id = w.open_channel(deposit).await.unwrap();
-    let (conn, connected) = tokio::join!(hub.accept(vec![id]), w.connect());
-    connected.unwrap();
-    let mut conn = conn;
-    conn.take_sync(&id).await;
-    conn.sync(&id).await;
+    let conn = login(&w, hub, id, RoutingTerms::default()).await;
     (w, id, conn)
 }
 
@@ -466,4 +496,21 @@ pub async fn setup() -> (tempfile::TempDir, Chain, Hub) {
     let chain = Chain::start(dir.path()).await;
     let hub = Hub::start(chain.chain_id).await;
     (dir, chain, hub)
+}
+
+/// An invoice of `amount` for `sha256(secret)` from a payee elsewhere (paid through the hub).
+pub fn payee_invoice(hub: &Hub, secret: Hash32, amount: u64) -> String {
+    let payee = Keypair::from_secret(&[5; 32]).unwrap();
+    sluice_protocol::invoice::Invoice {
+        chain_id: hub.chain_id,
+        hub: hub.key.address(),
+        payee: payee.address(),
+        amount,
+        hashlock: sluice_protocol::sha256(&secret.0),
+        expires_at: 4_000_000_000,
+        memo: String::new(),
+    }
+    .sign(&payee)
+    .unwrap()
+    .encode_string()
 }
