@@ -109,6 +109,7 @@ impl Chain {
             max_txs: config.mempool_max_txs,
             max_per_account: config.mempool_max_per_account,
             max_nonce_gap: config.mempool_max_nonce_gap,
+            max_gapped_blocks: config.mempool_max_gapped_blocks,
         });
         let metrics = Metrics::default();
         metrics

@@ -24,6 +24,8 @@ pub struct NodeConfig {
     pub mempool_max_per_account: usize,
     /// How far above the account nonce a pending transaction may be.
     pub mempool_max_nonce_gap: u64,
+    /// Blocks a transaction that cannot execute yet (a nonce gap) may wait before it goes.
+    pub mempool_max_gapped_blocks: u64,
     /// Largest HTTP body or WebSocket message.
     pub max_request_bytes: usize,
     /// Most calls in one JSON-RPC batch array.
@@ -64,6 +66,7 @@ impl Default for NodeConfig {
             mempool_max_txs: 200_000,
             mempool_max_per_account: 1_000,
             mempool_max_nonce_gap: 64,
+            mempool_max_gapped_blocks: 20,
             max_request_bytes: 8 * 1024 * 1024,
             max_batch_len: 100,
             max_submit_txs: 10_000,
@@ -125,6 +128,10 @@ impl NodeConfig {
             ("max_block_txs", self.max_block_txs),
             ("mempool_max_txs", self.mempool_max_txs),
             ("mempool_max_per_account", self.mempool_max_per_account),
+            (
+                "mempool_max_gapped_blocks",
+                self.mempool_max_gapped_blocks as usize,
+            ),
             ("max_request_bytes", self.max_request_bytes),
             ("max_batch_len", self.max_batch_len),
             ("max_submit_txs", self.max_submit_txs),

@@ -9,7 +9,11 @@
 //! - **Caps.** Past the per-account or global cap, a transaction is admitted only by evicting
 //!   the lowest-fee one (per account: of that sender; global: of anyone) with a strictly lower
 //!   fee; an evicted transaction takes its sender's later nonces with it, as they could no longer
-//!   execute.
+//!   execute. Past the global cap, a gapped transaction (one that cannot execute yet) goes
+//!   before any executable one, whatever its fee: an executable newcomer evicts the cheapest
+//!   gapped one, so a pool stuffed with gapped transactions still takes a minimum-fee
+//!   `Challenge` (ATTACKS F4).
+//! - **Age.** A gapped transaction lives at most `max_gapped_blocks` commits; then it goes.
 //!
 //! Signatures are checked before admission ([`VerifiedTx`]); the pool only holds verified ones.
 
@@ -26,6 +30,8 @@ pub struct MempoolLimits {
     pub max_txs: usize,
     pub max_per_account: usize,
     pub max_nonce_gap: u64,
+    /// Commits a gapped transaction may wait for its gap to fill.
+    pub max_gapped_blocks: u64,
 }
 
 /// Chain rules the pool checks at the door.
@@ -68,6 +74,8 @@ struct Entry {
     fee: Amount,
     cost: Amount,
     seq: u64,
+    /// The pool's commit count when it was admitted (its age, in blocks).
+    born: u64,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +95,8 @@ pub struct Mempool {
     ids: HashMap<Hash32, (Address, u64)>,
     by_fee: BTreeSet<FeeKey>,
     next_seq: u64,
+    /// Blocks committed since the pool started.
+    commits: u64,
 }
 
 impl Mempool {
@@ -97,6 +107,7 @@ impl Mempool {
             ids: HashMap::new(),
             by_fee: BTreeSet::new(),
             next_seq: 0,
+            commits: 0,
         }
     }
 
@@ -184,7 +195,8 @@ impl Mempool {
             self.remove_one(&from, old.tx.tx.tx.nonce);
             evicted.push(old.tx.id);
         } else {
-            self.make_room(&from, fee, &mut evicted)?;
+            let executable = self.would_execute(&from, nonce, account.nonce);
+            self.make_room(&from, fee, executable, &mut evicted)?;
         }
         self.insert(tx, fee, cost, account.nonce);
         Ok(evicted)
@@ -218,11 +230,37 @@ impl Mempool {
         Ok(())
     }
 
+    /// Whether `from`'s transaction at `nonce` could execute now: every nonce from the
+    /// account's one up to it is there.
+    fn would_execute(&self, from: &Address, nonce: u64, base: u64) -> bool {
+        let txs = self.senders.get(from).map(|s| &s.txs);
+        (base..nonce).all(|n| txs.is_some_and(|t| t.contains_key(&n)))
+    }
+
+    /// Whether the pending transaction of `addr` at `nonce` waits for a gap to fill.
+    fn is_gapped(&self, addr: &Address, nonce: u64) -> bool {
+        let Some(s) = self.senders.get(addr) else {
+            return false;
+        };
+        !(s.base_nonce..nonce).all(|n| s.txs.contains_key(&n))
+    }
+
+    /// The cheapest gapped transaction (the newest among equal fees), below `fee` unless the
+    /// newcomer is executable.
+    fn gapped_victim(&self, fee: Amount, executable: bool) -> Option<(Address, u64)> {
+        self.by_fee
+            .iter()
+            .take_while(|k| executable || k.0 < fee)
+            .find(|k| self.is_gapped(&k.2, k.3))
+            .map(|k| (k.2, k.3))
+    }
+
     /// Frees a slot for a new transaction from `from` paying `fee`, evicting if the caps demand.
     fn make_room(
         &mut self,
         from: &Address,
         fee: Amount,
+        executable: bool,
         evicted: &mut Vec<Hash32>,
     ) -> Result<(), AdmitError> {
         let count = self.senders.get(from).map_or(0, |s| s.txs.len());
@@ -237,6 +275,10 @@ impl Mempool {
             self.evict_from(from, victim, evicted);
         }
         if self.len() >= self.limits.max_txs {
+            if let Some((vaddr, vnonce)) = self.gapped_victim(fee, executable) {
+                self.evict_from(&vaddr, vnonce, evicted);
+                return Ok(());
+            }
             let (vfee, _, vaddr, vnonce) = *self
                 .by_fee
                 .first()
@@ -273,6 +315,7 @@ impl Mempool {
             fee,
             cost,
             seq,
+            born: self.commits,
         };
         let sender = self.senders.entry(from).or_default();
         sender.base_nonce = base_nonce;
@@ -323,6 +366,7 @@ impl Mempool {
         accounts: impl IntoIterator<Item = (&'a Address, &'a Account)>,
         skipped: &[Hash32],
     ) {
+        self.commits += 1;
         for (addr, acct) in accounts {
             self.observe_nonce(addr, acct.nonce);
         }
@@ -330,6 +374,32 @@ impl Mempool {
             if let Some((addr, nonce)) = self.ids.get(id).copied() {
                 self.remove_one(&addr, nonce);
             }
+        }
+        self.drop_old_gapped();
+    }
+
+    /// Gapped transactions older than `max_gapped_blocks` commits go (with their later nonces).
+    fn drop_old_gapped(&mut self) {
+        let max_age = self.limits.max_gapped_blocks;
+        let mut old = Vec::new();
+        for (addr, s) in &self.senders {
+            // Past the first missing nonce, every transaction of the sender is gapped.
+            let mut next = s.base_nonce;
+            let gapped = s.txs.iter().skip_while(|(n, _)| {
+                let run = **n == next;
+                next += 1;
+                run
+            });
+            if let Some((n, _)) = gapped
+                .filter(|(_, e)| self.commits.saturating_sub(e.born) > max_age)
+                .next()
+            {
+                old.push((*addr, *n));
+            }
+        }
+        let mut evicted = Vec::new();
+        for (addr, nonce) in old {
+            self.evict_from(&addr, nonce, &mut evicted);
         }
     }
 }
@@ -373,6 +443,7 @@ mod tests {
             max_txs,
             max_per_account: per,
             max_nonce_gap: 4,
+            max_gapped_blocks: 3,
         })
     }
 
@@ -407,6 +478,49 @@ mod tests {
                 have: 100
             })
         );
+    }
+
+    #[test]
+    fn a_pool_stuffed_with_gapped_transactions_still_takes_a_minimum_fee_one() {
+        let mut p = pool(4, 10);
+        // Four senders each park a high-fee transaction one nonce ahead: none can execute.
+        for n in 1..=4 {
+            p.admit(tx(&key(n), 1, 1_000, 1), acct(10_000, 0), &RULES)
+                .unwrap();
+        }
+        assert_eq!(p.len(), 4);
+        assert!(p.select(10).is_empty());
+        // A minimum-fee executable transaction evicts one of them.
+        let urgent = tx(&key(9), 0, 1, 1);
+        let id = urgent.id;
+        let evicted = p.admit(urgent, acct(100, 0), &RULES).unwrap();
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(
+            p.select(10).iter().map(|t| t.id).collect::<Vec<_>>(),
+            vec![id]
+        );
+        // A gapped newcomer may not push out the executable one, only a cheaper gapped one.
+        let gapped = tx(&key(10), 2, 1, 1);
+        assert_eq!(
+            p.admit(gapped, acct(100, 0), &RULES),
+            Err(AdmitError::PoolFull(4))
+        );
+        assert!(p.contains(&id));
+    }
+
+    #[test]
+    fn gapped_transactions_expire_after_a_bounded_number_of_blocks() {
+        let mut p = pool(100, 10);
+        let (k, other) = (key(1), key(2));
+        p.admit(tx(&k, 1, 5, 1), acct(100, 0), &RULES).unwrap();
+        p.admit(tx(&other, 0, 5, 1), acct(100, 0), &RULES).unwrap();
+        for _ in 0..3 {
+            p.on_commit(std::iter::empty(), &[]);
+        }
+        assert_eq!(p.len(), 2, "still within its time");
+        p.on_commit(std::iter::empty(), &[]);
+        assert_eq!(p.len(), 1, "the gapped one went; the executable one stays");
+        assert_eq!(p.select(10)[0].tx.tx.from, other.address());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use common::*;
 use serde_json::{json, Value};
 use sluice_protocol::encoding::{Canonical, Writer};
 use sluice_protocol::rpc::{code, Event};
-use sluice_protocol::{hex, Address, Transaction, TxKind, MAX_AMOUNT};
+use sluice_protocol::{hex, Address, Hash32, Transaction, TxKind, MAX_AMOUNT};
 
 #[tokio::test]
 async fn transfers_move_funds_pay_fees_and_emit_events() {
@@ -331,4 +331,63 @@ async fn bad_input_gets_typed_errors_and_leaves_state_untouched() {
         .await
         .expect("text");
     assert!(metrics.contains("sluice_node_txs_rejected_total"));
+}
+
+/// F4: hundreds of accounts fill the pool with transactions one nonce ahead (they can never
+/// execute, and pay a high fee to look attractive); a minimum-fee `RegisterSecret` from a fresh
+/// account is still admitted, evicting one of them, and included at once.
+#[tokio::test]
+async fn a_pool_stuffed_with_gapped_transactions_still_includes_a_minimum_fee_claim() {
+    const STUFFERS: u32 = 400;
+    let node = Node::start(Opts {
+        funded: (1..=STUFFERS + 1)
+            .map(|n| (key(n).address(), 1_000_000))
+            .collect(),
+        env: vec![("SLUICE_NODE_MEMPOOL_MAX_TXS", "1000".into())],
+        ..Opts::default()
+    });
+    let mut refused = 0;
+    for n in 1..=STUFFERS {
+        for nonce in 1..=3 {
+            let t = Transaction {
+                chain_id: CHAIN,
+                from: key(n).address(),
+                nonce,
+                fee: 1_000,
+                kind: TxKind::Transfer {
+                    to: key(1).address(),
+                    amount: 1,
+                },
+            };
+            if node.submit(&t.sign(&key(n))).await.is_err() {
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(
+        refused,
+        3 * STUFFERS - 1_000,
+        "the pool is full of gapped transactions"
+    );
+    let before = node.height().await;
+    let claim = Transaction {
+        chain_id: CHAIN,
+        from: key(STUFFERS + 1).address(),
+        nonce: 0,
+        fee: 1,
+        kind: TxKind::RegisterSecret {
+            secret: Hash32([7; 32]),
+        },
+    };
+    let id = node
+        .submit(&claim.sign(&key(STUFFERS + 1)))
+        .await
+        .expect("admitted");
+    let info = node.wait_tx(&id).await;
+    assert!(info.receipt.success, "{:?}", info.receipt);
+    assert!(
+        info.height <= before + 2,
+        "included at once: {} after {before}",
+        info.height
+    );
 }
