@@ -390,9 +390,8 @@ impl Mempool {
                 next += 1;
                 run
             });
-            if let Some((n, _)) = gapped
-                .filter(|(_, e)| self.commits.saturating_sub(e.born) > max_age)
-                .next()
+            if let Some((n, _)) =
+                gapped.find(|(_, e)| self.commits.saturating_sub(e.born) > max_age)
             {
                 old.push((*addr, *n));
             }
