@@ -385,7 +385,7 @@ impl Mempool {
         for (addr, s) in &self.senders {
             // Past the first missing nonce, every transaction of the sender is gapped.
             let mut next = s.base_nonce;
-            let gapped = s.txs.iter().skip_while(|(n, _)| {
+            let mut gapped = s.txs.iter().skip_while(|(n, _)| {
                 let run = **n == next;
                 next += 1;
                 run
