@@ -199,7 +199,7 @@ async fn non_participant_is_refused() {
 }
 
 #[tokio::test]
-async fn lower_or_equal_version_is_refused() {
+async fn the_very_state_again_is_receipted_another_at_its_version_is_stale() {
     let fx = tower(10).await;
     let ch = TestChannel::random(CHAIN);
     fx.register(&ch.a).await;
@@ -212,6 +212,17 @@ async fn lower_or_equal_version_is_refused() {
         ))
         .await;
     assert_eq!(ok.status(), StatusCode::OK);
+    // F17: the very state again (a lost reply retried, or the other party's copy) gets a receipt.
+    let again = fx
+        .submit(&appointment_request(
+            &ch.a,
+            CHAIN,
+            &fx.tower,
+            ch.appointment(5, 50),
+        ))
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    // A different state at that version, or a lower one, is stale.
     for v in [5, 4] {
         let r = fx
             .submit(&appointment_request(

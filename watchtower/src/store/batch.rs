@@ -38,6 +38,8 @@ fn precheck_sql(rows: usize) -> String {
          (SELECT COUNT(*) FROM used_nonces n WHERE n.stamp = req.stamp \
           AND n.user_key = req.user_key AND n.nonce = req.nonce) AS used, \
          (SELECT a.version FROM appointments a WHERE a.channel_id = req.channel_id) AS stored, \
+         (SELECT a.snapshot FROM appointments a WHERE a.channel_id = req.channel_id) \
+          AS stored_snapshot, \
          (SELECT COUNT(*) FROM watches w \
           WHERE w.user_key = req.user_key AND w.channel_id = req.channel_id) AS watching, \
          (SELECT c.version FROM closings c WHERE c.channel_id = req.channel_id) \
@@ -53,7 +55,8 @@ fn precheck_sql(rows: usize) -> String {
 #[derive(Default)]
 struct Overlay {
     nonces: HashSet<(Address, Hash32)>,
-    versions: HashMap<Hash32, u64>,
+    /// Per channel, the version and snapshot bytes the batch stored so far.
+    versions: HashMap<Hash32, (u64, Vec<u8>)>,
     watches: HashSet<(Address, Hash32)>,
     added: HashMap<Address, i64>,
 }
@@ -64,7 +67,7 @@ fn judge(
     row: &Precheck,
     item: &NewAppointment,
     o: &mut Overlay,
-) -> Result<Result<(bool, Option<Closing>), Refusal>, StoreError> {
+) -> Result<Result<Judged, Refusal>, StoreError> {
     let (Some(quota), Some(channels)) = (row.quota, row.channels) else {
         return Ok(Err(Refusal::Unregistered));
     };
@@ -73,16 +76,27 @@ fn judge(
         return Ok(Err(Refusal::ReplayedNonce));
     }
     let version = item.appointment.snapshot.state().version;
+    let bytes = rows::encode_snapshot(&item.appointment.snapshot);
     let stored = match o.versions.get(&ch) {
-        Some(v) => Some(*v),
-        None => row.stored.map(uint).transpose()?,
+        Some((v, b)) => Some((*v, Some(b.clone()))),
+        None => match row.stored {
+            Some(v) => Some((uint(v)?, row.stored_snapshot.clone())),
+            None => None,
+        },
     };
-    if let Some(stored) = stored.filter(|s| version <= *s) {
+    // The very state the tower holds already (the other party sent it first, or our reply
+    // was lost): a watch and a receipt for this user, nothing replaced (F17). Anything else
+    // at or below the stored version is stale.
+    let same = stored
+        .as_ref()
+        .is_some_and(|(v, b)| *v == version && b.as_deref() == Some(&bytes[..]));
+    if let Some((stored, _)) = stored.filter(|(s, _)| version <= *s && !same) {
         return Ok(Err(Refusal::StaleVersion {
             stored,
             got: version,
         }));
     }
+    let replaces = !same;
     let new_watch = row.watching == 0 && !o.watches.contains(&(user, ch));
     let added = o.added.get(&user).copied().unwrap_or(0);
     if new_watch && channels.saturating_add(added) >= quota {
@@ -98,12 +112,26 @@ fn judge(
         _ => None,
     };
     o.nonces.insert((user, item.nonce));
-    o.versions.insert(ch, version);
+    if replaces {
+        o.versions.insert(ch, (version, bytes));
+    }
     if new_watch {
         o.watches.insert((user, ch));
         *o.added.entry(user).or_default() += 1;
     }
-    Ok(Ok((new_watch, closing)))
+    Ok(Ok(Judged {
+        new_watch,
+        replaces,
+        closing,
+    }))
+}
+
+/// An accepted item: whether it adds a watch for its user, and whether its state replaces the
+/// stored one (a higher version) or only joins it (the same version).
+struct Judged {
+    new_watch: bool,
+    replaces: bool,
+    closing: Option<Closing>,
 }
 
 impl Store {
@@ -146,16 +174,16 @@ impl Store {
                     .as_ref()
                     .ok_or_else(|| StoreError::Corrupt("batch item without precheck".into()))?;
                 match judge(row, item, &mut overlay)? {
-                    Ok((new_watch, closing)) => {
-                        accepted.push((i, new_watch));
-                        out.push(Ok(Accepted { closing }));
+                    Ok(j) => {
+                        accepted.push((i, j.new_watch, j.replaces));
+                        out.push(Ok(Accepted { closing: j.closing }));
                     }
                     Err(r) => out.push(Err(r)),
                 }
             }
             // The highest accepted version of each channel is the last one accepted for it.
             let mut last: HashMap<Hash32, usize> = HashMap::new();
-            for (i, _) in &accepted {
+            for (i, _, _) in accepted.iter().filter(|a| a.2) {
                 last.insert(batch[*i].channel_id, *i);
             }
             let mut latest: Vec<usize> = last.into_values().collect();
@@ -166,7 +194,7 @@ impl Store {
                     values(chunk.len(), 3)
                 );
                 let mut q = sqlx::query(&sql);
-                for (i, _) in chunk {
+                for (i, _, _) in chunk {
                     let it = &batch[*i];
                     q = q
                         .bind(&it.user.0[..])

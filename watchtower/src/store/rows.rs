@@ -133,6 +133,8 @@ pub(super) struct Precheck {
     pub channels: Option<i64>,
     pub used: i64,
     pub stored: Option<i64>,
+    /// The stored snapshot's bytes (an equal version must be the very same state).
+    pub stored_snapshot: Option<Vec<u8>>,
     pub watching: i64,
     pub closing_version: Option<i64>,
     pub settle_after: Option<i64>,

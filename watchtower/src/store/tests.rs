@@ -28,10 +28,8 @@ async fn keeps_only_the_highest_version(s: &Store) {
         .unwrap()
         .unwrap();
     assert!(put(s, new(&ch.a, &ch, 3)).await.is_ok());
-    assert_eq!(
-        put(s, new(&ch.a, &ch, 3)).await,
-        Err(Refusal::StaleVersion { stored: 3, got: 3 })
-    );
+    // F17: the version the tower holds already still gets a receipt (a lost reply retried).
+    assert!(put(s, new(&ch.a, &ch, 3)).await.is_ok());
     assert_eq!(
         put(s, new(&ch.a, &ch, 2)).await,
         Err(Refusal::StaleVersion { stored: 3, got: 2 })
@@ -173,11 +171,42 @@ async fn batch_items_see_each_other(s: &Store) {
     let batch = [batch[0].clone(), batch[1].clone(), batch[2].clone(), replay];
     let out = s.put_appointments(&batch, 5).await.unwrap();
     assert!(out[0].is_ok());
-    assert_eq!(out[1], Err(Refusal::StaleVersion { stored: 4, got: 4 }));
+    assert!(out[1].is_ok(), "the same version again joins the watch");
     assert!(out[2].is_ok());
     assert_eq!(out[3], Err(Refusal::ReplayedNonce));
     assert_eq!(s.watched_count(&ch.b.address()).await.unwrap(), Some(1));
     assert_eq!(s.appointment(&ch.id()).await.unwrap().unwrap().version(), 6);
+}
+
+/// F17: the other party of a channel sends the version the tower already holds (the hub
+/// submitted first): it gets its own watch and receipt, the stored state stays, and when the
+/// first party deletes its watch the channel is still watched for the second.
+async fn an_equal_version_from_the_other_party_gets_a_watch(s: &Store) {
+    let ch = TestChannel::random(CHAIN);
+    for k in [&ch.a, &ch.b] {
+        s.register(&k.address(), &fresh_nonce(), 5, 1)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert!(put(s, new(&ch.a, &ch, 5)).await.is_ok());
+    let first = s.appointment(&ch.id()).await.unwrap().unwrap();
+    assert!(put(s, new(&ch.b, &ch, 5)).await.is_ok());
+    assert_eq!(s.watched_count(&ch.b.address()).await.unwrap(), Some(1));
+    assert_eq!(s.appointment(&ch.id()).await.unwrap().unwrap(), first);
+    assert_eq!(
+        put(s, new(&ch.b, &ch, 4)).await,
+        Err(Refusal::StaleVersion { stored: 5, got: 4 })
+    );
+    let gone = s
+        .delete(&ch.a.address(), &fresh_nonce(), &ch.id())
+        .await
+        .unwrap();
+    assert_eq!(gone, Ok(true));
+    assert!(
+        s.appointment(&ch.id()).await.unwrap().is_some(),
+        "still watched for b"
+    );
 }
 
 async fn delete_removes_only_the_users_watch(s: &Store) {
@@ -289,6 +318,7 @@ async fn run_all(make: impl AsyncFn(&str) -> Store) {
     quota_holds_at_the_boundary(&make("quota").await).await;
     old_nonces_are_forgotten_recent_ones_kept(&make("nonces").await).await;
     delete_removes_only_the_users_watch(&make("delete").await).await;
+    an_equal_version_from_the_other_party_gets_a_watch(&make("equal").await).await;
     cursor_closings_and_responses_persist(&make("cursor").await).await;
 }
 
