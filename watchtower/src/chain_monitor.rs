@@ -142,8 +142,16 @@ impl ChainMonitor {
         // Recorded before reacting: an appointment committed after this sees the close and is
         // acted on at once; one committed before is what `react` reads. No gap between them.
         self.store.record_closing(&channel_id, closing).await?;
-        self.responder.react(channel_id, closing).await?;
-        Ok(())
+        match self.responder.react(channel_id, closing).await {
+            // One row the store cannot read back must not blind the tower for every other
+            // channel (F19): it is reported and set aside, and the monitor carries on.
+            Err(ResponderError::Store(StoreError::Corrupt(why))) => {
+                self.metrics.quarantined.inc();
+                tracing::error!(%channel_id, %why, "appointment unreadable; quarantined");
+                Ok(())
+            }
+            r => Ok(r?),
+        }
     }
 
     /// A challenged channel's window end: from the recorded close, else from the chain.

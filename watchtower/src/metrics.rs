@@ -9,6 +9,8 @@ pub struct Metrics {
     pub appointments_accepted: IntCounter,
     pub registrations: IntCounter,
     pub challenges_submitted: IntCounter,
+    /// Appointment rows the store could not read back, set aside so the monitor goes on.
+    pub quarantined: IntCounter,
     /// Responses finished, by outcome.
     pub responses: IntCounterVec,
     pub tip_height: IntGauge,
@@ -37,6 +39,10 @@ impl Metrics {
             appointments_accepted: counter("appointments_accepted_total", "Appointments stored")?,
             registrations: counter("registrations_total", "Registration requests accepted")?,
             challenges_submitted: counter("challenges_submitted_total", "Challenge txs sent")?,
+            quarantined: counter(
+                "appointments_quarantined_total",
+                "Unreadable appointment rows set aside",
+            )?,
             tip_height: IntGauge::new("chain_tip_height", "Chain tip as last seen")?,
             processed_height: IntGauge::new("processed_height", "Last fully processed height")?,
             refused,
@@ -49,6 +55,7 @@ impl Metrics {
             &m.appointments_accepted,
             &m.registrations,
             &m.challenges_submitted,
+            &m.quarantined,
         ] {
             m.registry.register(Box::new(c.clone()))?;
         }

@@ -9,8 +9,9 @@ use crate::nonces;
 use crate::responder::Responder;
 use crate::store::{AppointmentSummary, NewAppointment, Store};
 use serde::{Deserialize, Serialize};
+use sluice_protocol::encoding::Canonical;
 use sluice_protocol::wire::tower::{AppointmentRequest, Receipt, RegisterRequest, UserAuth};
-use sluice_protocol::{Address, ChainId, Hash32, Keypair};
+use sluice_protocol::{Address, ChainId, Hash32, Keypair, Snapshot};
 use std::sync::Arc;
 
 pub const ACTION_REGISTER: &str = "register";
@@ -124,6 +125,15 @@ impl Tower {
             return Err(ApiError::Malformed(format!(
                 "version {version} out of range"
             )));
+        }
+        // What is accepted here must be what the store reads back: the canonical decoder's
+        // rules (amount bounds and all), not only what the JSON types allow (F19).
+        let readable = Snapshot::from_bytes(&ap.snapshot.to_bytes());
+        if readable.as_ref() != Ok(&ap.snapshot) {
+            let why = readable
+                .err()
+                .map_or("does not round-trip".into(), |e| e.to_string());
+            return Err(ApiError::Malformed(format!("snapshot: {why}")));
         }
         let item = NewAppointment {
             user: auth.user,

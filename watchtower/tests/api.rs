@@ -558,3 +558,18 @@ async fn stale_or_future_nonce_is_refused() {
     refused(fx.submit(&ok).await, StatusCode::CONFLICT, "replayed_nonce").await;
     assert_eq!(fx.stored_version(&ch).await, Some(3));
 }
+
+/// F19: a state whose amounts the JSON types take but the store's decoder refuses (above
+/// `MAX_AMOUNT`) is refused at the door, so no row the monitor cannot read is ever stored.
+#[tokio::test]
+async fn an_appointment_the_store_could_not_read_back_is_refused() {
+    let fx = tower(10).await;
+    let ch = TestChannel::random(CHAIN);
+    fx.register(&ch.a).await;
+    let poisoned = ch.appointment_of(ch.snapshot_paid(3, sluice_protocol::MAX_AMOUNT + 1, 0));
+    let r = fx
+        .submit(&appointment_request(&ch.a, CHAIN, &fx.tower, poisoned))
+        .await;
+    refused(r, StatusCode::BAD_REQUEST, "malformed").await;
+    assert_eq!(fx.stored_version(&ch).await, None, "nothing stored");
+}

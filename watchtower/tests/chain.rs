@@ -424,3 +424,58 @@ async fn lingering_challenge_is_replaced_at_its_nonce_with_a_higher_fee() {
     assert_eq!(r.tx_nonce, Some(0), "{r:?}");
     assert!(r.attempts >= 2 && r.last_fee > 100, "{r:?}");
 }
+
+/// F19: an appointment row the store cannot read back (planted behind the API's back, as a
+/// damaged or older row would be) is set aside when its channel closes; the tower goes on and
+/// still defeats another channel's stale close in the blocks that follow.
+#[tokio::test]
+async fn an_unreadable_row_does_not_stop_the_tower_defeating_another_close() {
+    let net = net().await;
+    let _tower = net.start_tower();
+    net.appoint().await;
+    let other = TestChannel::new(
+        CHAIN,
+        net.funder.clone(),
+        net.traffic.clone(),
+        Hash32(Keypair::generate().secret_bytes()),
+    );
+    let open = TxKind::OpenChannel {
+        counterparty: other.b.address(),
+        deposit: DEPOSIT,
+        challenge_period: net.period,
+        salt: other.salt,
+    };
+    net.sender(&other.a).send(open, T).await.unwrap();
+    let db = format!(
+        "sqlite://{}",
+        tower_home(net.dir.path()).join("tower.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query(
+        "INSERT INTO appointments (channel_id, party_a, party_b, salt, version, snapshot, \
+         stored_height) VALUES ($1, $2, $3, $4, 5, $5, 1)",
+    )
+    .bind(&other.id().0[..])
+    .bind(&other.a.address().0[..])
+    .bind(&other.b.address().0[..])
+    .bind(&other.salt.0[..])
+    .bind(&[0xde, 0xad][..])
+    .execute(&pool)
+    .await
+    .unwrap();
+    let close = TxKind::Close {
+        cosigned: other.snapshot(1, 0).cosigned,
+        locks: vec![],
+    };
+    net.sender(&other.a).send(close, T).await.unwrap();
+    let traffic = net.traffic();
+    let closed_at = net.stale_close().await;
+    let challenged_at = net.challenged_at(T).await;
+    drop(traffic);
+    assert!(challenged_at > closed_at);
+    assert_eq!(
+        net.settle().await,
+        (900, 1_100),
+        "the honest party is paid in full"
+    );
+}
