@@ -181,6 +181,33 @@ impl ChainClient {
         .await
     }
 
+    /// Every event in `[from_height, to_height]` matching `filter`, however many: a range the
+    /// node refuses as too large (more events than it returns per query, or too many heights)
+    /// is split in halves until each part fits (ATTACKS F8). Only a single height holding more
+    /// matching events than the node's limit stays an error.
+    pub async fn all_events(
+        &self,
+        from_height: Height,
+        to_height: Height,
+        filter: &EventFilter,
+    ) -> Result<Vec<Event>, ClientError> {
+        let mut out = Vec::new();
+        let mut spans = vec![(from_height, to_height)];
+        while let Some((from, to)) = spans.pop() {
+            match self.events(from, to, filter.clone()).await {
+                Ok(evs) => out.extend(evs),
+                Err(ClientError::Rpc(e)) if e.code == rpc::code::LIMIT_EXCEEDED && from < to => {
+                    let mid = from + (to - from) / 2;
+                    // Popped last first: the lower half is read first, so events stay in order.
+                    spans.push((mid + 1, to));
+                    spans.push((from, mid));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Polls until the transaction is included; returns its info whether it succeeded or not.
     pub async fn wait_for_tx(&self, id: &Hash32, timeout: Duration) -> Result<TxInfo, ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -94,7 +94,7 @@ impl ChainMonitor {
         let mut cursor = self.view.processed();
         while cursor < tip {
             let to = tip.min(cursor + CATCH_UP_SPAN);
-            for ev in self.client.events(cursor + 1, to, filter()).await? {
+            for ev in self.client.all_events(cursor + 1, to, &filter()).await? {
                 self.handle(&ev).await?;
             }
             self.store.set_cursor(to).await?;

@@ -479,3 +479,41 @@ async fn an_unreadable_row_does_not_stop_the_tower_defeating_another_close() {
         "the honest party is paid in full"
     );
 }
+
+/// F8: while the tower is away, more closes happen than the node returns per `events` query;
+/// back up, the tower splits its catch-up until each query fits, and still defeats the stale
+/// close hidden among them.
+#[tokio::test]
+async fn more_closes_than_one_query_returns_do_not_blind_the_tower() {
+    let net = net_with(60, &[("SLUICE_NODE_MAX_EVENTS_PER_QUERY", "3")], vec![]).await;
+    let mut tower = net.start_tower();
+    net.appoint().await;
+    tower.stop(Duration::from_secs(5));
+    for _ in 0..8 {
+        let other = TestChannel::new(
+            CHAIN,
+            net.funder.clone(),
+            net.traffic.clone(),
+            Hash32(Keypair::generate().secret_bytes()),
+        );
+        let open = TxKind::OpenChannel {
+            counterparty: other.b.address(),
+            deposit: 10,
+            challenge_period: net.period,
+            salt: other.salt,
+        };
+        net.sender(&other.a).send(open, T).await.unwrap();
+        let close = TxKind::Close {
+            cosigned: other.snapshot(1, 0).cosigned,
+            locks: vec![],
+        };
+        net.sender(&other.a).send(close, T).await.unwrap();
+    }
+    let closed_at = net.stale_close().await;
+    let _tower = net.start_tower();
+    let traffic = net.traffic();
+    let challenged_at = net.challenged_at(T).await;
+    drop(traffic);
+    assert!(challenged_at > closed_at && challenged_at < net.settle_after().await);
+    assert_eq!(net.settle().await, (900, 1_100));
+}
