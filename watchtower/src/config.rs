@@ -67,6 +67,9 @@ pub struct Config {
     pub ingest_batch: usize,
     /// Most challenges tracked at once.
     pub max_responses: usize,
+    /// Submissions one challenge may make (its first try and every fee bump) before the tower
+    /// gives up on it: a bound on what one appointment can cost the tower.
+    pub max_attempts: u32,
 }
 
 impl Default for Config {
@@ -88,6 +91,7 @@ impl Default for Config {
             ingest_queue: 8_192,
             ingest_batch: 512,
             max_responses: 10_000,
+            max_attempts: 32,
         }
     }
 }
@@ -118,6 +122,7 @@ impl Config {
             ("ingest_queue", self.ingest_queue as u64),
             ("ingest_batch", self.ingest_batch as u64),
             ("max_responses", self.max_responses as u64),
+            ("max_attempts", u64::from(self.max_attempts)),
             ("poll_ms", self.poll_ms),
             ("retry_blocks", self.retry_blocks),
             ("store_connections", u64::from(self.store_connections)),

@@ -43,6 +43,7 @@ pub struct Running {
     server: JoinHandle<()>,
     monitor: JoinHandle<()>,
     pruner: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
 }
 
 impl Running {
@@ -53,6 +54,7 @@ impl Running {
         }
         self.monitor.abort();
         self.pruner.abort();
+        self.sweeper.abort();
         let _ = (&mut self.server).await;
     }
 
@@ -80,6 +82,7 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
         retry_blocks: cfg.retry_blocks,
         poll: Duration::from_millis(cfg.poll_ms),
         max_tracked: cfg.max_responses,
+        max_attempts: cfg.max_attempts,
     };
     let responder = Arc::new(Responder::new(
         store.clone(),
@@ -116,6 +119,12 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
         metrics,
         responder,
     };
+    let sweeper = tokio::spawn(
+        monitor
+            .responder
+            .clone()
+            .sweep_forever(Duration::from_secs(5)),
+    );
     let monitor = tokio::spawn(monitor.run());
     let pruner = tokio::spawn(nonces::prune_forever(
         tower.store.clone(),
@@ -150,6 +159,7 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
         server,
         monitor,
         pruner,
+        sweeper,
     })
 }
 

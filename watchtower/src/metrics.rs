@@ -11,6 +11,8 @@ pub struct Metrics {
     pub challenges_submitted: IntCounter,
     /// Appointment rows the store could not read back, set aside so the monitor goes on.
     pub quarantined: IntCounter,
+    /// Responses left for the next sweep because every follower was busy.
+    pub responses_deferred: IntCounter,
     /// Responses finished, by outcome.
     pub responses: IntCounterVec,
     pub tip_height: IntGauge,
@@ -43,6 +45,10 @@ impl Metrics {
                 "appointments_quarantined_total",
                 "Unreadable appointment rows set aside",
             )?,
+            responses_deferred: counter(
+                "responses_deferred_total",
+                "Responses waiting for a free follower",
+            )?,
             tip_height: IntGauge::new("chain_tip_height", "Chain tip as last seen")?,
             processed_height: IntGauge::new("processed_height", "Last fully processed height")?,
             refused,
@@ -56,6 +62,7 @@ impl Metrics {
             &m.registrations,
             &m.challenges_submitted,
             &m.quarantined,
+            &m.responses_deferred,
         ] {
             m.registry.register(Box::new(c.clone()))?;
         }

@@ -30,6 +30,8 @@ pub struct ResponderSettings {
     pub retry_blocks: u64,
     pub poll: Duration,
     pub max_tracked: usize,
+    /// Submissions one response may make before it is given up as failed (F9).
+    pub max_attempts: u32,
 }
 
 pub struct Responder {
@@ -131,6 +133,17 @@ impl Responder {
         Ok(n)
     }
 
+    /// Takes up, every `every`, pending responses no follower runs for (those deferred while
+    /// every follower was busy, or whose follower ended on an error).
+    pub async fn sweep_forever(self: Arc<Self>, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = self.resume().await {
+                tracing::warn!(error = %e, "cannot list pending responses");
+            }
+        }
+    }
+
     /// Submits a challenge with `ap` at `fee`, replacing the transaction at `nonce` if given,
     /// and records the attempt on top of `r`. A refused replacement keeps following the
     /// transaction already pending there (unless its nonce got spent, so the next try is fresh).
@@ -174,15 +187,23 @@ impl Responder {
         Ok(r)
     }
 
-    /// Starts a follower for `r` unless one runs already or too many do.
+    /// Starts a follower for `r` unless one runs already. Past `max_tracked` followers the
+    /// response stays pending in the store, is reported, and is taken up by the next
+    /// [`Responder::resume`] sweep once a follower is free (F9: never dropped silently).
     fn follow(self: &Arc<Self>, r: Response) {
         {
             let Ok(mut set) = self.tracking.lock() else {
                 return;
             };
-            if set.len() >= self.settings.max_tracked || !set.insert(r.channel_id) {
+            if set.contains(&r.channel_id) {
                 return;
             }
+            if set.len() >= self.settings.max_tracked {
+                self.metrics.responses_deferred.inc();
+                tracing::warn!(channel_id = %r.channel_id, followers = set.len(), "too many responses followed at once; this one waits for the next sweep");
+                return;
+            }
+            set.insert(r.channel_id);
         }
         let me = self.clone();
         tokio::spawn(async move {
@@ -225,9 +246,17 @@ impl Responder {
                         .finish(&mut r, ResponseStatus::Challenged, String::new())
                         .await;
                 }
-                // Included but failed: its nonce is spent, the next try takes a fresh one.
-                r.detail = info.receipt.error.unwrap_or_default();
-                (r.last_tx, r.tx_nonce) = (None, None);
+                // Included but failed: the chain refused this very state (it does not fit the
+                // channel), so trying it again only burns fees (F9). A newer appointment starts
+                // a new response.
+                let why = info.receipt.error.unwrap_or_default();
+                return self
+                    .finish(
+                        &mut r,
+                        ResponseStatus::Failed,
+                        format!("failed on chain: {why}"),
+                    )
+                    .await;
             }
         }
         if let Some(rec) = client.channel(&r.channel_id).await? {
@@ -259,6 +288,10 @@ impl Responder {
                 .await;
         }
         if r.last_tx.is_none() || tip >= r.submitted_height + self.settings.retry_blocks {
+            if r.attempts >= self.settings.max_attempts {
+                let detail = format!("gave up after {} attempts", r.attempts);
+                return self.finish(&mut r, ResponseStatus::Failed, detail).await;
+            }
             self.retry(r).await?;
         }
         Ok(false)

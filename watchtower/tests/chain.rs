@@ -151,9 +151,14 @@ impl Net {
 
     /// Registers a with the tower and hands it the latest state (version 2); returns the receipt.
     async fn appoint(&self) -> Receipt {
+        self.appoint_for(&self.ch, self.latest()).await
+    }
+
+    /// Registers `ch`'s party a with the tower and hands it `snap`; returns the receipt.
+    async fn appoint_for(&self, ch: &TestChannel, snap: sluice_protocol::Snapshot) -> Receipt {
         let http = reqwest::Client::new();
         let url = self.tower_url();
-        let reg = register_request(&self.ch.a, CHAIN, &self.tower_key);
+        let reg = register_request(&ch.a, CHAIN, &self.tower_key);
         let r = http
             .post(format!("{url}/register"))
             .json(&reg)
@@ -161,12 +166,7 @@ impl Net {
             .await
             .unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-        let req = appointment_request(
-            &self.ch.a,
-            CHAIN,
-            &self.tower_key,
-            self.ch.appointment_of(self.latest()),
-        );
+        let req = appointment_request(&ch.a, CHAIN, &self.tower_key, ch.appointment_of(snap));
         let r = http
             .post(format!("{url}/appointments"))
             .json(&req)
@@ -516,4 +516,45 @@ async fn more_closes_than_one_query_returns_do_not_blind_the_tower() {
     drop(traffic);
     assert!(challenged_at > closed_at && challenged_at < net.settle_after().await);
     assert_eq!(net.settle().await, (900, 1_100));
+}
+
+/// F9: an appointment whose state overdraws the channel's deposits makes the tower's challenge
+/// fail on chain; the tower takes that as final and spends one fee, not one per block until
+/// the window ends.
+#[tokio::test]
+async fn a_challenge_that_fails_on_chain_is_not_paid_for_again_and_again() {
+    let net = net_with(60, &[], vec![]).await;
+    let _tower = net.start_tower();
+    let other = TestChannel::new(
+        CHAIN,
+        net.funder.clone(),
+        net.traffic.clone(),
+        Hash32(Keypair::generate().secret_bytes()),
+    );
+    let open = TxKind::OpenChannel {
+        counterparty: other.b.address(),
+        deposit: 10,
+        challenge_period: net.period,
+        salt: other.salt,
+    };
+    net.sender(&other.a).send(open, T).await.unwrap();
+    // Version 5 pays b 600 out of a deposit of 10: valid signatures, impossible balances.
+    net.appoint_for(&other, other.snapshot(5, 600)).await;
+    let before = net.client.account(&net.tower_key).await.unwrap();
+    let close = TxKind::Close {
+        cosigned: other.snapshot(1, 0).cosigned,
+        locks: vec![],
+    };
+    net.sender(&other.b).send(close, T).await.unwrap();
+    let traffic = net.traffic();
+    let tip = net.client.chain_info().await.unwrap().height;
+    net.advance_to(tip + 30).await;
+    drop(traffic);
+    let after = net.client.account(&net.tower_key).await.unwrap();
+    assert_eq!(
+        after.nonce - before.nonce,
+        1,
+        "one failing challenge, not one per block"
+    );
+    assert!(before.balance - after.balance <= 10, "one fee");
 }

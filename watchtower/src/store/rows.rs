@@ -49,6 +49,9 @@ pub enum ResponseStatus {
     Superseded,
     /// The window closed before a challenge was included.
     WindowClosed,
+    /// Our challenge was included and failed (the state does not fit the channel, say), or
+    /// the attempt budget ran out: nothing more is spent on it (ATTACKS F9).
+    Failed,
 }
 
 impl ResponseStatus {
@@ -58,6 +61,7 @@ impl ResponseStatus {
             ResponseStatus::Challenged => "challenged",
             ResponseStatus::Superseded => "superseded",
             ResponseStatus::WindowClosed => "window_closed",
+            ResponseStatus::Failed => "failed",
         }
     }
 
@@ -67,6 +71,7 @@ impl ResponseStatus {
             "challenged" => ResponseStatus::Challenged,
             "superseded" => ResponseStatus::Superseded,
             "window_closed" => ResponseStatus::WindowClosed,
+            "failed" => ResponseStatus::Failed,
             other => return Err(StoreError::Corrupt(format!("response status {other:?}"))),
         })
     }
