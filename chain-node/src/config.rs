@@ -28,6 +28,11 @@ pub struct NodeConfig {
     pub mempool_max_gapped_blocks: u64,
     /// Largest HTTP body or WebSocket message.
     pub max_request_bytes: usize,
+    /// Milliseconds a client has to send a request's headers (idle sockets are closed).
+    pub header_read_timeout_ms: u64,
+    /// RPC connections open at once, in total and from one IP address.
+    pub max_connections: usize,
+    pub max_connections_per_source: usize,
     /// Most calls in one JSON-RPC batch array.
     pub max_batch_len: usize,
     /// Most transactions in one `submit_txs`.
@@ -68,6 +73,9 @@ impl Default for NodeConfig {
             mempool_max_nonce_gap: 64,
             mempool_max_gapped_blocks: 20,
             max_request_bytes: 8 * 1024 * 1024,
+            header_read_timeout_ms: 10_000,
+            max_connections: 8_192,
+            max_connections_per_source: 2_048,
             max_batch_len: 100,
             max_submit_txs: 10_000,
             max_subscriptions_per_conn: 16,
@@ -122,6 +130,15 @@ impl NodeConfig {
         Ok(cfg)
     }
 
+    /// What the RPC listener puts up with.
+    pub fn listener_limits(&self) -> sluice_listener::ListenerLimits {
+        sluice_listener::ListenerLimits {
+            header_read_timeout_ms: self.header_read_timeout_ms,
+            max_connections: self.max_connections,
+            max_connections_per_source: self.max_connections_per_source,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("block_time_ms", self.block_time_ms as usize),
@@ -133,6 +150,15 @@ impl NodeConfig {
                 self.mempool_max_gapped_blocks as usize,
             ),
             ("max_request_bytes", self.max_request_bytes),
+            (
+                "header_read_timeout_ms",
+                self.header_read_timeout_ms as usize,
+            ),
+            ("max_connections", self.max_connections),
+            (
+                "max_connections_per_source",
+                self.max_connections_per_source,
+            ),
             ("max_batch_len", self.max_batch_len),
             ("max_submit_txs", self.max_submit_txs),
             ("ws_queue_len", self.ws_queue_len),

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use sluice_protocol::encoding::{Canonical, Writer};
 use sluice_protocol::rpc::{code, Event};
 use sluice_protocol::{hex, Address, Hash32, Transaction, TxKind, MAX_AMOUNT};
+use std::time::Duration;
 
 #[tokio::test]
 async fn transfers_move_funds_pay_fees_and_emit_events() {
@@ -273,7 +274,7 @@ async fn bad_input_gets_typed_errors_and_leaves_state_untouched() {
     )
     .await;
     let mut got = None;
-    while let Some(m) = ws.next(std::time::Duration::from_secs(5)).await {
+    while let Some(m) = ws.next(Duration::from_secs(5)).await {
         if m.get("error").is_some() {
             got = Some(m);
             break;
@@ -300,7 +301,7 @@ async fn bad_input_gets_typed_errors_and_leaves_state_untouched() {
     assert!(ws.call(9, "subscribe_heads", json!({})).await["result"].is_u64());
 
     // Nothing above changed the state; the node still works.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let after: Value = node.ok("chain_info", json!({})).await;
     assert_eq!(before["state_root"], after["state_root"]);
     assert_eq!(before["height"], after["height"]);
@@ -390,4 +391,48 @@ async fn a_pool_stuffed_with_gapped_transactions_still_includes_a_minimum_fee_cl
         "included at once: {} after {before}",
         info.height
     );
+}
+
+/// F20: hundreds of sockets that send nothing, or half a request, are closed once the header
+/// deadline passes, and a fresh client is served meanwhile and afterwards.
+#[tokio::test]
+async fn idle_and_half_sent_connections_are_closed_while_fresh_clients_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = Node::start(Opts {
+        env: vec![("SLUICE_NODE_HEADER_READ_TIMEOUT_MS", "500".into())],
+        ..Opts::default()
+    });
+    let hostport = node
+        .addr
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let mut idle = Vec::new();
+    for i in 0..300 {
+        let mut s = tokio::net::TcpStream::connect(hostport).await.unwrap();
+        if i % 2 == 0 {
+            s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+        }
+        idle.push(s);
+    }
+    assert!(
+        node.height().await < u64::MAX,
+        "served while 300 sockets idle"
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for (i, s) in idle.iter_mut().enumerate() {
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await;
+        // Closed by the node: end of stream, a reset, or a 408 answer followed by the close.
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            Ok(Ok(n)) => assert!(
+                String::from_utf8_lossy(&buf[..n]).contains("408"),
+                "unexpected answer to a half-sent request"
+            ),
+            Err(_) => panic!("idle socket {i} is still open past the header deadline"),
+        }
+    }
+    assert!(node.height().await < u64::MAX, "and served afterwards");
 }

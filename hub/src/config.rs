@@ -30,6 +30,8 @@ pub struct HubConfig {
     pub guard: GuardPolicy,
     /// Fee the hub pays on its own chain transactions.
     pub tx_fee: Amount,
+    /// What the listener (sessions, admin API) puts up with: header deadline, connection caps.
+    pub listener: sluice_listener::ListenerLimits,
 }
 
 /// Every bound the hub enforces (DESIGN.md: bounded everything).
@@ -78,6 +80,7 @@ impl Default for HubConfig {
             collateral: CollateralPolicy::default(),
             guard: GuardPolicy::default(),
             tx_fee: 1,
+            listener: Default::default(),
         }
     }
 }

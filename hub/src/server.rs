@@ -70,14 +70,14 @@ impl Hub {
         let listener = listen_nodelay(listen)?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(
-            warp::serve(routes(sh.clone()))
-                .incoming(listener)
-                .graceful(async {
-                    let _ = stopped.await;
-                })
-                .run(),
-        );
+        let server = tokio::spawn(sluice_listener::serve(
+            routes(sh.clone()),
+            listener,
+            sh.cfg.listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         if sh.chain.is_some() {
             chain::spawn(sh.clone());
         }

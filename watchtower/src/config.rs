@@ -70,6 +70,8 @@ pub struct Config {
     /// Submissions one challenge may make (its first try and every fee bump) before the tower
     /// gives up on it: a bound on what one appointment can cost the tower.
     pub max_attempts: u32,
+    /// What the API listener puts up with: header deadline, connection caps.
+    pub listener: sluice_listener::ListenerLimits,
 }
 
 impl Default for Config {
@@ -92,6 +94,7 @@ impl Default for Config {
             ingest_batch: 512,
             max_responses: 10_000,
             max_attempts: 32,
+            listener: Default::default(),
         }
     }
 }

@@ -142,14 +142,14 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
     })?;
     let (shutdown, signal) = oneshot::channel::<()>();
     let routes = api::routes(tower.clone(), cfg.max_body);
-    let server = tokio::spawn(
-        warp::serve(routes)
-            .incoming(listener)
-            .graceful(async move {
-                let _ = signal.await;
-            })
-            .run(),
-    );
+    let server = tokio::spawn(sluice_listener::serve_recovered(
+        routes,
+        listener,
+        cfg.listener,
+        async move {
+            let _ = signal.await;
+        },
+    ));
     write_addr(home, addr)?;
     tracing::info!(%addr, tower = %tower.address(), chain_id = cfg.chain_id, store = tower.store.backend(), resumed, "watchtower listening");
     Ok(Running {

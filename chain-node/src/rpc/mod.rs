@@ -15,17 +15,14 @@ use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::{Buf, Filter, Reply};
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, under the listener limits of the node's config.
 pub async fn serve(
     chain: Arc<Chain>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    warp::serve(routes(chain))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    let limits = chain.config.listener_limits();
+    sluice_listener::serve(routes(chain), listener, limits, shutdown).await;
 }
 
 fn routes(
