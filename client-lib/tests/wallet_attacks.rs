@@ -205,12 +205,7 @@ async fn f10_a_lock_claimed_on_chain_is_not_given_back_and_the_close_is_retried(
         .unwrap()
         .unwrap()
         .secret;
-    let reg = TxKind::RegisterSecret { secret };
-    chain
-        .hub_sender()
-        .send(reg, Duration::from_secs(20))
-        .await
-        .unwrap();
+    chain.hub_register(secret).await;
     chain.advance_to(lock.expiry + 1).await;
     // The hub's in-flight proposal (our unlock) is abandoned; it now asks for the lock back.
     let mut c = ctx(&chain).await;
@@ -313,12 +308,7 @@ async fn an_honest_wallet_never_takes_back_a_lock_claimed_on_chain() {
         };
         conn.accept(checked).await;
         // The payee claimed on chain (the hub's own claim goes the same way).
-        let reg = TxKind::RegisterSecret { secret };
-        chain
-            .hub_sender()
-            .send(reg, Duration::from_secs(20))
-            .await
-            .unwrap();
+        chain.hub_register(secret).await;
         lock
     };
     let (proof, lock) = tokio::join!(paying, hub_side);

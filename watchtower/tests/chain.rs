@@ -129,6 +129,20 @@ impl Net {
         self.sender(&self.ch.b).send(dep, T).await.unwrap();
     }
 
+    /// Opens another channel on chain, from the funder to the traffic key, with `deposit`.
+    async fn open_other(&self, deposit: u64) -> TestChannel {
+        let salt = Hash32(Keypair::generate().secret_bytes());
+        let other = TestChannel::new(CHAIN, self.funder.clone(), self.traffic.clone(), salt);
+        let open = TxKind::OpenChannel {
+            counterparty: other.b.address(),
+            deposit,
+            challenge_period: self.period,
+            salt,
+        };
+        self.sender(&other.a).send(open, T).await.unwrap();
+        other
+    }
+
     fn start_tower(&self) -> Daemon {
         let th = tower_home(self.dir.path());
         let _ = std::fs::remove_file(th.join("tower.addr"));
@@ -433,19 +447,7 @@ async fn an_unreadable_row_does_not_stop_the_tower_defeating_another_close() {
     let net = net().await;
     let _tower = net.start_tower();
     net.appoint().await;
-    let other = TestChannel::new(
-        CHAIN,
-        net.funder.clone(),
-        net.traffic.clone(),
-        Hash32(Keypair::generate().secret_bytes()),
-    );
-    let open = TxKind::OpenChannel {
-        counterparty: other.b.address(),
-        deposit: DEPOSIT,
-        challenge_period: net.period,
-        salt: other.salt,
-    };
-    net.sender(&other.a).send(open, T).await.unwrap();
+    let other = net.open_other(DEPOSIT).await;
     let db = format!(
         "sqlite://{}",
         tower_home(net.dir.path()).join("tower.db").display()
@@ -490,19 +492,7 @@ async fn more_closes_than_one_query_returns_do_not_blind_the_tower() {
     net.appoint().await;
     tower.stop(Duration::from_secs(5));
     for _ in 0..8 {
-        let other = TestChannel::new(
-            CHAIN,
-            net.funder.clone(),
-            net.traffic.clone(),
-            Hash32(Keypair::generate().secret_bytes()),
-        );
-        let open = TxKind::OpenChannel {
-            counterparty: other.b.address(),
-            deposit: 10,
-            challenge_period: net.period,
-            salt: other.salt,
-        };
-        net.sender(&other.a).send(open, T).await.unwrap();
+        let other = net.open_other(10).await;
         let close = TxKind::Close {
             cosigned: other.snapshot(1, 0).cosigned,
             locks: vec![],
@@ -525,19 +515,7 @@ async fn more_closes_than_one_query_returns_do_not_blind_the_tower() {
 async fn a_challenge_that_fails_on_chain_is_not_paid_for_again_and_again() {
     let net = net_with(60, &[], vec![]).await;
     let _tower = net.start_tower();
-    let other = TestChannel::new(
-        CHAIN,
-        net.funder.clone(),
-        net.traffic.clone(),
-        Hash32(Keypair::generate().secret_bytes()),
-    );
-    let open = TxKind::OpenChannel {
-        counterparty: other.b.address(),
-        deposit: 10,
-        challenge_period: net.period,
-        salt: other.salt,
-    };
-    net.sender(&other.a).send(open, T).await.unwrap();
+    let other = net.open_other(10).await;
     // Version 5 pays b 600 out of a deposit of 10: valid signatures, impossible balances.
     net.appoint_for(&other, other.snapshot(5, 600)).await;
     let before = net.client.account(&net.tower_key).await.unwrap();

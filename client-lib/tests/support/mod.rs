@@ -102,6 +102,12 @@ impl Chain {
         self.hub_sender().send(kind, TX_WAIT).await.unwrap();
     }
 
+    /// The hub registers `secret` on chain (as a payee claiming, or the hub's own claim).
+    pub async fn hub_register(&self, secret: Hash32) {
+        let reg = TxKind::RegisterSecret { secret };
+        self.hub_sender().send(reg, TX_WAIT).await.unwrap();
+    }
+
     /// Moves the dev chain to `height` with the hub's transfers (blocks need traffic).
     pub async fn advance_to(&self, height: Height) {
         sluice_test_support::advance_to(&self.hub_sender(), height)

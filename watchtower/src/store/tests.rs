@@ -17,6 +17,16 @@ fn new(user: &Keypair, ch: &TestChannel, version: u64) -> NewAppointment {
     }
 }
 
+/// Registers both parties of `ch` (quota 5).
+async fn register_both(s: &Store, ch: &TestChannel) {
+    for k in [&ch.a, &ch.b] {
+        s.register(&k.address(), &fresh_nonce(), 5, 1)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
 async fn put(s: &Store, item: NewAppointment) -> Result<Accepted, Refusal> {
     s.put_appointments(&[item], 5).await.unwrap().remove(0)
 }
@@ -183,12 +193,7 @@ async fn batch_items_see_each_other(s: &Store) {
 /// first party deletes its watch the channel is still watched for the second.
 async fn an_equal_version_from_the_other_party_gets_a_watch(s: &Store) {
     let ch = TestChannel::random(CHAIN);
-    for k in [&ch.a, &ch.b] {
-        s.register(&k.address(), &fresh_nonce(), 5, 1)
-            .await
-            .unwrap()
-            .unwrap();
-    }
+    register_both(s, &ch).await;
     assert!(put(s, new(&ch.a, &ch, 5)).await.is_ok());
     let first = s.appointment(&ch.id()).await.unwrap().unwrap();
     assert!(put(s, new(&ch.b, &ch, 5)).await.is_ok());
@@ -211,12 +216,7 @@ async fn an_equal_version_from_the_other_party_gets_a_watch(s: &Store) {
 
 async fn delete_removes_only_the_users_watch(s: &Store) {
     let ch = TestChannel::random(CHAIN);
-    for k in [&ch.a, &ch.b] {
-        s.register(&k.address(), &fresh_nonce(), 5, 1)
-            .await
-            .unwrap()
-            .unwrap();
-    }
+    register_both(s, &ch).await;
     assert!(put(s, new(&ch.a, &ch, 1)).await.is_ok());
     assert!(put(s, new(&ch.b, &ch, 2)).await.is_ok());
     let n = fresh_nonce();
