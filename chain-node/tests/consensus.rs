@@ -97,7 +97,13 @@ impl Drop for Proc {
 struct Net {
     _dir: tempfile::TempDir,
     nodes: Vec<Proc>,
+    /// Held for the network's life (dropped last, once its processes are gone).
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+/// One five-process network at a time: several at once on a small machine starve consensus
+/// timeouts and make the liveness tests flaky, for no gain in total time.
+static ONE_NETWORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A base port with `2 * n` free ports above it.
 fn base_port(n: usize) -> u16 {
@@ -117,6 +123,7 @@ fn base_port(n: usize) -> u16 {
 impl Net {
     /// Four validators (node0..3) and one full node (node4).
     fn start(env: &[(usize, &str, &str)]) -> Net {
+        let one_at_a_time = ONE_NETWORK.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().expect("tempdir");
         let base = base_port(5);
         let mut init = Command::new(BIN);
@@ -153,7 +160,11 @@ impl Net {
                 p
             })
             .collect();
-        Net { _dir: dir, nodes }
+        Net {
+            _dir: dir,
+            nodes,
+            _one_at_a_time: one_at_a_time,
+        }
     }
 
     /// Waits until every node in `which` reaches `height`.
