@@ -22,6 +22,14 @@ pub struct ChannelRecord {
     pub status: ChannelStatus,
 }
 
+/// What to send about a channel (see [`ChannelRecord::reaction`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    Challenge,
+    Settle,
+    Nothing,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ChannelStatus {
@@ -361,6 +369,32 @@ impl ChannelRecord {
         Ok((payout_a, payout_b))
     }
 
+    /// What a party holding a co-signed state at version `ours` should send about this channel
+    /// at `height`, judged by the rules `challenge` and `settle` apply to a transaction in the
+    /// next block: a challenge while the chain holds a lower version and the window is open, a
+    /// settle once the window and every stored lock have passed, else nothing.
+    pub fn reaction(&self, ours: u64, height: Height) -> Reaction {
+        let ChannelStatus::Closing {
+            stored,
+            settle_after,
+        } = &self.status
+        else {
+            return Reaction::Nothing;
+        };
+        let next = height.saturating_add(1);
+        let locks_end = stored.locks.iter().map(|l| l.expiry).max().unwrap_or(0);
+        if next < *settle_after {
+            match stored.state().version < ours {
+                true => Reaction::Challenge,
+                false => Reaction::Nothing,
+            }
+        } else if next >= locks_end {
+            Reaction::Settle
+        } else {
+            Reaction::Nothing
+        }
+    }
+
     /// The locks of the stored closing state, if closing.
     pub fn closing_locks(&self) -> &[Lock] {
         match &self.status {
@@ -549,6 +583,34 @@ mod tests {
             Err(ChannelError::LocksPending(30))
         );
         assert_eq!(f.rec.settle(30, |_| Some(29)), Ok((90, 60)));
+    }
+
+    #[test]
+    fn the_reaction_is_what_the_next_block_would_take() {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        assert_eq!(f.rec.reaction(5, 10), Reaction::Nothing, "open");
+        let v3 = pay(&v0, 3, 40);
+        let a = f.rec.a;
+        let settle_after = f.rec.close(CHAIN, &a, sign(&f, &v3), 10).unwrap();
+        let locks_end = f.rec.closing_locks().iter().map(|l| l.expiry).max();
+        let stored = locks_end.unwrap_or(0).max(settle_after);
+        let v = sign(&f, &v3).state().version;
+        assert_eq!(f.rec.reaction(v + 1, 10), Reaction::Challenge);
+        assert_eq!(
+            f.rec.reaction(v, 10),
+            Reaction::Nothing,
+            "the chain holds ours"
+        );
+        assert_eq!(f.rec.reaction(v + 1, settle_after - 2), Reaction::Challenge);
+        // From here a transaction lands at `settle_after`: no challenge, a settle if no lock
+        // is pending.
+        let at_end = f.rec.reaction(v + 1, settle_after - 1);
+        assert_ne!(at_end, Reaction::Challenge, "the window would have closed");
+        assert_eq!(f.rec.reaction(v, stored - 1), Reaction::Settle);
+        if stored > settle_after {
+            assert_eq!(at_end, Reaction::Nothing, "locks pending");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::shared::Shared;
 use crate::store::ChannelRow;
 use crate::store::{ChannelPhase, PaymentState, StoreError};
 use sluice_chain_client::ClientError;
-use sluice_protocol::onchain::ChannelStatus;
+use sluice_protocol::onchain::Reaction;
 use sluice_protocol::{Height, TxKind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,35 +50,26 @@ async fn tick(sh: &Shared, r: &Responder) -> Result<(), GuardError> {
     Ok(())
 }
 
-/// A channel closing on chain: challenged while the chain holds a state below the hub's
-/// latest, settled once its window and every stored lock have passed.
+/// A channel closing on chain: what `ChannelRecord::reaction` says of the hub's latest state
+/// (a challenge while the chain holds a lower one and the window is open, a settle once the
+/// window and every stored lock have passed).
 async fn enforce_close(r: &Responder, row: &ChannelRow, height: Height) -> Result<(), GuardError> {
     let Some(rec) = r.chain().client().channel(&row.id).await? else {
         return Ok(());
     };
-    let ChannelStatus::Closing {
-        stored,
-        settle_after,
-    } = rec.status
-    else {
-        return Ok(());
+    let (action, kind) = match rec.reaction(row.version(), height) {
+        Reaction::Challenge => (
+            Action::Challenge,
+            TxKind::Challenge {
+                cosigned: row.snapshot.cosigned,
+                locks: row.snapshot.locks.clone(),
+            },
+        ),
+        Reaction::Settle => (Action::Settle, TxKind::Settle { channel_id: row.id }),
+        Reaction::Nothing => return Ok(()),
     };
-    if stored.state().version < row.version() && height < settle_after {
-        let kind = TxKind::Challenge {
-            cosigned: row.snapshot.cosigned,
-            locks: row.snapshot.locks.clone(),
-        };
-        if let Some(tx) = r.act(row.id, Action::Challenge, kind).await? {
-            tracing::warn!(channel = %row.id, stale = stored.state().version, ours = row.version(), %tx, "challenging a stale close");
-        }
-        return Ok(());
-    }
-    let locks_end = stored.locks.iter().map(|l| l.expiry).max().unwrap_or(0);
-    if height > settle_after && height > locks_end {
-        let kind = TxKind::Settle { channel_id: row.id };
-        if let Some(tx) = r.act(row.id, Action::Settle, kind).await? {
-            tracing::info!(channel = %row.id, %tx, "settling a closed channel");
-        }
+    if let Some(tx) = r.act(row.id, action, kind).await? {
+        tracing::warn!(channel = %row.id, ?action, ours = row.version(), %tx, "enforcing a close");
     }
     Ok(())
 }

@@ -52,7 +52,7 @@ impl Kind {
             Change::AddLock { lock } if lock.direction == Direction::BtoA => Kind::Forward,
             Change::Unlock { .. } => Kind::Claim,
             Change::Bump => Kind::Bump,
-            Change::RemoveLock { .. } => return None, // told apart by the lock's direction
+            // A removal is told apart by the lock's direction (see `Inner::reply_to`).
             _ => return None,
         })
     }
