@@ -33,6 +33,15 @@ pub struct NodeConfig {
     /// RPC connections open at once, in total and from one IP address.
     pub max_connections: usize,
     pub max_connections_per_source: usize,
+    /// JSON-RPC calls per second, and the burst above that rate, one source IP address may make
+    /// over all its HTTP and WebSocket connections together. Every call counts, each entry of a
+    /// batch and every notification included; a call over it is refused with `RATE_LIMITED`.
+    pub rpc_rate_per_source: u32,
+    pub rpc_burst_per_source: u32,
+    /// The same for one connection (an HTTP keep-alive connection or a WebSocket), so one busy
+    /// connection cannot take a whole source's allowance.
+    pub rpc_rate_per_connection: u32,
+    pub rpc_burst_per_connection: u32,
     /// Most calls in one JSON-RPC batch array.
     pub max_batch_len: usize,
     /// Most transactions in one `submit_txs`.
@@ -76,6 +85,13 @@ impl Default for NodeConfig {
             header_read_timeout_ms: 10_000,
             max_connections: 8_192,
             max_connections_per_source: 2_048,
+            // Far above what a hub, wallets, towers or the benchmarks send (the chain benchmark
+            // sends a few `submit_txs` calls of 1,000 transactions a second), yet a bound on
+            // what one host can make the node do.
+            rpc_rate_per_source: 20_000,
+            rpc_burst_per_source: 40_000,
+            rpc_rate_per_connection: 10_000,
+            rpc_burst_per_connection: 20_000,
             max_batch_len: 100,
             max_submit_txs: 10_000,
             max_subscriptions_per_conn: 16,
@@ -159,6 +175,16 @@ impl NodeConfig {
                 "max_connections_per_source",
                 self.max_connections_per_source,
             ),
+            ("rpc_rate_per_source", self.rpc_rate_per_source as usize),
+            ("rpc_burst_per_source", self.rpc_burst_per_source as usize),
+            (
+                "rpc_rate_per_connection",
+                self.rpc_rate_per_connection as usize,
+            ),
+            (
+                "rpc_burst_per_connection",
+                self.rpc_burst_per_connection as usize,
+            ),
             ("max_batch_len", self.max_batch_len),
             ("max_submit_txs", self.max_submit_txs),
             ("ws_queue_len", self.ws_queue_len),
@@ -196,5 +222,17 @@ mod tests {
         };
         cfg.save(&dir.path().join(CONFIG_FILE)).unwrap();
         assert_eq!(NodeConfig::load(dir.path()).unwrap(), cfg);
+    }
+
+    #[test]
+    fn zero_rate_limits_are_refused() {
+        let cfg = NodeConfig {
+            rpc_burst_per_connection: 0,
+            ..NodeConfig::default()
+        };
+        match cfg.validate() {
+            Err(ConfigError::Invalid(m)) => assert!(m.contains("rpc_burst_per_connection"), "{m}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 }

@@ -5,6 +5,10 @@
 //! header-read timeout, which needs a timer warp does not give it), and open connections are
 //! capped in total and per source address: past a cap a new connection is closed at once, so
 //! the clients already served go on. WebSocket upgrades work as with warp's server.
+//!
+//! Every request carries a [`Peer`] in its extensions (`warp::ext::get::<Peer>()`): warp's own
+//! `addr::remote` is only filled in by warp's server, and per-source or per-connection request
+//! limits need to know who is asking.
 
 use hyper::body::{Body, Incoming};
 use hyper::service::Service;
@@ -17,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -42,6 +46,34 @@ impl Default for ListenerLimits {
             max_connections: 8_192,
             max_connections_per_source: 2_048,
         }
+    }
+}
+
+/// Who sent a request: the connection's remote address and an id unique among the connections
+/// this listener accepted (keep-alive requests on one connection share it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub connection: u64,
+}
+
+/// Puts the connection's [`Peer`] into each request before the inner service sees it.
+struct WithPeer<S> {
+    inner: S,
+    peer: Peer,
+}
+
+impl<S> Service<Request<Incoming>> for WithPeer<S>
+where
+    S: Service<Request<Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(self.peer);
+        self.inner.call(req)
     }
 }
 
@@ -138,6 +170,7 @@ async fn run<S, B>(
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms.max(1));
+    let mut accepted_count: u64 = 0;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -156,7 +189,14 @@ async fn run<S, B>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = make();
+        accepted_count += 1;
+        let service = WithPeer {
+            inner: make(),
+            peer: Peer {
+                addr: peer,
+                connection: accepted_count,
+            },
+        };
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             // hyper's deadline starts with the first byte (the protocol sniff waits before it):

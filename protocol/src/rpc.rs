@@ -42,6 +42,9 @@ pub mod code {
     pub const LIMIT_EXCEEDED: i64 = -32011;
     /// Asked for something that does not exist (e.g. a future block).
     pub const NOT_FOUND: i64 = -32012;
+    /// Over a request-rate limit (per source address or per connection); `message` names the
+    /// limit and when to retry. Nothing was executed.
+    pub const RATE_LIMITED: i64 = -32013;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -72,6 +72,14 @@ pub struct Config {
     pub max_attempts: u32,
     /// What the API listener puts up with: header deadline, connection caps.
     pub listener: sluice_listener::ListenerLimits,
+    /// `POST /appointments` requests per second, and the burst above that rate, one source IP
+    /// address may make; past it the API answers 429 `rate_limited`.
+    pub submit_rate_per_source: u32,
+    pub submit_burst_per_source: u32,
+    /// The same for `POST /register`, stricter: every registration adds a user row, and a
+    /// user never needs more than one.
+    pub register_rate_per_source: u32,
+    pub register_burst_per_source: u32,
 }
 
 impl Default for Config {
@@ -95,6 +103,14 @@ impl Default for Config {
             max_responses: 10_000,
             max_attempts: 32,
             listener: Default::default(),
+            // One host may post 100,000 appointments at once (the watchtower benchmark's load,
+            // from one address, fits in the burst) and 10,000 a second after that.
+            submit_rate_per_source: 10_000,
+            submit_burst_per_source: 100_000,
+            // Enough for a host that registers a few hundred wallets at once (the benchmark
+            // registers about a hundred in a row), then one every 200 ms.
+            register_rate_per_source: 5,
+            register_burst_per_source: 200,
         }
     }
 }
@@ -129,6 +145,22 @@ impl Config {
             ("poll_ms", self.poll_ms),
             ("retry_blocks", self.retry_blocks),
             ("store_connections", u64::from(self.store_connections)),
+            (
+                "submit_rate_per_source",
+                u64::from(self.submit_rate_per_source),
+            ),
+            (
+                "submit_burst_per_source",
+                u64::from(self.submit_burst_per_source),
+            ),
+            (
+                "register_rate_per_source",
+                u64::from(self.register_rate_per_source),
+            ),
+            (
+                "register_burst_per_source",
+                u64::from(self.register_burst_per_source),
+            ),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be positive")));
@@ -206,6 +238,20 @@ mod tests {
             init(dir.path(), 42, None),
             Err(ConfigError::Exists(_))
         ));
+    }
+
+    #[test]
+    fn zero_rate_limits_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), 42, None).unwrap();
+        let cfg = Config {
+            register_burst_per_source: 0,
+            ..Config::load(dir.path()).unwrap()
+        };
+        match cfg.check() {
+            Err(ConfigError::Invalid(m)) => assert!(m.contains("register_burst_per_source"), "{m}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     #[test]

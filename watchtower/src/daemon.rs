@@ -141,7 +141,8 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
         source,
     })?;
     let (shutdown, signal) = oneshot::channel::<()>();
-    let routes = api::routes(tower.clone(), cfg.max_body);
+    let limits = Arc::new(api::ApiLimits::new(&cfg));
+    let routes = api::routes(tower.clone(), cfg.max_body, limits);
     let server = tokio::spawn(sluice_listener::serve_recovered(
         routes,
         listener,

@@ -37,6 +37,14 @@ pub enum ApiError {
     NotFound,
     #[error("tower is busy; retry shortly")]
     Busy,
+    #[error("too many {what} requests from this address: at most {per_sec} a second (burst {burst}); retry in {retry_ms} ms")]
+    RateLimited {
+        /// Which limit: `registration` or `appointment`.
+        what: &'static str,
+        per_sec: u32,
+        burst: u32,
+        retry_ms: u64,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -59,6 +67,7 @@ impl ApiError {
             ApiError::StaleNonce(_) => "stale_nonce",
             ApiError::NotFound => "not_found",
             ApiError::Busy => "busy",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -79,7 +88,16 @@ impl ApiError {
             ApiError::StaleVersion { .. } | ApiError::ReplayedNonce => StatusCode::CONFLICT,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Whole seconds after which a refused request may be retried, for a `Retry-After` header.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_ms, .. } => Some(retry_ms.div_ceil(1_000).max(1)),
+            _ => None,
         }
     }
 

@@ -19,11 +19,16 @@ struct Fx {
 }
 
 async fn tower(quota: u64) -> Fx {
+    tower_with(|cfg| cfg.quota = quota).await
+}
+
+/// A tower on the default settings as changed by `tune`.
+async fn tower_with(tune: impl FnOnce(&mut Config)) -> Fx {
     let dir = tempfile::tempdir().unwrap();
     // No node listens there: the API works without the chain.
     config::init(dir.path(), CHAIN, Some("127.0.0.1:1")).unwrap();
     let mut cfg = Config::load(dir.path()).unwrap();
-    cfg.quota = quota;
+    tune(&mut cfg);
     let run = sluice_watchtower::start(dir.path(), cfg).await.unwrap();
     let addr = std::fs::read_to_string(dir.path().join("tower.addr")).unwrap();
     assert_eq!(addr, run.addr.to_string());
@@ -572,4 +577,138 @@ async fn an_appointment_the_store_could_not_read_back_is_refused() {
         .await;
     refused(r, StatusCode::BAD_REQUEST, "malformed").await;
     assert_eq!(fx.stored_version(&ch).await, None, "nothing stored");
+}
+
+/// A client whose connections leave from `ip` (any 127/8 address works on loopback).
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+/// Asserts a 429 `rate_limited` refusal naming `what`, with a `Retry-After` header.
+async fn rate_limited(r: reqwest::Response, what: &str) {
+    assert!(r.headers().contains_key("retry-after"), "{:?}", r.headers());
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let e: TowerError = r.json().await.unwrap();
+    assert_eq!(e.code, "rate_limited", "{}", e.message);
+    assert!(e.message.contains(what), "{}", e.message);
+}
+
+/// F20: one address flooding registrations is refused past its burst, nothing of the refused
+/// ones is stored, and the tower keeps serving: appointments from that address, registrations
+/// from another, and the same address again once its allowance refills.
+#[tokio::test]
+async fn a_registration_flood_gets_429_and_the_tower_keeps_serving() {
+    let fx = tower_with(|cfg| {
+        cfg.register_rate_per_source = 1;
+        cfg.register_burst_per_source = 3;
+    })
+    .await;
+    let users: Vec<Keypair> = (0..20).map(|_| Keypair::generate()).collect();
+    let flood = users.iter().map(|u| async {
+        let r = fx
+            .post("/register", &register_request(u, CHAIN, &fx.tower))
+            .await;
+        (u.address(), r)
+    });
+    let (mut ok, mut refused) = (vec![], 0);
+    for (user, r) in futures::future::join_all(flood).await {
+        if r.status() == StatusCode::OK {
+            ok.push(user);
+        } else {
+            rate_limited(r, "registration").await;
+            refused += 1;
+            let stored = fx.run.tower.store.watched_count(&user).await.unwrap();
+            assert_eq!(stored, None, "a refused registration stores nothing");
+        }
+    }
+    assert_eq!((ok.len(), refused), (3, 17));
+    // Submissions have their own limit: a registered user from the same address is served.
+    let first = users.iter().find(|u| u.address() == ok[0]).unwrap();
+    let ch = TestChannel::new(CHAIN, first.clone(), Keypair::generate(), Hash32([3; 32]));
+    let r = fx
+        .submit(&appointment_request(
+            first,
+            CHAIN,
+            &fx.tower,
+            ch.appointment(1, 1),
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Another address registers at once.
+    let other = Keypair::generate();
+    let r = client_from([127, 0, 0, 2])
+        .post(format!("{}/register", fx.url))
+        .json(&register_request(&other, CHAIN, &fx.tower))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // And the flooding address is served again once a second has passed.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    fx.register(&Keypair::generate()).await;
+    let h = fx
+        .http
+        .get(format!("{}/health", fx.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.status(), StatusCode::OK);
+    let text = fx
+        .http
+        .get(format!("{}/metrics", fx.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("sluice_tower_requests_refused_total{code=\"rate_limited\"} 17"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn appointments_over_the_submission_limit_get_429_before_any_check() {
+    let fx = tower_with(|cfg| {
+        cfg.submit_rate_per_source = 1;
+        cfg.submit_burst_per_source = 2;
+    })
+    .await;
+    let ch = TestChannel::random(CHAIN);
+    fx.register(&ch.a).await;
+    for v in 1..=2 {
+        let r = fx
+            .submit(&appointment_request(
+                &ch.a,
+                CHAIN,
+                &fx.tower,
+                ch.appointment(v, v),
+            ))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // Over the limit even malformed bodies get the limit's answer: nothing is parsed.
+    rate_limited(
+        fx.submit(&appointment_request(
+            &ch.a,
+            CHAIN,
+            &fx.tower,
+            ch.appointment(3, 3),
+        ))
+        .await,
+        "appointment",
+    )
+    .await;
+    rate_limited(
+        fx.post("/appointments", &"not an appointment").await,
+        "appointment",
+    )
+    .await;
+    assert_eq!(fx.stored_version(&ch).await, Some(2));
+    // Listing is not limited; the tower still answers.
+    assert_eq!(fx.list(&ch.a).await.len(), 1);
 }

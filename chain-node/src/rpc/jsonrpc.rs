@@ -1,4 +1,9 @@
 //! The JSON-RPC 2.0 envelope: parsing single calls and batches, and building responses.
+//!
+//! A call without an `id` member is a notification: it is executed but never answered, alone or
+//! in a batch (a batch of notifications only gets no answer at all). `"id": null` is a request
+//! like any other and is answered with a null id. A malformed entry is always answered (with a
+//! null id), since whether it meant to be a notification cannot be told.
 
 use serde_json::{json, Value};
 use sluice_protocol::rpc::{code, RpcError};
@@ -6,7 +11,8 @@ use sluice_protocol::rpc::{code, RpcError};
 /// One well-formed call.
 #[derive(Debug)]
 pub struct Call {
-    pub id: Value,
+    /// `None` for a notification (no `id` member), which gets no answer.
+    pub id: Option<Value>,
     pub method: String,
     pub params: Value,
 }
@@ -71,8 +77,11 @@ fn call(v: Value) -> Result<Call, Value> {
             &error(code::INVALID_REQUEST, "a call must be a JSON object"),
         ));
     };
-    let id = obj.remove("id").unwrap_or(Value::Null);
-    if !matches!(id, Value::Null | Value::Number(_) | Value::String(_)) {
+    let id = obj.remove("id");
+    if !matches!(
+        id,
+        None | Some(Value::Null | Value::Number(_) | Value::String(_))
+    ) {
         return Err(err_response(
             Value::Null,
             &error(
@@ -83,13 +92,13 @@ fn call(v: Value) -> Result<Call, Value> {
     }
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(err_response(
-            id,
+            id.unwrap_or(Value::Null),
             &error(code::INVALID_REQUEST, "\"jsonrpc\" must be \"2.0\""),
         ));
     }
     let Some(Value::String(method)) = obj.remove("method") else {
         return Err(err_response(
-            id,
+            id.unwrap_or(Value::Null),
             &error(code::INVALID_REQUEST, "\"method\" must be a string"),
         ));
     };
@@ -97,15 +106,17 @@ fn call(v: Value) -> Result<Call, Value> {
     Ok(Call { id, method, params })
 }
 
-/// Joins responses the way they were asked: an array for a batch, one object otherwise.
-pub fn assemble(batch: bool, mut responses: Vec<Value>) -> String {
-    match (batch, responses.pop()) {
-        (false, Some(single)) => single.to_string(),
+/// Joins the answers (`None` for each notification) the way they were asked: an array for a
+/// batch, one object otherwise; nothing at all when every call was a notification.
+pub fn assemble(batch: bool, responses: Vec<Option<Value>>) -> Option<String> {
+    let mut answered: Vec<Value> = responses.into_iter().flatten().collect();
+    match (batch, answered.pop()) {
+        (_, None) => None,
+        (false, Some(single)) => Some(single.to_string()),
         (true, Some(last)) => {
-            responses.push(last);
-            Value::Array(responses).to_string()
+            answered.push(last);
+            Some(Value::Array(answered).to_string())
         }
-        (_, None) => Value::Array(vec![]).to_string(),
     }
 }
 
@@ -126,5 +137,34 @@ mod tests {
             Parsed::Batch(v) => assert!(v.iter().all(|c| c.is_err())),
             _ => panic!("expected a batch"),
         }
+    }
+
+    #[test]
+    fn a_missing_id_is_a_notification_a_null_id_is_not() {
+        match parse(br#"{"jsonrpc":"2.0","method":"x"}"#, 10) {
+            Parsed::Single(Ok(c)) => assert_eq!(c.id, None),
+            _ => panic!("expected a call"),
+        }
+        match parse(br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#, 10) {
+            Parsed::Single(Ok(c)) => assert_eq!(c.id, Some(Value::Null)),
+            _ => panic!("expected a call"),
+        }
+        // Malformed without an id: still answered, with a null id.
+        match parse(br#"{"jsonrpc":"2.0","method":1}"#, 10) {
+            Parsed::Single(Err(e)) => assert_eq!(e["id"], Value::Null),
+            _ => panic!("expected an error"),
+        }
+    }
+
+    #[test]
+    fn notifications_get_no_entry_and_all_notifications_no_body() {
+        let a = json!({"id": 1});
+        assert_eq!(assemble(false, vec![None]), None);
+        assert_eq!(assemble(true, vec![None, None]), None);
+        assert_eq!(
+            assemble(true, vec![None, Some(a.clone()), None]),
+            Some(json!([a]).to_string())
+        );
+        assert_eq!(assemble(false, vec![Some(a.clone())]), Some(a.to_string()));
     }
 }

@@ -1,15 +1,22 @@
 //! JSON-RPC 2.0 over HTTP `POST /` and WebSocket `/ws`, plus `GET /health` and `GET /metrics`.
 //! Methods and types are those of `sluice_protocol::rpc`.
+//!
+//! Over HTTP a body of notifications only is answered `204 No Content` with an empty body; a
+//! body whose every call was refused by a rate limit is answered `429` (with the JSON-RPC
+//! errors as its body), any other JSON-RPC answer `200`.
 
 pub mod jsonrpc;
+pub mod limits;
 pub mod methods;
 pub mod ws;
 
 use crate::chain::Chain;
 use crate::metrics::Metrics;
 use futures::{Stream, StreamExt};
-use jsonrpc::{error, Parsed};
+use jsonrpc::{error, Call, Parsed};
+use limits::{Caller, RateLimited, RateLimits};
 use serde_json::{json, Value};
+use sluice_listener::Peer;
 use sluice_protocol::rpc::code;
 use std::sync::Arc;
 use warp::http::StatusCode;
@@ -21,22 +28,35 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let limits = chain.config.listener_limits();
-    sluice_listener::serve(routes(chain), listener, limits, shutdown).await;
+    let listener_limits = chain.config.listener_limits();
+    let rate_limits = Arc::new(RateLimits::from_config(&chain.config));
+    let pruner = tokio::spawn(rate_limits.clone().prune_forever());
+    let routes = routes(chain, rate_limits);
+    sluice_listener::serve(routes, listener, listener_limits, shutdown).await;
+    pruner.abort();
 }
 
 fn routes(
     chain: Arc<Chain>,
+    limits: Arc<RateLimits>,
 ) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
     let with_chain = {
         let c = chain.clone();
         warp::any().map(move || c.clone())
     };
+    // The listener tells who is asking; the limits are taken per source and per connection.
+    let caller = warp::ext::optional::<Peer>().map(move |peer| Caller {
+        limits: limits.clone(),
+        peer,
+    });
     let rpc = warp::path::end()
         .and(warp::post())
         .and(with_chain.clone())
+        .and(caller.clone())
         .and(warp::body::stream())
-        .then(|chain: Arc<Chain>, body| async move { http_rpc(chain, body).await });
+        .then(|chain: Arc<Chain>, caller: Caller, body| async move {
+            http_rpc(chain, caller, body).await
+        });
     // Frames and messages slightly over the request limit are read and refused politely;
     // far bigger ones are cut off by the WebSocket layer.
     let max = chain.config.max_request_bytes;
@@ -44,10 +64,11 @@ fn routes(
         .and(warp::path::end())
         .and(warp::ws())
         .and(with_chain.clone())
-        .map(move |ws: warp::ws::Ws, chain: Arc<Chain>| {
+        .and(caller)
+        .map(move |ws: warp::ws::Ws, chain: Arc<Chain>, caller: Caller| {
             ws.max_message_size(max.saturating_mul(2))
                 .max_frame_size(max.saturating_mul(2))
-                .on_upgrade(move |socket| ws::connection(socket, chain))
+                .on_upgrade(move |socket| ws::connection(socket, chain, caller))
         });
     let health = warp::path("health")
         .and(warp::path::end())
@@ -111,7 +132,43 @@ fn json_reply(body: String, status: StatusCode) -> warp::reply::Response {
     warp::reply::with_status(reply, status).into_response()
 }
 
-async fn http_rpc<S, B>(chain: Arc<Chain>, body: S) -> warp::reply::Response
+/// The id a refusal of this entry is answered with: the call's own (none for a notification),
+/// or null for a malformed entry.
+fn entry_id(entry: &Result<Call, Value>) -> Option<Value> {
+    match entry {
+        Ok(call) => call.id.clone(),
+        Err(_) => Some(Value::Null),
+    }
+}
+
+/// Answers a call the limits refused (nothing for a notification).
+fn refuse(chain: &Chain, e: &RateLimited, id: Option<Value>) -> Option<Value> {
+    Metrics::inc(&chain.metrics.rpc_errors, 1);
+    tracing::debug!(error = %e, "call refused by a rate limit");
+    e.reply(id)
+}
+
+/// Runs one call; its answer, or none if it was a notification.
+async fn execute(chain: &Arc<Chain>, call: Call) -> Option<Value> {
+    let result = methods::call(chain, &call.method, call.params).await;
+    if result.is_err() {
+        Metrics::inc(&chain.metrics.rpc_errors, 1);
+    }
+    let id = call.id?;
+    Some(match result {
+        Ok(v) => jsonrpc::ok_response(id, v),
+        Err(e) => jsonrpc::err_response(id, &e),
+    })
+}
+
+/// A body that is not a call still costs one call's place; refused, it gets the limit's error.
+fn refuse_body(chain: &Chain, caller: &Caller) -> Option<warp::reply::Response> {
+    let e = caller.admit().err()?;
+    let body = refuse(chain, &e, Some(Value::Null))?;
+    Some(json_reply(body.to_string(), StatusCode::TOO_MANY_REQUESTS))
+}
+
+async fn http_rpc<S, B>(chain: Arc<Chain>, caller: Caller, body: S) -> warp::reply::Response
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -120,6 +177,9 @@ where
     let bytes = match read_limited(body, max).await {
         Ok(b) => b,
         Err(BodyError::TooLarge(max)) => {
+            if let Some(refused) = refuse_body(&chain, &caller) {
+                return refused;
+            }
             Metrics::inc(&chain.metrics.rpc_errors, 1);
             let e = error(
                 code::LIMIT_EXCEEDED,
@@ -143,26 +203,39 @@ where
     };
     let (batch, calls) = match jsonrpc::parse(&bytes, chain.config.max_batch_len) {
         Parsed::Invalid(resp) => {
+            if let Some(refused) = refuse_body(&chain, &caller) {
+                return refused;
+            }
             Metrics::inc(&chain.metrics.rpc_errors, 1);
             return json_reply(resp.to_string(), StatusCode::OK);
         }
         Parsed::Single(c) => (false, vec![c]),
         Parsed::Batch(cs) => (true, cs),
     };
-    let mut responses = Vec::with_capacity(calls.len());
+    let (total, mut limited) = (calls.len(), 0);
+    let mut responses = Vec::with_capacity(total);
     for c in calls {
         Metrics::inc(&chain.metrics.rpc_requests, 1);
-        let resp = match c {
-            Err(resp) => Err(resp),
-            Ok(call) => match methods::call(&chain, &call.method, call.params).await {
-                Ok(v) => Ok(jsonrpc::ok_response(call.id, v)),
-                Err(e) => Err(jsonrpc::err_response(call.id, &e)),
-            },
-        };
-        responses.push(resp.unwrap_or_else(|e| {
-            Metrics::inc(&chain.metrics.rpc_errors, 1);
-            e
-        }));
+        if let Err(e) = caller.admit() {
+            limited += 1;
+            responses.push(refuse(&chain, &e, entry_id(&c)));
+            continue;
+        }
+        responses.push(match c {
+            Err(resp) => {
+                Metrics::inc(&chain.metrics.rpc_errors, 1);
+                Some(resp)
+            }
+            Ok(call) => execute(&chain, call).await,
+        });
     }
-    json_reply(jsonrpc::assemble(batch, responses), StatusCode::OK)
+    let status = if limited == total {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::OK
+    };
+    match jsonrpc::assemble(batch, responses) {
+        Some(body) => json_reply(body, status),
+        None => warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response(),
+    }
 }

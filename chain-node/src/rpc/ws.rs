@@ -5,12 +5,20 @@
 //! notification backlog behind) is sent an error and disconnected, so a slow reader can never
 //! hold up block production or other connections.
 //!
+//! Calls count against the rate limits of the connection and of its source address (see
+//! [`super::limits`]); a call over one is answered with `RATE_LIMITED` and the connection stays
+//! open. Notifications (calls without an `id`) are executed and never answered, except that a
+//! subscription asked for in a notification is not started: its id is its answer, so the
+//! client could neither unsubscribe nor tell its stream from another's, and it would hold one of
+//! the connection's subscription places until the connection ends.
+//!
 //! `subscribe_events{filter, from_height}` subscribes to new blocks *first*, then reads the tip
 //! `T`, replays committed events in `[from_height, T]` from the ledger, then streams live blocks
 //! above `T`: no gap (every block above `T` arrives live) and no duplicate (nothing at or below
 //! `T` is sent twice).
 
 use super::jsonrpc::{self, error, Call, Parsed};
+use super::limits::Caller;
 use super::methods;
 use crate::chain::{BlockNotice, Chain};
 use crate::metrics::Metrics;
@@ -55,7 +63,7 @@ fn notification<T: Serialize>(method: &str, sub: u64, result: &T) -> String {
         .to_string()
 }
 
-pub async fn connection(socket: WebSocket, chain: Arc<Chain>) {
+pub async fn connection(socket: WebSocket, chain: Arc<Chain>, caller: Caller) {
     let gauge = &chain.metrics.ws_connections;
     Metrics::inc(gauge, 1);
     let (sink, mut stream) = socket.split();
@@ -80,7 +88,15 @@ pub async fn connection(socket: WebSocket, chain: Arc<Chain>) {
             continue;
         }
         let mut starts = Vec::new();
-        let reply = handle_message(&chain, msg.as_bytes(), &outbox, &mut subs, &mut starts).await;
+        let reply = handle_message(
+            &chain,
+            &caller,
+            msg.as_bytes(),
+            &outbox,
+            &mut subs,
+            &mut starts,
+        )
+        .await;
         if let Some(text) = reply {
             if outbox.queue.send(text).await.is_err() {
                 break;
@@ -129,10 +145,17 @@ async fn write_loop(
     let _ = sink.close().await;
 }
 
-/// Answers one message; subscriptions it started are released by firing `starts` once the
-/// answer is queued.
+/// A message that is not a call still costs one call's place; refused, it gets the limit's error.
+fn refuse_message(chain: &Chain, caller: &Caller) -> Option<String> {
+    let e = caller.admit().err()?;
+    super::refuse(chain, &e, Some(Value::Null)).map(|v| v.to_string())
+}
+
+/// Answers one message (nothing if it held notifications only); subscriptions it started are
+/// released by firing `starts` once the answer is queued.
 async fn handle_message(
     chain: &Arc<Chain>,
+    caller: &Caller,
     bytes: &[u8],
     outbox: &Outbox,
     subs: &mut HashMap<u64, JoinHandle<()>>,
@@ -140,6 +163,9 @@ async fn handle_message(
 ) -> Option<String> {
     let max = chain.config.max_request_bytes;
     if bytes.len() > max {
+        if let Some(refused) = refuse_message(chain, caller) {
+            return Some(refused);
+        }
         let e = error(
             code::LIMIT_EXCEEDED,
             format!(
@@ -150,42 +176,54 @@ async fn handle_message(
         return Some(jsonrpc::err_response(Value::Null, &e).to_string());
     }
     let (batch, calls) = match jsonrpc::parse(bytes, chain.config.max_batch_len) {
-        Parsed::Invalid(resp) => return Some(resp.to_string()),
+        Parsed::Invalid(resp) => {
+            return refuse_message(chain, caller).or_else(|| Some(resp.to_string()))
+        }
         Parsed::Single(c) => (false, vec![c]),
         Parsed::Batch(cs) => (true, cs),
     };
     let mut responses = Vec::with_capacity(calls.len());
     for c in calls {
+        if let Err(e) = caller.admit() {
+            responses.push(super::refuse(chain, &e, super::entry_id(&c)));
+            continue;
+        }
         responses.push(match c {
-            Err(resp) => resp,
+            Err(resp) => Some(resp),
             Ok(call) => answer(chain, call, outbox, subs, starts).await,
         });
     }
-    Some(jsonrpc::assemble(batch, responses))
+    jsonrpc::assemble(batch, responses)
 }
 
+/// Runs one call; its answer, or none for a notification.
 async fn answer(
     chain: &Arc<Chain>,
     call: Call,
     outbox: &Outbox,
     subs: &mut HashMap<u64, JoinHandle<()>>,
     starts: &mut Vec<oneshot::Sender<()>>,
-) -> Value {
+) -> Option<Value> {
     Metrics::inc(&chain.metrics.rpc_requests, 1);
-    let result = match call.method.as_str() {
-        method::SUBSCRIBE_HEADS | method::SUBSCRIBE_EVENTS => {
+    let result = match (call.method.as_str(), &call.id) {
+        (method::SUBSCRIBE_HEADS | method::SUBSCRIBE_EVENTS, None) => {
+            tracing::debug!(method = %call.method, "subscription asked in a notification: ignored");
+            return None;
+        }
+        (method::SUBSCRIBE_HEADS | method::SUBSCRIBE_EVENTS, Some(_)) => {
             subscribe(chain, &call, outbox, subs, starts)
         }
-        method::UNSUBSCRIBE => unsubscribe(chain, call.params.clone(), subs),
-        name => methods::call(chain, name, call.params).await,
+        (method::UNSUBSCRIBE, _) => unsubscribe(chain, call.params.clone(), subs),
+        (name, _) => methods::call(chain, name, call.params).await,
     };
-    match result {
-        Ok(v) => jsonrpc::ok_response(call.id, v),
-        Err(e) => {
-            Metrics::inc(&chain.metrics.rpc_errors, 1);
-            jsonrpc::err_response(call.id, &e)
-        }
+    if result.is_err() {
+        Metrics::inc(&chain.metrics.rpc_errors, 1);
     }
+    let id = call.id?;
+    Some(match result {
+        Ok(v) => jsonrpc::ok_response(id, v),
+        Err(e) => jsonrpc::err_response(id, &e),
+    })
 }
 
 fn unsubscribe(
