@@ -1,71 +1,79 @@
-//! Follows the chain from a persisted cursor: marks channels open, closing and settled, learns
-//! payment secrets from the registry, and challenges a stale close itself while online.
+//! The wallet's chain listener, driven by the shared chain follower: marks channels open, closing
+//! and settled, learns payment secrets from the registry, and challenges a stale close itself
+//! while online.
 
 use crate::core::Core;
+use crate::error::WalletError;
 use crate::events::WalletEvent;
 use crate::store::{ChannelStatus, PaymentDirection};
+use sluice_chain_client::Listen;
 use sluice_protocol::onchain::EventKind;
 use sluice_protocol::rpc::{Event, EventFilter};
+use sluice_protocol::Height;
 use std::sync::Arc;
-use std::time::Duration;
 
-const CURSOR_KEY: &str = "chain_cursor";
-const RETRY: Duration = Duration::from_secs(1);
+/// The cursor under the shared follower's rule: the last height fully handled. (An older key,
+/// `chain_cursor`, counted a height as seen once one event of it was: it is not read, so an
+/// upgraded wallet replays its history once, harmlessly.)
+const CURSOR_KEY: &str = "chain_handled";
 
-/// The event kinds the wallet acts on. The subscription filters by kind; events of channels
-/// the wallet does not hold are skipped locally.
-fn filter() -> EventFilter {
-    let kinds = [
-        "ChannelOpened",
-        "ChannelClosing",
-        "ChannelChallenged",
-        "ChannelSettled",
-        "SecretRegistered",
-    ];
-    EventFilter {
-        kinds: kinds.iter().map(|k| k.to_string()).collect(),
-        ..EventFilter::default()
-    }
-}
+/// The wallet's chain listener.
+pub(crate) struct Follower(pub Arc<Core>);
 
-/// Runs forever, resubscribing after any failure.
+/// Runs forever through the shared chain follower.
 pub(crate) async fn run(core: Arc<Core>) {
-    loop {
-        let from = match core.store.meta(CURSOR_KEY).await {
-            Ok(v) => v.and_then(|s| s.parse().ok()).unwrap_or(0),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the chain cursor");
-                tokio::time::sleep(RETRY).await;
-                continue;
-            }
-        };
-        match core.chain.subscribe_events(filter(), from).await {
-            Ok(mut stream) => loop {
-                match stream.next().await {
-                    Ok(ev) => handle(&core, ev).await,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "event stream ended");
-                        break;
-                    }
-                }
-            },
-            Err(e) => tracing::debug!(error = %e, "cannot subscribe to chain events"),
-        }
-        tokio::time::sleep(RETRY).await;
-    }
+    let client = core.chain.clone();
+    sluice_chain_client::follow(&client, &Follower(core)).await
 }
 
-/// Handles one event, then moves the cursor to its height (re-handling a height is harmless).
-async fn handle(core: &Core, ev: Event) {
-    if let Err(e) = act(core, &ev.event).await {
-        tracing::warn!(error = %e, event = ev.event.name(), "handling a chain event failed");
+impl Listen for Follower {
+    type Error = WalletError;
+
+    /// The event kinds the wallet acts on; events of channels it does not hold are skipped
+    /// locally (a `SecretRegistered` names no participant).
+    fn filter(&self) -> EventFilter {
+        let kinds = [
+            "ChannelOpened",
+            "ChannelClosing",
+            "ChannelChallenged",
+            "ChannelSettled",
+            "SecretRegistered",
+        ];
+        EventFilter {
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            ..EventFilter::default()
+        }
     }
-    if let Err(e) = core
-        .store
-        .set_meta(CURSOR_KEY, &ev.height.to_string())
-        .await
-    {
-        tracing::error!(error = %e, "cannot persist the chain cursor");
+
+    async fn cursor(&self) -> Result<Height, WalletError> {
+        Ok(self
+            .0
+            .store
+            .meta(CURSOR_KEY)
+            .await?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// A failed reaction is logged and left to the guard, which re-reads the chain every round;
+    /// only a store failure stops the follower (and replays from the cursor).
+    async fn event(&self, ev: &Event) -> Result<(), WalletError> {
+        match act(&self.0, &ev.event).await {
+            Err(WalletError::Store(e)) => Err(WalletError::Store(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, event = ev.event.name(), "handling a chain event failed");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    async fn handled(&self, height: Height) -> Result<(), WalletError> {
+        self.0.store.set_meta(CURSOR_KEY, &height.to_string()).await
+    }
+
+    fn interrupted(&self, error: &WalletError) {
+        tracing::debug!(%error, "chain follower interrupted");
     }
 }
 

@@ -1,21 +1,16 @@
-//! Follows the chain from the persisted cursor: the event subscription (closes and challenges)
-//! gives immediate reactions; each new head then confirms, by an `events` query over the heights
-//! since the cursor, that nothing was missed, and only then advances the cursor. Reactions are
-//! recorded before the cursor moves, so a crash replays rather than loses.
+//! The tower's chain listener: every close and challenge is recorded, then reacted to, before the
+//! shared follower (`sluice_chain_client::follower`) moves the cursor past it, so a crash replays
+//! rather than loses. Watching and pruning follow the tip.
 
 use crate::chain_view::ChainView;
 use crate::metrics::Metrics;
 use crate::responder::{Responder, ResponderError};
 use crate::store::{Closing, Store, StoreError};
-use sluice_chain_client::{ChainClient, ClientError};
+use sluice_chain_client::{ChainClient, ClientError, Listen};
 use sluice_protocol::onchain::{ChannelStatus, EventKind};
-use sluice_protocol::rpc::{Event, EventFilter};
+use sluice_protocol::rpc::{ChainInfo, Event, EventFilter};
 use sluice_protocol::{ChainId, Hash32, Height};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Most heights asked for in one `events` query while catching up.
-const CATCH_UP_SPAN: Height = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -53,57 +48,10 @@ fn filter() -> EventFilter {
 }
 
 impl ChainMonitor {
-    /// Runs forever, reconnecting after any failure.
+    /// Runs forever through the shared chain follower, reconnecting after any failure.
     pub async fn run(self) {
-        loop {
-            if let Err(e) = self.follow().await {
-                self.view.set_connected(false);
-                tracing::warn!(error = %e, node = self.client.url(), "chain monitor interrupted; reconnecting");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    async fn follow(&self) -> Result<(), MonitorError> {
-        let info = self.client.chain_info().await?;
-        if info.chain_id != self.chain_id {
-            return Err(MonitorError::WrongChain {
-                expected: self.chain_id,
-                got: info.chain_id,
-            });
-        }
-        let from = self.view.processed() + 1;
-        let mut events = self.client.subscribe_events(filter(), from).await?;
-        let mut heads = self.client.subscribe_heads().await?;
-        self.view.set_connected(true);
-        self.responder.prime().await;
-        tracing::info!(from, tip = info.height, "following the chain");
-        self.catch_up(info.height).await?;
-        loop {
-            tokio::select! {
-                ev = events.next() => self.handle(&ev?).await?,
-                head = heads.next() => self.catch_up(head?.height).await?,
-            }
-        }
-    }
-
-    /// Processes every event up to `tip` not yet covered by the cursor, then advances it.
-    async fn catch_up(&self, tip: Height) -> Result<(), MonitorError> {
-        self.view.set_tip(tip);
-        self.metrics.tip_height.set(tip as i64);
-        let mut cursor = self.view.processed();
-        while cursor < tip {
-            let to = tip.min(cursor + CATCH_UP_SPAN);
-            for ev in self.client.all_events(cursor + 1, to, &filter()).await? {
-                self.handle(&ev).await?;
-            }
-            self.store.set_cursor(to).await?;
-            self.view.set_processed(to);
-            self.metrics.processed_height.set(to as i64);
-            cursor = to;
-        }
-        self.store.prune_closings(tip).await?;
-        Ok(())
+        let client = self.client.clone();
+        sluice_chain_client::follow(&client, &self).await
     }
 
     async fn handle(&self, ev: &Event) -> Result<(), MonitorError> {
@@ -167,4 +115,72 @@ impl ChainMonitor {
             None => None,
         })
     }
+}
+
+impl Listen for ChainMonitor {
+    type Error = MonitorError;
+
+    fn filter(&self) -> EventFilter {
+        filter()
+    }
+
+    async fn cursor(&self) -> Result<Height, MonitorError> {
+        Ok(self.view.processed())
+    }
+
+    async fn connected(&self, info: &ChainInfo) -> Result<(), MonitorError> {
+        if info.chain_id != self.chain_id {
+            return Err(MonitorError::WrongChain {
+                expected: self.chain_id,
+                got: info.chain_id,
+            });
+        }
+        self.view.set_connected(true);
+        self.responder.prime().await;
+        Ok(())
+    }
+
+    async fn head(&self, tip: Height) -> Result<(), MonitorError> {
+        self.view.set_tip(tip);
+        self.metrics.tip_height.set(tip as i64);
+        self.store.prune_closings(tip).await?;
+        Ok(())
+    }
+
+    async fn event(&self, ev: &Event) -> Result<(), MonitorError> {
+        self.handle(ev).await
+    }
+
+    /// Versions only rise on chain, so of a span's closes and challenges only each channel's
+    /// last one can call for a response: a flood of challenges on one channel costs one.
+    async fn events(&self, events: Vec<Event>) -> Result<(), MonitorError> {
+        for ev in last_per_channel(events) {
+            self.handle(&ev).await?;
+        }
+        Ok(())
+    }
+
+    async fn handled(&self, height: Height) -> Result<(), MonitorError> {
+        self.store.set_cursor(height).await?;
+        self.view.set_processed(height);
+        self.metrics.processed_height.set(height as i64);
+        Ok(())
+    }
+
+    fn interrupted(&self, error: &MonitorError) {
+        self.view.set_connected(false);
+        tracing::warn!(%error, node = self.client.url(), "chain monitor interrupted; reconnecting");
+    }
+}
+
+/// Each channel's last event, in the order of those last events.
+fn last_per_channel(events: Vec<Event>) -> Vec<Event> {
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Vec<Event> = events
+        .into_iter()
+        .rev()
+        .filter(|ev| ev.event.channel_id().is_none_or(|id| seen.insert(id)))
+        .collect();
+    last.reverse();
+    last
 }

@@ -131,12 +131,17 @@ impl Net {
 
     /// Opens another channel on chain, from the funder to the traffic key, with `deposit`.
     async fn open_other(&self, deposit: u64) -> TestChannel {
+        self.open_other_for(deposit, self.period).await
+    }
+
+    /// [`open_other`](Self::open_other) with its own challenge period.
+    async fn open_other_for(&self, deposit: u64, period: Height) -> TestChannel {
         let salt = Hash32(Keypair::generate().secret_bytes());
         let other = TestChannel::new(CHAIN, self.funder.clone(), self.traffic.clone(), salt);
         let open = TxKind::OpenChannel {
             counterparty: other.b.address(),
             deposit,
-            challenge_period: self.period,
+            challenge_period: period,
             salt,
         };
         self.sender(&other.a).send(open, T).await.unwrap();
@@ -506,6 +511,79 @@ async fn more_closes_than_one_query_returns_do_not_blind_the_tower() {
     drop(traffic);
     assert!(challenged_at > closed_at && challenged_at < net.settle_after().await);
     assert_eq!(net.settle().await, (900, 1_100));
+}
+
+/// F8 at full size: while the tower is away, one channel is closed and then challenged ten
+/// thousand times (10,001 matching events, more than the node's default 10,000 per query, all
+/// inside one catch-up span), then the watched channel is closed with a stale state. Back up, the
+/// tower reads through the flood and defeats the close.
+#[tokio::test]
+async fn ten_thousand_challenges_in_one_catch_up_span_do_not_blind_the_tower() {
+    const FLOOD: u64 = 10_000;
+    // One account sends the whole flood: let it queue a pool's worth ahead of its nonce.
+    let net = net_with(60, &[("SLUICE_NODE_MEMPOOL_MAX_NONCE_GAP", "1000")], vec![]).await;
+    let mut tower = net.start_tower();
+    net.appoint().await;
+    tower.stop(Duration::from_secs(5));
+    let start = net.client.chain_info().await.unwrap().height;
+    let other = net.open_other_for(10, 500).await;
+    let close = TxKind::Close {
+        cosigned: other.snapshot(1, 0).cosigned,
+        locks: vec![],
+    };
+    net.sender(&other.a).send(close, T).await.unwrap();
+    flood_challenges(&net, &other, 2..FLOOD + 2).await;
+    let closed_at = net.stale_close().await;
+    assert!(
+        closed_at - start < sluice_chain_client::follower::SPAN,
+        "the flood fits one catch-up span"
+    );
+    let everything = net
+        .client
+        .events(start, closed_at, EventFilter::default())
+        .await;
+    assert!(everything.is_err(), "one query cannot return the flood");
+    let _tower = net.start_tower();
+    let traffic = net.traffic();
+    let challenged_at = net.challenged_at(T).await;
+    drop(traffic);
+    assert!(challenged_at > closed_at && challenged_at < net.settle_after().await);
+    assert_eq!(net.settle().await, (900, 1_100));
+}
+
+/// Challenges `other` at every version of `versions`, from party a, a pool's worth at a time.
+async fn flood_challenges(net: &Net, other: &TestChannel, versions: std::ops::Range<u64>) {
+    let from = other.a.address();
+    let mut nonce = net.client.account(&from).await.unwrap().nonce;
+    let versions: Vec<u64> = versions.collect();
+    for chunk in versions.chunks(1_000) {
+        let txs: Vec<_> = chunk
+            .iter()
+            .map(|&v| {
+                let kind = TxKind::Challenge {
+                    cosigned: other.snapshot(v, 0).cosigned,
+                    locks: vec![],
+                };
+                let tx = sluice_protocol::Transaction {
+                    chain_id: CHAIN,
+                    from,
+                    nonce,
+                    fee: 10,
+                    kind,
+                };
+                nonce += 1;
+                tx.sign(&other.a)
+            })
+            .collect();
+        for outcome in net.client.submit_many(&txs).await.unwrap() {
+            assert_eq!(outcome.error, None);
+        }
+        let deadline = Instant::now() + T;
+        while net.client.account(&from).await.unwrap().nonce < nonce {
+            assert!(Instant::now() < deadline, "challenges not included");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// F9: an appointment whose state overdraws the channel's deposits makes the tower's challenge

@@ -11,6 +11,7 @@ mod watcher;
 
 use crate::shared::Shared;
 use responder::Responder;
+use sluice_chain_client::follow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +21,21 @@ pub fn spawn(sh: Arc<Shared>) {
     };
     let g = &sh.cfg.guard;
     let every = Duration::from_secs(g.resubmit_secs.max(1));
-    let responder = Arc::new(Responder::new(chain, sh.cfg.tx_fee, g.max_fee, every));
-    tokio::spawn(watcher::run(sh.clone(), responder.clone()));
-    tokio::spawn(watcher::follow_heads(sh.clone()));
+    let responder = Arc::new(Responder::new(
+        chain.clone(),
+        sh.cfg.tx_fee,
+        g.max_fee,
+        every,
+    ));
+    let channels = watcher::Channels {
+        sh: sh.clone(),
+        responder: responder.clone(),
+    };
+    let client = chain.client().clone();
+    tokio::spawn(async move { follow(&client, &channels).await });
+    let secrets = secrets::Secrets::new(sh.clone());
+    let client = chain.client().clone();
+    tokio::spawn(async move { follow(&client, &secrets).await });
     tokio::spawn(collateral::run(sh.clone()));
-    tokio::spawn(secrets::run(sh.clone()));
     tokio::spawn(guard::run(sh, responder));
 }

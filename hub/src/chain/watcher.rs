@@ -1,66 +1,59 @@
-//! The event follower: `subscribe_events(participant = hub, cursor + 1)`, reconnecting with
-//! backoff and resuming from the persisted cursor.
+//! The hub's channel listener, driven by the shared chain follower: channels opened toward the
+//! hub, deposits, closes (a stale one is challenged at once) and settlements, each applied with
+//! the cursor in one transaction.
 
 use super::responder::{Action, Responder};
 use crate::shared::Shared;
 use crate::store::{ChainWrite, ChannelPhase, ChannelRow};
-use sluice_chain_client::ClientError;
+use sluice_chain_client::{ClientError, Listen};
 use sluice_protocol::onchain::EventKind;
 use sluice_protocol::rpc::{Event, EventFilter};
-use sluice_protocol::{Snapshot, TxKind};
+use sluice_protocol::{Height, Snapshot, TxKind};
 use std::sync::Arc;
-use std::time::Duration;
 
-pub async fn run(sh: Arc<Shared>, responder: Arc<Responder>) {
-    loop {
-        if let Err(e) = follow(&sh, &responder).await {
-            tracing::warn!(error = %e, "chain event stream ended; reconnecting");
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// Keeps the hub's view of the chain height current.
-pub async fn follow_heads(sh: Arc<Shared>) {
-    let Some(chain) = sh.chain.clone() else {
-        return;
-    };
-    loop {
-        if let Ok(mut heads) = chain.client().subscribe_heads().await {
-            while let Ok(h) = heads.next().await {
-                sh.set_height(h.height);
-            }
-        }
-        if let Ok(info) = chain.client().chain_info().await {
-            sh.set_height(info.height);
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+/// The hub's channel listener: every event naming the hub, with the persisted cursor.
+pub struct Channels {
+    pub sh: Arc<Shared>,
+    pub responder: Arc<Responder>,
 }
 
 #[derive(Debug, thiserror::Error)]
-enum FollowError {
+pub enum FollowError {
     #[error(transparent)]
     Chain(#[from] ClientError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
-async fn follow(sh: &Arc<Shared>, r: &Responder) -> Result<(), FollowError> {
-    let Some(chain) = sh.chain.clone() else {
-        return Ok(());
-    };
-    let from = sh.store.cursor().await? + 1;
-    let filter = EventFilter {
-        participant: Some(sh.address()),
-        ..Default::default()
-    };
-    let mut events = chain.client().subscribe_events(filter, from).await?;
-    tracing::info!(from, "following chain events");
-    loop {
-        let ev = events.next().await?;
-        sh.set_height(ev.height);
-        apply(sh, r, &ev).await?;
+impl Listen for Channels {
+    type Error = FollowError;
+
+    fn filter(&self) -> EventFilter {
+        EventFilter {
+            participant: Some(self.sh.address()),
+            ..Default::default()
+        }
+    }
+
+    async fn cursor(&self) -> Result<Height, FollowError> {
+        Ok(self.sh.store.cursor().await?)
+    }
+
+    async fn head(&self, height: Height) -> Result<(), FollowError> {
+        self.sh.set_height(height);
+        Ok(())
+    }
+
+    async fn event(&self, ev: &Event) -> Result<(), FollowError> {
+        apply(&self.sh, &self.responder, ev).await
+    }
+
+    async fn handled(&self, height: Height) -> Result<(), FollowError> {
+        Ok(self.sh.store.apply_chain(height, &[]).await?)
+    }
+
+    fn interrupted(&self, error: &FollowError) {
+        tracing::warn!(%error, "chain follower interrupted; reconnecting");
     }
 }
 
@@ -131,8 +124,8 @@ async fn apply(sh: &Arc<Shared>, r: &Responder, ev: &Event) -> Result<(), Follow
         }
         _ => {}
     }
-    // Replaying the cursor's height is harmless (idempotent writes), so the cursor marks the
-    // last height known complete: the one before this event's.
+    // The cursor is the last height fully handled: the one before this event's (replaying a
+    // height is harmless, every write is idempotent).
     sh.store
         .apply_chain(ev.height.saturating_sub(1), &writes)
         .await?;
