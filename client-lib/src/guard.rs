@@ -2,7 +2,8 @@
 //! - on an open channel, if the hub has not co-signed our unlock of an incoming payment by
 //!   `expiry − unlock_margin`, register the secret on chain (so the lock resolves to us) and
 //!   force-close; a close that failed is retried as long as the registration was in time (F10);
-//! - on a channel closing on chain (whoever closed), register at once the secret of every lock
+//! - on a channel closing on chain (whoever closed), challenge it while the chain holds an older
+//!   state than ours and the window is open, and register at once the secret of every lock
 //!   toward us in the state the chain holds that pays one of our invoices (F5).
 
 use crate::core::Core;
@@ -66,6 +67,13 @@ fn near(lock: &Lock, height: Height, margin: Height) -> bool {
 }
 
 async fn guard_closing(core: &Core, ch: &ChannelRow, height: Height) -> crate::error::Result<()> {
+    // A challenge the follower sent that did not land is sent again while the window is open.
+    if let Some(version) = crate::onchain::challenge_if_stale(core, &ch.id).await? {
+        core.emit(crate::events::WalletEvent::ChallengeSubmitted {
+            channel_id: ch.id,
+            version,
+        });
+    }
     let rec = crate::chain::record(&core.chain, &ch.id).await?;
     let OnChain::Closing { stored, .. } = rec.status else {
         return Ok(());

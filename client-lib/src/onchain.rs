@@ -4,7 +4,7 @@
 use crate::core::Core;
 use crate::error::{Result, WalletError};
 use crate::store::ChannelStatus;
-use sluice_protocol::onchain::{ChannelRecord, ChannelStatus as OnChain};
+use sluice_protocol::onchain::{ChannelRecord, ChannelStatus as OnChain, Reaction};
 use sluice_protocol::{Amount, CoSigned, Hash32, Height, TxKind};
 use std::time::Duration;
 
@@ -53,15 +53,17 @@ pub(crate) async fn force_close(core: &Core, id: &Hash32) -> Result<Height> {
     }
 }
 
-/// Answers a stale close with our newer snapshot, if the chain holds an older one.
+/// Answers a stale close with our newer snapshot, if the chain holds an older one and the
+/// window is still open (the one reaction rule, `ChannelRecord::reaction`).
 pub(crate) async fn challenge_if_stale(core: &Core, id: &Hash32) -> Result<Option<u64>> {
     let ch = core.store.require_channel(id).await?;
     let ours = ch.snapshot.state().version;
+    let height = core.chain.chain_info().await?.height;
     let rec = crate::chain::record(&core.chain, id).await?;
     let OnChain::Closing { stored, .. } = &rec.status else {
         return Ok(None);
     };
-    if stored.state().version >= ours {
+    if rec.reaction(ours, height) != Reaction::Challenge {
         return Ok(None);
     }
     let kind = TxKind::Challenge {

@@ -22,6 +22,19 @@ pub struct ChannelRecord {
     pub status: ChannelStatus,
 }
 
+/// Whether a challenge sent at `height` can still land: the next block is inside the window
+/// ending at `settle_after` (the rule `ChannelRecord::challenge` applies).
+pub fn challenge_lands(settle_after: Height, height: Height) -> bool {
+    height.saturating_add(1) < settle_after
+}
+
+/// Whether a holder of a co-signed state at version `ours` must challenge a close that stores
+/// version `stored`, its window ending at `settle_after`, at `height`: the one reaction rule of
+/// the hub, the wallet and the tower (who knows only the version and window end of a close).
+pub fn must_challenge(stored: u64, settle_after: Height, ours: u64, height: Height) -> bool {
+    stored < ours && challenge_lands(settle_after, height)
+}
+
 /// What to send about a channel (see [`ChannelRecord::reaction`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reaction {
@@ -243,7 +256,11 @@ impl ChannelRecord {
         Ok(total)
     }
 
-    fn verify(&self, chain_id: ChainId, snapshot: &Snapshot) -> Result<(), ChannelError> {
+    /// Whether a `Close` or `Challenge` with `snapshot` passes this channel's checks: the
+    /// parties' signatures and balances that fit the deposits. A watcher holding a state for this
+    /// channel asks this before it spends a fee on it (deposits only grow, so a state that fits
+    /// now fits later).
+    pub fn admits(&self, chain_id: ChainId, snapshot: &Snapshot) -> Result<(), ChannelError> {
         snapshot.verify(chain_id, &self.id, &self.a, &self.b)?;
         snapshot.state().balances(self.deposit_a, self.deposit_b)?;
         Ok(())
@@ -268,7 +285,7 @@ impl ChannelRecord {
             cosigned: *cosigned,
             locks: Vec::new(),
         };
-        self.verify(chain_id, &snapshot).map_err(|e| match e {
+        self.admits(chain_id, &snapshot).map_err(|e| match e {
             ChannelError::State(StateError::LocksMismatch) => ChannelError::NotFinal,
             e => e,
         })?;
@@ -289,7 +306,7 @@ impl ChannelRecord {
         if self.status != ChannelStatus::Open {
             return Err(ChannelError::NotOpen);
         }
-        self.verify(chain_id, &snapshot)?;
+        self.admits(chain_id, &snapshot)?;
         let settle_after = height
             .checked_add(self.challenge_period)
             .ok_or(amount::AmountError::Overflow)?;
@@ -324,7 +341,7 @@ impl ChannelRecord {
                 got,
             });
         }
-        self.verify(chain_id, &snapshot)?;
+        self.admits(chain_id, &snapshot)?;
         let settle_after = *settle_after;
         self.status = ChannelStatus::Closing {
             stored: Box::new(snapshot),
@@ -381,14 +398,13 @@ impl ChannelRecord {
         else {
             return Reaction::Nothing;
         };
-        let next = height.saturating_add(1);
         let locks_end = stored.locks.iter().map(|l| l.expiry).max().unwrap_or(0);
-        if next < *settle_after {
-            match stored.state().version < ours {
+        if challenge_lands(*settle_after, height) {
+            match must_challenge(stored.state().version, *settle_after, ours, height) {
                 true => Reaction::Challenge,
                 false => Reaction::Nothing,
             }
-        } else if next >= locks_end {
+        } else if height.saturating_add(1) >= locks_end {
             Reaction::Settle
         } else {
             Reaction::Nothing

@@ -1,8 +1,9 @@
 //! What the API answers when it refuses a request: a stable `code`, a message, an HTTP status.
 
 use crate::store::{Refusal, StoreError};
+use sluice_protocol::onchain::ChannelError;
 use sluice_protocol::wire::tower::TowerError;
-use sluice_protocol::StateError;
+use sluice_protocol::{Hash32, StateError};
 use warp::http::StatusCode;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,8 @@ pub enum ApiError {
     WrongChain { expected: u64, got: u64 },
     #[error("invalid appointment: {0}")]
     InvalidAppointment(StateError),
+    #[error("the state does not fit channel {channel} on chain: {why}")]
+    DoesNotFit { channel: Hash32, why: ChannelError },
     #[error("version {got} is not above the stored version {stored}")]
     StaleVersion { stored: u64, got: u64 },
     #[error("quota of {quota} channels reached")]
@@ -61,6 +64,7 @@ impl ApiError {
             ApiError::NotParticipant => "not_participant",
             ApiError::WrongChain { .. } => "wrong_chain",
             ApiError::InvalidAppointment(_) => "invalid_appointment",
+            ApiError::DoesNotFit { .. } => "does_not_fit",
             ApiError::StaleVersion { .. } => "stale_version",
             ApiError::QuotaExceeded { .. } => "quota_exceeded",
             ApiError::ReplayedNonce => "replayed_nonce",
@@ -79,6 +83,7 @@ impl ApiError {
             ApiError::Malformed(_)
             | ApiError::WrongChain { .. }
             | ApiError::InvalidAppointment(_) => StatusCode::BAD_REQUEST,
+            ApiError::DoesNotFit { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MissingAuth | ApiError::BadAuth | ApiError::StaleNonce(_) => {
                 StatusCode::UNAUTHORIZED
             }

@@ -7,8 +7,8 @@ use crate::chain_view::ChainView;
 use crate::metrics::Metrics;
 use crate::store::{Closing, Response, ResponseStatus, Store, StoreError, StoredAppointment};
 use crate::submitter::{bumped, Submitter};
-use sluice_chain_client::ClientError;
-use sluice_protocol::onchain::ChannelStatus;
+use sluice_chain_client::{ChainClient, ClientError};
+use sluice_protocol::onchain::{challenge_lands, must_challenge, ChannelStatus};
 use sluice_protocol::{Amount, Hash32, TxKind};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -82,7 +82,12 @@ impl Responder {
             }
             return Ok(());
         }
-        if self.view.tip() >= onchain.settle_after {
+        if !must_challenge(
+            onchain.version,
+            onchain.settle_after,
+            ap.version(),
+            self.view.tip(),
+        ) {
             tracing::warn!(%channel_id, settle_after = onchain.settle_after, "stale close seen after its window");
             return Ok(());
         }
@@ -98,10 +103,32 @@ impl Responder {
                 ..Response::new(channel_id, onchain, self.settings.fee)
             },
         };
+        if let Some(why) = self.misfit(&ap).await? {
+            let mut r = base;
+            self.finish(&mut r, ResponseStatus::Failed, why).await?;
+            return Ok(());
+        }
         let (fee, nonce) = self.next_try(&base);
         let r = self.attempt(&ap, base, fee, nonce).await?;
         self.follow(r);
         Ok(())
+    }
+
+    /// The chain client the responder reads through.
+    pub fn chain(&self) -> &ChainClient {
+        self.submitter.client()
+    }
+
+    /// Why the chain would refuse a challenge with `ap` (it does not fit the channel's
+    /// deposits, say), checked before any fee is spent on it; `None` if it would pass.
+    async fn misfit(&self, ap: &StoredAppointment) -> Result<Option<String>, ResponderError> {
+        let Some(rec) = self.chain().channel(&ap.channel_id).await? else {
+            return Ok(Some("channel not on chain".into()));
+        };
+        Ok(rec
+            .admits(self.submitter.chain_id(), &ap.snapshot)
+            .err()
+            .map(|why| format!("does not fit the channel on chain: {why}")))
     }
 
     /// Fee and nonce of the next try: a pending transaction is replaced at its nonce for a
@@ -281,7 +308,7 @@ impl Responder {
                 ChannelStatus::Open => {}
             }
         }
-        if tip >= r.settle_after {
+        if !challenge_lands(r.settle_after, tip) {
             let detail = format!("window ended at {}", r.settle_after);
             return self
                 .finish(&mut r, ResponseStatus::WindowClosed, detail)
@@ -317,6 +344,9 @@ impl Responder {
         r.status = status;
         r.detail = detail;
         self.store.save_response(r).await?;
+        if let Some(nonce) = r.tx_nonce {
+            self.submitter.release(nonce);
+        }
         self.metrics
             .responses
             .with_label_values(&[status.as_str()])

@@ -5,7 +5,7 @@
 
 use sluice_chain_client::{ChainClient, ClientError};
 use sluice_protocol::{Amount, ChainId, Hash32, Keypair, Transaction, TxKind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeSet;
 use tokio::sync::Mutex;
 
 pub struct Submitter {
@@ -14,9 +14,10 @@ pub struct Submitter {
     chain_id: ChainId,
     /// The next fresh nonce, once known; `None` re-reads the account after a refusal.
     next: Mutex<Option<u64>>,
-    /// No fresh nonce below this: held by a pending transaction of a previous run (resumed
-    /// responses), which the account's committed nonce does not show.
-    floor: AtomicU64,
+    /// Nonces of our transactions that may still wait in the pool (pending responses, this
+    /// run's or a previous one's), which the account's committed nonce does not show. A fresh
+    /// nonce is always above them, so a retry never replaces another channel's challenge (F18).
+    live: std::sync::Mutex<BTreeSet<u64>>,
 }
 
 /// The smallest fee that replaces one paying `fee`: double it, and never less than the
@@ -33,7 +34,7 @@ impl Submitter {
             key,
             chain_id,
             next: Mutex::new(None),
-            floor: AtomicU64::new(0),
+            live: std::sync::Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -41,10 +42,32 @@ impl Submitter {
         &self.client
     }
 
-    /// Records that `nonce` is taken by a resumed response's transaction.
+    pub fn chain_id(&self) -> ChainId {
+        self.chain_id
+    }
+
+    /// Records that `nonce` is taken by a pending response's transaction.
     pub fn note_pending(&self, nonce: u64) {
-        self.floor
-            .fetch_max(nonce.saturating_add(1), Ordering::Relaxed);
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(nonce);
+        }
+    }
+
+    /// The response holding `nonce` is over: the nonce is spent, or its transaction may go.
+    pub fn release(&self, nonce: u64) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&nonce);
+        }
+    }
+
+    /// The lowest nonce that is neither committed nor held by a live transaction of ours.
+    fn fresh(&self, committed: u64) -> u64 {
+        let Ok(mut live) = self.live.lock() else {
+            return committed;
+        };
+        live.retain(|&n| n >= committed);
+        live.last()
+            .map_or(committed, |&n| committed.max(n.saturating_add(1)))
     }
 
     fn sign(&self, nonce: u64, fee: Amount, kind: TxKind) -> sluice_protocol::SignedTx {
@@ -76,12 +99,12 @@ impl Submitter {
         let mut next = self.next.lock().await;
         let nonce = match *next {
             Some(n) => n,
-            None => self.client.account(&self.key.address()).await?.nonce,
-        }
-        .max(self.floor.load(Ordering::Relaxed));
+            None => self.fresh(self.client.account(&self.key.address()).await?.nonce),
+        };
         match self.client.submit(&self.sign(nonce, fee, kind)).await {
             Ok(id) => {
                 *next = Some(nonce + 1);
+                self.note_pending(nonce);
                 Ok((id, nonce))
             }
             Err(e) => {
@@ -111,6 +134,19 @@ impl Submitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fresh_nonce_is_above_every_live_one_and_spent_ones_are_forgotten() {
+        let s = Submitter::new(ChainClient::new("127.0.0.1:1"), Keypair::generate(), 1);
+        assert_eq!(s.fresh(5), 5);
+        s.note_pending(5);
+        s.note_pending(7);
+        assert_eq!(s.fresh(5), 8, "never 5 or 6: 5 and 7 still wait");
+        s.release(7);
+        assert_eq!(s.fresh(5), 6);
+        assert_eq!(s.fresh(9), 9, "committed past them: nothing live");
+        assert_eq!(s.live.lock().map(|l| l.len()).unwrap_or(9), 0);
+    }
 
     #[test]
     fn a_bump_always_clears_the_mempool_replacement_rule() {

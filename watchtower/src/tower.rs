@@ -135,6 +135,7 @@ impl Tower {
                 .map_or("does not round-trip".into(), |e| e.to_string());
             return Err(ApiError::Malformed(format!("snapshot: {why}")));
         }
+        self.fits_on_chain(channel_id, &ap.snapshot).await?;
         let item = NewAppointment {
             user: auth.user,
             nonce: auth.nonce,
@@ -163,6 +164,17 @@ impl Tower {
             version,
             height,
         ))
+    }
+
+    /// A state for a channel the chain knows must fit its deposits, or the challenge it would
+    /// make fails on chain (F9, F19). A channel not yet on chain, or a node that does not
+    /// answer, is not held against the user: the responder checks again before it spends a fee.
+    async fn fits_on_chain(&self, channel: Hash32, snapshot: &Snapshot) -> Result<(), ApiError> {
+        let Ok(Some(rec)) = self.responder.chain().channel(&channel).await else {
+            return Ok(());
+        };
+        rec.admits(self.chain_id, snapshot)
+            .map_err(|why| ApiError::DoesNotFit { channel, why })
     }
 
     pub async fn list(&self, auth: UserAuth) -> Result<Vec<AppointmentSummary>, ApiError> {

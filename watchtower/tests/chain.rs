@@ -136,8 +136,20 @@ impl Net {
 
     /// [`open_other`](Self::open_other) with its own challenge period.
     async fn open_other_for(&self, deposit: u64, period: Height) -> TestChannel {
+        let other = self.other();
+        self.open(&other, deposit, period).await;
+        other
+    }
+
+    /// A channel from the funder to the traffic key, not yet on chain.
+    fn other(&self) -> TestChannel {
         let salt = Hash32(Keypair::generate().secret_bytes());
-        let other = TestChannel::new(CHAIN, self.funder.clone(), self.traffic.clone(), salt);
+        TestChannel::new(CHAIN, self.funder.clone(), self.traffic.clone(), salt)
+    }
+
+    /// Opens `other` on chain with `deposit` from party a.
+    async fn open(&self, other: &TestChannel, deposit: u64, period: Height) {
+        let salt = other.salt;
         let open = TxKind::OpenChannel {
             counterparty: other.b.address(),
             deposit,
@@ -145,7 +157,6 @@ impl Net {
             salt,
         };
         self.sender(&other.a).send(open, T).await.unwrap();
-        other
     }
 
     fn start_tower(&self) -> Daemon {
@@ -175,6 +186,19 @@ impl Net {
 
     /// Registers `ch`'s party a with the tower and hands it `snap`; returns the receipt.
     async fn appoint_for(&self, ch: &TestChannel, snap: sluice_protocol::Snapshot) -> Receipt {
+        let r = self.post_appointment(ch, snap).await;
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        let receipt: Receipt = r.json().await.unwrap();
+        assert_eq!(receipt.verify(), Ok(()));
+        receipt
+    }
+
+    /// Registers `ch`'s party a with the tower and posts `snap`; the tower's answer.
+    async fn post_appointment(
+        &self,
+        ch: &TestChannel,
+        snap: sluice_protocol::Snapshot,
+    ) -> reqwest::Response {
         let http = reqwest::Client::new();
         let url = self.tower_url();
         let reg = register_request(&ch.a, CHAIN, &self.tower_key);
@@ -186,16 +210,16 @@ impl Net {
             .unwrap();
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
         let req = appointment_request(&ch.a, CHAIN, &self.tower_key, ch.appointment_of(snap));
-        let r = http
-            .post(format!("{url}/appointments"))
+        http.post(format!("{url}/appointments"))
             .json(&req)
             .send()
             .await
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-        let receipt: Receipt = r.json().await.unwrap();
-        assert_eq!(receipt.verify(), Ok(()));
-        receipt
+            .unwrap()
+    }
+
+    async fn health(&self) -> serde_json::Value {
+        let url = format!("{}/health", self.tower_url());
+        reqwest::get(url).await.unwrap().json().await.unwrap()
     }
 
     /// a paid b 600, then b paid a 500: a holds 900, b 1100.
@@ -586,16 +610,34 @@ async fn flood_challenges(net: &Net, other: &TestChannel, versions: std::ops::Ra
     }
 }
 
-/// F9: an appointment whose state overdraws the channel's deposits makes the tower's challenge
-/// fail on chain; the tower takes that as final and spends one fee, not one per block until
-/// the window ends.
+/// F9 and F19 at the door: a state that overdraws the channel's deposits on chain would make
+/// the tower's challenge fail; it is refused with `does_not_fit` and nothing is stored.
 #[tokio::test]
-async fn a_challenge_that_fails_on_chain_is_not_paid_for_again_and_again() {
+async fn a_state_beyond_the_channels_deposits_is_refused_at_submission() {
     let net = net_with(60, &[], vec![]).await;
     let _tower = net.start_tower();
     let other = net.open_other(10).await;
     // Version 5 pays b 600 out of a deposit of 10: valid signatures, impossible balances.
+    let r = net.post_appointment(&other, other.snapshot(5, 600)).await;
+    assert_eq!(r.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "does_not_fit", "{body}");
+    assert_eq!(net.health().await["appointments"], 0, "nothing stored");
+    // A state that fits the same channel is taken.
+    net.appoint_for(&other, other.snapshot(6, 10)).await;
+    assert_eq!(net.health().await["appointments"], 1);
+}
+
+/// F9 past the door: a state handed over before its channel was on chain, which then opens
+/// with a smaller deposit, is checked against the chain before any fee is spent: the close goes
+/// unanswered at no cost to the tower, and the response is recorded as failed.
+#[tokio::test]
+async fn an_appointment_that_does_not_fit_the_opened_channel_costs_the_tower_nothing() {
+    let net = net_with(60, &[], vec![]).await;
+    let _tower = net.start_tower();
+    let other = net.other();
     net.appoint_for(&other, other.snapshot(5, 600)).await;
+    net.open(&other, 10, 60).await;
     let before = net.client.account(&net.tower_key).await.unwrap();
     let close = TxKind::Close {
         cosigned: other.snapshot(1, 0).cosigned,
@@ -607,10 +649,28 @@ async fn a_challenge_that_fails_on_chain_is_not_paid_for_again_and_again() {
     net.advance_to(tip + 30).await;
     drop(traffic);
     let after = net.client.account(&net.tower_key).await.unwrap();
-    assert_eq!(
-        after.nonce - before.nonce,
-        1,
-        "one failing challenge, not one per block"
+    assert_eq!(after, before, "no transaction, no fee");
+}
+
+/// F18: one of the tower's challenges waits in the pool when another submission is refused;
+/// the next fresh nonce is above the waiting one, so it neither replaces it nor is refused as
+/// an underpriced replacement, and both are included.
+#[tokio::test]
+async fn a_refusal_never_hands_out_the_nonce_of_a_waiting_transaction() {
+    let net = net_with(60, &[("SLUICE_NODE_BLOCK_TIME_MS", "1500")], vec![]).await;
+    let key = net.funder.clone();
+    let s = sluice_watchtower::submitter::Submitter::new(net.client.clone(), key, CHAIN);
+    let pay = || TxKind::Transfer {
+        to: Keypair::generate().address(),
+        amount: 1,
+    };
+    let (first, n) = s.submit_new(pay(), 10).await.unwrap();
+    assert!(
+        s.submit_new(pay(), 0).await.is_err(),
+        "below the minimum fee"
     );
-    assert!(before.balance - after.balance <= 10, "one fee");
+    let (second, m) = s.submit_new(pay(), 10).await.unwrap();
+    assert_eq!(m, n + 1);
+    net.client.wait_for_success(&first, T).await.unwrap();
+    net.client.wait_for_success(&second, T).await.unwrap();
 }
