@@ -9,7 +9,7 @@ mod support;
 use sluice_client::{WalletError, WalletEvent};
 use sluice_protocol::routing::RoutingTerms;
 use sluice_protocol::wire::hub::{ErrorCode, SessionMsg};
-use sluice_protocol::{Change, Context, Direction, Hash32, Lock, Policy, TxKind};
+use sluice_protocol::{Change, Context, Direction, Hash32, Keypair, Lock, Policy, TxKind};
 use std::time::Duration;
 use support::{Chain, Conn};
 
@@ -332,4 +332,22 @@ async fn an_honest_wallet_never_takes_back_a_lock_claimed_on_chain() {
     let (paid, _) = chain.settle(&id).await;
     assert_eq!(paid, owned, "the lock went to the hub");
     assert_eq!(paid, DEPOSIT - lock.amount);
+}
+
+/// F18: a server that announces the hub's address but does not hold its key cannot sign the
+/// wallet's own login challenge: the wallet refuses the session, and its deposit is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f18_an_impostor_announcing_the_hubs_key_is_refused_at_login() {
+    let (dir, chain, mut hub) = support::setup().await;
+    let w = support::wallet(dir.path(), &chain, &hub).await;
+    let id = w.open_channel(DEPOSIT).await.unwrap();
+    hub.welcome_key = Keypair::generate();
+    let (_conn, connected) = tokio::join!(hub.accept(vec![id]), w.connect());
+    assert!(
+        matches!(connected, Err(WalletError::HubMisbehaved(_))),
+        "{connected:?}"
+    );
+    w.force_close(&id).await.unwrap();
+    let (paid, _) = chain.settle(&id).await;
+    assert_eq!(paid, DEPOSIT, "nothing left the wallet");
 }

@@ -114,6 +114,10 @@ pub struct GuardPolicy {
     pub resubmit_secs: u64,
     /// Highest fee the guard bids on an urgent transaction (each resubmission doubles it).
     pub max_fee: Amount,
+    /// Milliseconds the hub's view of the chain height may go without news from the node
+    /// before client updates are refused (a stale height would let a lock look alive past its
+    /// expiry; ATTACKS F18). The follower hears from the node at least every 5 s.
+    pub max_height_age_ms: u64,
 }
 
 impl Default for GuardPolicy {
@@ -123,6 +127,7 @@ impl Default for GuardPolicy {
             interval_ms: 500,
             resubmit_secs: 3,
             max_fee: 100_000,
+            max_height_age_ms: 30_000,
         }
     }
 }
@@ -160,6 +165,8 @@ pub enum ConfigError {
 /// The fewest blocks the guard keeps to register a secret and close before a lock expires: one
 /// block to include each transaction, with a retry.
 pub const MIN_CLAIM_MARGIN: Height = 4;
+/// The shortest `guard.max_height_age_ms`: twice the follower's longest quiet spell.
+const MIN_HEIGHT_AGE_MS: u64 = 10_000;
 
 impl HubConfig {
     /// Loads `HOME/hub.toml` (optional) with environment overrides.
@@ -210,6 +217,13 @@ impl HubConfig {
         }
         if g.max_fee < self.tx_fee {
             return invalid("guard.max_fee", &g.max_fee, "must be at least tx_fee");
+        }
+        if g.max_height_age_ms < MIN_HEIGHT_AGE_MS {
+            return invalid(
+                "guard.max_height_age_ms",
+                &g.max_height_age_ms,
+                "must be at least 10000: the chain follower may be quiet for 5 s",
+            );
         }
         if c.threshold > c.target {
             return invalid(

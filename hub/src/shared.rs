@@ -4,7 +4,7 @@
 use crate::config::HubConfig;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::store::{PaymentKey, Store};
+use crate::store::{now_ms, PaymentKey, Store};
 use crate::updater::Prepared;
 use sluice_chain_client::TxSender;
 use sluice_protocol::update::Context;
@@ -48,6 +48,8 @@ pub struct Shared {
     pub connections: AtomicUsize,
     pub inflight_payments: AtomicUsize,
     height: AtomicU64,
+    /// When `height` was last confirmed by the node (unix ms).
+    height_at: AtomicU64,
     channel_locks: Mutex<HashMap<Hash32, Arc<tokio::sync::Mutex<()>>>>,
     /// By channel: the channel lock keeps at most one hub proposal in flight per channel.
     waiters: Mutex<HashMap<Hash32, Waiter>>,
@@ -113,6 +115,7 @@ impl Shared {
             connections: AtomicUsize::new(0),
             inflight_payments: AtomicUsize::new(0),
             height: AtomicU64::new(0),
+            height_at: AtomicU64::new(0),
             channel_locks: Mutex::new(HashMap::new()),
             waiters: Mutex::new(HashMap::new()),
             unlocks: Mutex::new(HashMap::new()),
@@ -129,7 +132,18 @@ impl Shared {
         self.height.load(Ordering::Acquire)
     }
 
+    /// The height, if the node was heard from within `guard.max_height_age_ms` (always, for a
+    /// hub without a chain): decisions that depend on lock expiries take it from here.
+    pub fn live_height(&self) -> Result<Height, StaleHeight> {
+        let age_ms = now_ms().saturating_sub(self.height_at.load(Ordering::Acquire));
+        match self.chain.is_some() && age_ms > self.cfg.guard.max_height_age_ms {
+            true => Err(StaleHeight { age_ms }),
+            false => Ok(self.height()),
+        }
+    }
+
     pub fn set_height(&self, h: Height) {
+        self.height_at.store(now_ms(), Ordering::Release);
         let prev = self.height.fetch_max(h, Ordering::AcqRel);
         self.metrics.chain_height.set(prev.max(h) as i64);
     }
@@ -258,4 +272,11 @@ mod tests {
         let _held = set.start(h).expect("free again");
         assert!(set.start(other).is_some());
     }
+}
+
+/// The hub has not heard from the chain node for too long to judge lock expiries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the hub's view of the chain is {age_ms} ms old; retry shortly")]
+pub struct StaleHeight {
+    pub age_ms: u64,
 }

@@ -616,3 +616,35 @@ async fn f15_a_squatted_hashlock_leaves_the_real_invoice_payable() {
     assert_eq!(payouts[0].0, DEPOSIT - X - fee);
     assert_eq!(payouts[1].0, DEPOSIT + X);
 }
+
+/// F18: the hub stops hearing from its chain node. Past `guard.max_height_age_ms` it refuses a
+/// client's payment (busy: retry) rather than judge lock expiries on a height nobody confirms;
+/// with the node back, a payment goes through and the books settle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f18_a_stale_chain_view_refuses_payments_until_the_node_is_back() {
+    let k = keys(2);
+    let mut s = scene(HubStore::Postgres, &[&k[0], &k[1]]).await;
+    s.net
+        .hub
+        .set_env("SLUICE_HUB_GUARD__MAX_HEIGHT_AGE_MS", "10000");
+    s.net.hub.restart().expect("hub restarts");
+    let (payer, payee) = (s.wallet(&k[0]).await, s.wallet(&k[1]).await);
+    s.net.node.kill();
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    let (st, why) = payer.pay(0, &payee.invoice(X)).await;
+    assert_eq!(st, PaymentStatus::Failed);
+    let why = why.unwrap_or_default();
+    assert!(why.contains("view of the chain"), "{why}");
+    s.net.node.restart().expect("node restarts");
+    onchain::eventually("a payment once the node is back", &s.miner, async || {
+        let (st, _) = payer.pay(0, &payee.invoice(X)).await;
+        (st == PaymentStatus::Completed).then_some(())
+    })
+    .await;
+    s.close(&payer, &payer.latest()).await;
+    s.close(&payee, &payee.latest()).await;
+    let fee = fee_of(X);
+    let payouts = s.settle_all(&[payer.channel, payee.channel], fee).await;
+    assert_eq!(payouts[0].0, DEPOSIT - X - fee);
+    assert_eq!(payouts[1].0, DEPOSIT + X);
+}

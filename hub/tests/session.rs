@@ -107,6 +107,7 @@ async fn malformed_oversized_unknown_and_wrong_version_frames_get_errors() {
             wire::encode(&SessionMsg::Welcome {
                 channels: vec![],
                 terms: Default::default(),
+                sig: Keypair::generate().sign(Tag::Auth, b"a client cannot welcome"),
             }),
             ErrorCode::Malformed,
         ),

@@ -1,11 +1,12 @@
 //! Opening a hub session: WebSocket connect, check the hub's `Challenge` (our chain, the hub key
-//! we were given), answer with a signed `Auth`, receive `Welcome`.
+//! we were given), answer with a signed `Auth` carrying a challenge of our own, receive a
+//! `Welcome` the hub's key signed over it.
 
 use crate::core::Core;
 use crate::error::{Result, WalletError};
 use futures::{SinkExt, StreamExt};
 use sluice_protocol::routing::RoutingTerms;
-use sluice_protocol::wire::hub::{SessionMsg, AUTH_ACTION, MAX_SESSION_FRAME};
+use sluice_protocol::wire::hub::{welcome_bytes, SessionMsg, AUTH_ACTION, MAX_SESSION_FRAME};
 use sluice_protocol::wire::{self, auth_bytes};
 use sluice_protocol::{Hash32, Tag};
 use std::time::Duration;
@@ -68,13 +69,26 @@ pub(crate) async fn connect(core: &Core) -> Result<Opened> {
     }
     let me = core.me();
     let bytes = auth_bytes(chain_id, &hub, AUTH_ACTION, &nonce, &me, &Hash32::default());
+    let challenge = crate::onchain::random32();
     let auth = SessionMsg::Auth {
         address: me,
         sig: core.key.sign(Tag::Auth, &bytes),
+        challenge,
     };
     send(&mut ws, &auth).await?;
     match recv(&mut ws).await? {
-        SessionMsg::Welcome { channels, terms } => {
+        SessionMsg::Welcome {
+            channels,
+            terms,
+            sig,
+        } => {
+            // Announcing the hub's address proves nothing; signing our challenge does (F18).
+            let proof = welcome_bytes(chain_id, &hub, &challenge, &me);
+            if hub.verify(Tag::Auth, &proof, &sig).is_err() {
+                return Err(WalletError::HubMisbehaved(
+                    "its Welcome is not signed by the hub's key".into(),
+                ));
+            }
             // Terms come from the hub: beyond our caps, the session is not used at all.
             if let Err(why) = core.config.caps.check(&terms) {
                 core.emit(crate::events::WalletEvent::TermsRefused {

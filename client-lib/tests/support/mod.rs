@@ -22,9 +22,11 @@ use sluice_chain_client::{ChainClient, TxSender};
 use sluice_client::{keyfile, Wallet, WalletConfig};
 use sluice_protocol::routing::RoutingTerms;
 use sluice_protocol::session::{ChannelSession, Checked, Output, Signed};
-use sluice_protocol::wire::hub::{ErrorCode, Proposal, SessionMsg, MAX_SESSION_FRAME};
+use sluice_protocol::wire::hub::{
+    welcome_bytes, ErrorCode, Proposal, SessionMsg, MAX_SESSION_FRAME,
+};
 use sluice_protocol::{
-    wire, Address, ChainId, Change, Context, Hash32, Height, Keypair, Party, Snapshot, TxKind,
+    wire, Address, ChainId, Change, Context, Hash32, Height, Keypair, Party, Snapshot, Tag, TxKind,
 };
 use sluice_test_support::{binaries, start_node, NetworkOptions, Process};
 use std::collections::HashMap;
@@ -161,6 +163,8 @@ pub type Machines = Arc<Mutex<HashMap<Hash32, ChannelSession>>>;
 /// A hub endpoint; each accepted connection is driven by the test.
 pub struct Hub {
     pub key: Keypair,
+    /// The key that signs `Welcome`: the hub's own, unless a test plays an impostor.
+    pub welcome_key: Keypair,
     pub addr: String,
     pub chain_id: ChainId,
     pub listener: TcpListener,
@@ -177,6 +181,7 @@ impl Hub {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         Hub {
             key: hub_key(),
+            welcome_key: hub_key(),
             addr: listener.local_addr().unwrap().to_string(),
             chain_id,
             listener,
@@ -208,7 +213,10 @@ impl Hub {
             nonce: Hash32([9; 32]),
         })
         .await;
-        let SessionMsg::Auth { address, .. } = c.recv().await else {
+        let SessionMsg::Auth {
+            address, challenge, ..
+        } = c.recv().await
+        else {
             panic!("expected the wallet's Auth");
         };
         for id in &channels {
@@ -224,7 +232,14 @@ impl Hub {
                 )
             });
         }
-        c.send(&SessionMsg::Welcome { channels, terms }).await;
+        let proof = welcome_bytes(self.chain_id, &self.address(), &challenge, &address);
+        let sig = self.welcome_key.sign(Tag::Auth, &proof);
+        c.send(&SessionMsg::Welcome {
+            channels,
+            terms,
+            sig,
+        })
+        .await;
         c
     }
 }

@@ -7,14 +7,19 @@ use crate::shared::Shared;
 use crate::store::now_ms;
 use crate::updater;
 use sluice_protocol::wire::auth_bytes;
-use sluice_protocol::wire::hub::{ErrorCode, SessionMsg, AUTH_ACTION};
+use sluice_protocol::wire::hub::{welcome_bytes, ErrorCode, SessionMsg, AUTH_ACTION};
 use sluice_protocol::{Address, Hash32, Signature, Snapshot, StateError, Tag, MAX_VERSION_SKIP};
 use std::sync::Arc;
 
 impl Conn {
     /// Before login only `Auth` is accepted; false ends the session.
     pub(super) async fn on_unauthenticated(&mut self, msg: SessionMsg) -> bool {
-        let SessionMsg::Auth { address, sig } = msg else {
+        let SessionMsg::Auth {
+            address,
+            sig,
+            challenge,
+        } = msg
+        else {
             self.refuse(
                 "unauthenticated",
                 ErrorCode::Unauthenticated,
@@ -31,7 +36,7 @@ impl Conn {
             );
             return self.auth_attempts < MAX_AUTH_ATTEMPTS;
         }
-        self.login(address).await
+        self.login(address, challenge).await
     }
 
     fn verify(&self, address: &Address, sig: &Signature) -> bool {
@@ -47,7 +52,7 @@ impl Conn {
         address.verify(Tag::Auth, &bytes, sig).is_ok()
     }
 
-    async fn login(&mut self, client: Address) -> bool {
+    async fn login(&mut self, client: Address, challenge: Hash32) -> bool {
         let channels = match self.sh.store.channels_of(&client).await {
             Ok(c) => c,
             Err(e) => {
@@ -61,9 +66,11 @@ impl Conn {
         self.sh.sessions.insert(client, self.handle.clone());
         self.sh.metrics.sessions.inc();
         tracing::info!(%client, session = self.handle.id, "client logged in");
+        let proof = welcome_bytes(self.sh.chain_id, &self.sh.address(), &challenge, &client);
         self.handle.send(SessionMsg::Welcome {
             channels: channels.iter().map(|c| c.id).collect(),
             terms: self.sh.cfg.terms,
+            sig: self.sh.key.sign(Tag::Auth, &proof),
         });
         for c in channels {
             self.handle.send(SessionMsg::Sync {

@@ -112,6 +112,9 @@ async fn handle(
     if sh.proposal_pending(&p.channel_id) {
         return Err(Refusal::HubProposalWins);
     }
+    // Locks live and die by height: none is taken or settled on a view the node has not
+    // confirmed lately (F18).
+    sh.live_height()?;
     let lock = sh.channel_lock(&p.channel_id);
     let wait = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
     let _guard = tokio::time::timeout(wait, lock.lock())

@@ -35,6 +35,8 @@ pub enum Refusal {
         "this invoice was already paid or tried through this hub; ask the payee for a new one"
     )]
     InvoiceUsed,
+    #[error("{0}")]
+    StaleHeight(#[from] crate::shared::StaleHeight),
     #[error("hub store: {0}")]
     Store(String),
 }
@@ -43,9 +45,10 @@ impl Refusal {
     /// The code the client sees.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Refusal::HubProposalWins | Refusal::ChannelBusy | Refusal::VersionBurnt { .. } => {
-                ErrorCode::Busy
-            }
+            Refusal::HubProposalWins
+            | Refusal::ChannelBusy
+            | Refusal::VersionBurnt { .. }
+            | Refusal::StaleHeight(_) => ErrorCode::Busy,
             Refusal::UnknownChannel(_) => ErrorCode::UnknownChannel,
             Refusal::NotOpen | Refusal::Update(_) | Refusal::NoInvoice => ErrorCode::InvalidUpdate,
             Refusal::Session(r) => r.code(),

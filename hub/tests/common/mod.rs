@@ -160,6 +160,7 @@ pub fn auth_msg(key: &Keypair, chain_id: ChainId, hub: &Address, nonce: &Hash32)
     wire::encode(&SessionMsg::Auth {
         address: key.address(),
         sig: key.sign(Tag::Auth, &bytes),
+        challenge: Hash32::default(),
     })
 }
 

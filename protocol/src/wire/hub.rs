@@ -14,6 +14,26 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SESSION_FRAME: usize = 256 * 1024;
 /// The action name signed in the session login.
 pub const AUTH_ACTION: &str = "hub-session";
+/// What the hub signs in `Welcome`: proof that the key the client expects is at the other end.
+pub const WELCOME_ACTION: &str = "hub-welcome";
+
+/// The bytes the hub signs in `Welcome`: the client's `challenge` from its `Auth`, for this
+/// client, chain and hub.
+pub fn welcome_bytes(
+    chain_id: ChainId,
+    hub: &Address,
+    challenge: &Hash32,
+    client: &Address,
+) -> Vec<u8> {
+    super::auth_bytes(
+        chain_id,
+        hub,
+        WELCOME_ACTION,
+        challenge,
+        client,
+        &Hash32::default(),
+    )
+}
 
 /// A proposed update: `state` must equal `apply_at(latest, change, version)`, with `version`
 /// above every version either side signed (see `session`).
@@ -64,15 +84,21 @@ pub enum SessionMsg {
         hub: Address,
         nonce: Hash32,
     },
-    /// Client → hub: `sig` over `auth_bytes(chain_id, hub, AUTH_ACTION, nonce, address, 0)`.
+    /// Client → hub: `sig` over `auth_bytes(chain_id, hub, AUTH_ACTION, nonce, address, 0)`,
+    /// and a fresh `challenge` of the client's own for the hub to sign in `Welcome`.
     Auth {
         address: Address,
         sig: Signature,
+        #[serde(default)]
+        challenge: Hash32,
     },
     /// Hub → client: logged in; the channels the hub knows with this client and its terms.
+    /// `sig` is the hub's over [`welcome_bytes`] of the client's challenge: an impostor that
+    /// only announces the hub's address cannot make it.
     Welcome {
         channels: Vec<Hash32>,
         terms: RoutingTerms,
+        sig: Signature,
     },
     /// Either way: my latest co-signed position for this channel, and the highest version I
     /// have signed on it (the next state goes above it; see `session`).

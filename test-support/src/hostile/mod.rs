@@ -209,6 +209,7 @@ async fn login(addr: &str, key: &Keypair) -> Login {
     let auth = SessionMsg::Auth {
         address: key.address(),
         sig: key.sign(Tag::Auth, &bytes),
+        challenge: Hash32::default(),
     };
     ws.send(Message::text(wire::encode(&auth)))
         .await
@@ -450,6 +451,7 @@ impl Wallet {
         change: Change,
         invoice: Option<String>,
     ) -> Answer {
+        let mut last_busy = String::new();
         for _ in 0..400 {
             let waiting = {
                 let mut st = lock(&self.inner);
@@ -475,7 +477,8 @@ impl Wallet {
                 continue;
             };
             match tokio::time::timeout(Duration::from_secs(10), rx).await {
-                Ok(Ok(Err((ErrorCode::Busy, _)))) => {
+                Ok(Ok(Err((ErrorCode::Busy, why)))) => {
+                    last_busy = why;
                     tokio::time::sleep(Duration::from_millis(3)).await;
                 }
                 Ok(Ok(answer)) => return answer,
@@ -494,7 +497,10 @@ impl Wallet {
                 }
             }
         }
-        Err((ErrorCode::Busy, "gave up".into()))
+        Err((
+            ErrorCode::Busy,
+            format!("gave up, the hub busy: {last_busy}"),
+        ))
     }
 
     /// Pays `invoice` through the hub on session `conn`; returns how the payment ended.

@@ -97,9 +97,20 @@ impl LeanClient {
         let me = key.address();
         let bytes = auth_bytes(chain_id, &hub, AUTH_ACTION, &nonce, &me, &Hash32::default());
         let sig = key.sign(Tag::Auth, &bytes);
-        send(&mut ws, &SessionMsg::Auth { address: me, sig }).await?;
+        let challenge = Hash32::default();
+        send(
+            &mut ws,
+            &SessionMsg::Auth {
+                address: me,
+                sig,
+                challenge,
+            },
+        )
+        .await?;
         let terms = match recv(&mut ws).await? {
-            SessionMsg::Welcome { channels, terms } if channels.contains(&channel) => terms,
+            SessionMsg::Welcome {
+                channels, terms, ..
+            } if channels.contains(&channel) => terms,
             other => return Err(misbehaved("expected Welcome with our channel", &other)),
         };
         let (sink, stream) = ws.split();
