@@ -2,12 +2,14 @@
 //! head subscriptions over WebSocket, and a [`TxSender`] that signs, numbers and submits
 //! transactions for one key, and the one chain [`follower`] of every daemon. Used by the hub, the watchtower, the wallet and the test harness.
 
+pub mod broadcast;
 mod client;
 mod error;
 pub mod follower;
 mod sender;
 mod subscription;
 
+pub use broadcast::{Broadcaster, Recorder};
 pub use client::ChainClient;
 pub use error::ClientError;
 pub use follower::{follow, Listen};

@@ -7,7 +7,7 @@ use crate::chain_view::ChainView;
 use crate::metrics::Metrics;
 use crate::store::{Closing, Response, ResponseStatus, Store, StoreError, StoredAppointment};
 use crate::submitter::{bumped, Submitter};
-use sluice_chain_client::{ChainClient, ClientError};
+use sluice_chain_client::{Broadcaster, ChainClient, ClientError};
 use sluice_protocol::onchain::{challenge_lands, must_challenge, ChannelStatus};
 use sluice_protocol::{Amount, Hash32, TxKind};
 use std::collections::HashSet;
@@ -186,9 +186,12 @@ impl Responder {
             locks: ap.snapshot.locks.clone(),
         };
         let channel_id = ap.channel_id;
+        let out = &self.submitter;
         let sent = match nonce {
-            Some(n) => self.submitter.replace(n, kind, fee).await.map(|id| (id, n)),
-            None => self.submitter.submit_new(kind, fee).await,
+            Some(n) => Broadcaster::replace(out, n, kind, fee)
+                .await
+                .map(|id| (id, n)),
+            None => Broadcaster::submit(out, kind, fee).await,
         };
         match sent {
             Ok((id, n)) => {

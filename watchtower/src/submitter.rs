@@ -3,7 +3,7 @@
 //! same-nonce replacement paying ≥ 10% more): a retry at a fresh nonce would queue behind the
 //! stuck one and never be included before it.
 
-use sluice_chain_client::{ChainClient, ClientError};
+use sluice_chain_client::{Broadcaster, ChainClient, ClientError};
 use sluice_protocol::{Amount, ChainId, Hash32, Keypair, Transaction, TxKind};
 use std::collections::BTreeSet;
 use tokio::sync::Mutex;
@@ -128,6 +128,18 @@ impl Submitter {
     /// Whether a transaction at `nonce` was already included (so it can no longer be replaced).
     pub async fn nonce_spent(&self, nonce: u64) -> Result<bool, ClientError> {
         Ok(self.client.account(&self.key.address()).await?.nonce > nonce)
+    }
+}
+
+/// The tower's responder sends through this, as the hub's and the wallet's send through
+/// `TxSender`: one contract for a daemon's own transactions.
+impl Broadcaster for Submitter {
+    async fn submit(&self, kind: TxKind, fee: Amount) -> Result<(Hash32, u64), ClientError> {
+        self.submit_new(kind, fee).await
+    }
+
+    async fn replace(&self, nonce: u64, kind: TxKind, fee: Amount) -> Result<Hash32, ClientError> {
+        Submitter::replace(self, nonce, kind, fee).await
     }
 }
 

@@ -6,7 +6,7 @@
 //! `guard.max_fee`), replacing the waiting transaction at its nonce, so that blocks full of
 //! higher-fee transactions cannot keep it out until the window closes.
 
-use sluice_chain_client::{ClientError, TxSender};
+use sluice_chain_client::{Broadcaster, ClientError, TxSender};
 use sluice_protocol::{Amount, Hash32, TxKind};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,8 +30,9 @@ struct Attempt {
     at: Instant,
 }
 
-pub struct Responder {
-    chain: Arc<TxSender>,
+/// Generic over where transactions go: the chain's [`TxSender`], or a recorder in tests.
+pub struct Responder<B = TxSender> {
+    out: Arc<B>,
     base_fee: Amount,
     max_fee: Amount,
     every: Duration,
@@ -41,19 +42,15 @@ pub struct Responder {
 /// Entries untouched for this long belong to actions no longer due.
 const FORGET_AFTER: Duration = Duration::from_secs(600);
 
-impl Responder {
-    pub fn new(chain: Arc<TxSender>, base_fee: Amount, max_fee: Amount, every: Duration) -> Self {
+impl<B: Broadcaster> Responder<B> {
+    pub fn new(out: Arc<B>, base_fee: Amount, max_fee: Amount, every: Duration) -> Self {
         Responder {
-            chain,
+            out,
             base_fee: base_fee.max(1),
             max_fee: max_fee.max(base_fee),
             every,
             last: Mutex::new(HashMap::new()),
         }
-    }
-
-    pub fn chain(&self) -> &TxSender {
-        &self.chain
     }
 
     /// Submits `kind`, which is due, unless it was submitted within the resubmit period: the
@@ -70,18 +67,18 @@ impl Responder {
         };
         let sent = match nonce {
             Some(n) => self
-                .chain
+                .out
                 .replace(n, kind.clone(), fee)
                 .await
                 .map(|id| (id, n)),
-            None => self.chain.submit_numbered(kind.clone(), fee).await,
+            None => self.out.submit(kind.clone(), fee).await,
         };
         // A replacement refused: our transaction at that nonce was included (the next round
         // sees whether the action is still due) or is gone; either way start at a new nonce.
         let sent = match (sent, nonce) {
             (Err(e), Some(n)) => {
                 tracing::info!(%subject, ?action, nonce = n, error = %e, "replacement refused; submitting anew");
-                self.chain.submit_numbered(kind, fee).await
+                self.out.submit(kind, fee).await
             }
             (sent, _) => sent,
         };
@@ -112,5 +109,70 @@ impl Responder {
             at: Instant::now(),
         };
         last.insert((subject, action), attempt);
+    }
+}
+
+impl Responder<TxSender> {
+    /// The chain the responder sends to, for the reads that decide what is due.
+    pub fn chain(&self) -> &TxSender {
+        &self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_chain_client::broadcast::Broadcast;
+    use sluice_chain_client::Recorder;
+
+    fn settle() -> TxKind {
+        TxKind::Settle {
+            channel_id: Hash32([7; 32]),
+        }
+    }
+
+    fn responder(every: Duration) -> (Arc<Recorder>, Responder<Recorder>) {
+        let out = Arc::new(Recorder::new());
+        (out.clone(), Responder::new(out, 10, 50, every))
+    }
+
+    fn fees(sent: &[Broadcast]) -> Vec<(u64, Amount, bool)> {
+        sent.iter().map(|b| (b.nonce, b.fee, b.replaces)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_due_action_goes_once_per_period() {
+        let (out, r) = responder(Duration::from_secs(60));
+        let id = Hash32([1; 32]);
+        assert!(r.act(id, Action::Settle, settle()).await.unwrap().is_some());
+        assert_eq!(r.act(id, Action::Settle, settle()).await.unwrap(), None);
+        // Another subject or action is its own.
+        assert!(r
+            .act(id, Action::Challenge, settle())
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(fees(&out.sent()), vec![(0, 10, false), (1, 10, false)]);
+    }
+
+    #[tokio::test]
+    async fn still_due_it_replaces_itself_at_double_the_fee_up_to_the_cap() {
+        let (out, r) = responder(Duration::ZERO);
+        let id = Hash32([1; 32]);
+        for _ in 0..4 {
+            r.act(id, Action::Challenge, settle()).await.unwrap();
+        }
+        let want = vec![(0, 10, false), (0, 20, true), (0, 40, true), (0, 50, true)];
+        assert_eq!(fees(&out.sent()), want);
+    }
+
+    #[tokio::test]
+    async fn a_refused_replacement_starts_at_a_fresh_nonce() {
+        let (out, r) = responder(Duration::ZERO);
+        let id = Hash32([1; 32]);
+        r.act(id, Action::Close, settle()).await.unwrap();
+        out.refuse_replacements();
+        r.act(id, Action::Close, settle()).await.unwrap();
+        assert_eq!(fees(&out.sent()), vec![(0, 10, false), (1, 20, false)]);
     }
 }
