@@ -51,6 +51,9 @@ pub struct Limits {
     pub max_payment: Amount,
     /// Payments being routed at once, hub-wide.
     pub max_inflight_payments: usize,
+    /// Payments one payer may have in flight at once; past it its next lock is refused, so
+    /// one payer cannot take every routing slot (ATTACKS F18).
+    pub max_inflight_per_payer: usize,
 }
 
 /// Keep the hub's side of each channel funded: below `threshold`, deposit up to `target`.
@@ -96,6 +99,7 @@ impl Default for Limits {
             reply_timeout_ms: 5_000,
             max_payment: 1_000_000_000,
             max_inflight_payments: 10_000,
+            max_inflight_per_payer: 100,
         }
     }
 }
@@ -254,6 +258,10 @@ impl HubConfig {
             (
                 "limits.max_inflight_payments",
                 l.max_inflight_payments as u64,
+            ),
+            (
+                "limits.max_inflight_per_payer",
+                l.max_inflight_per_payer as u64,
             ),
             ("terms.policy.max_locks", t.policy.max_locks as u64),
         ] {

@@ -56,6 +56,8 @@ pub struct Shared {
     unlocks: Mutex<HashMap<PaymentKey, oneshot::Sender<Unlocked>>>,
     /// Payments a task of this process is driving (routing, claiming, releasing).
     routing: RoutingSet,
+    /// Payments in flight per payer.
+    pub payer_slots: PayerSlots,
 }
 
 /// The payments tasks of this process drive.
@@ -91,6 +93,41 @@ impl Drop for Routing<'_> {
     }
 }
 
+/// How many payments of each payer this process routes, so that one payer cannot take every
+/// routing slot of the hub (ATTACKS F18).
+#[derive(Default)]
+pub struct PayerSlots(Mutex<HashMap<Address, usize>>);
+
+impl PayerSlots {
+    pub fn count(&self, payer: &Address) -> usize {
+        locked(&self.0).get(payer).copied().unwrap_or(0)
+    }
+
+    /// Counts one payment of `payer` until the slot drops.
+    pub fn take(&self, payer: Address) -> PayerSlot<'_> {
+        *locked(&self.0).entry(payer).or_default() += 1;
+        PayerSlot { slots: self, payer }
+    }
+}
+
+/// One payment counted against its payer (see [`PayerSlots::take`]).
+pub struct PayerSlot<'a> {
+    slots: &'a PayerSlots,
+    payer: Address,
+}
+
+impl Drop for PayerSlot<'_> {
+    fn drop(&mut self) {
+        let mut map = locked(&self.slots.0);
+        if let Some(n) = map.get_mut(&self.payer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.payer);
+            }
+        }
+    }
+}
+
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -120,6 +157,7 @@ impl Shared {
             waiters: Mutex::new(HashMap::new()),
             unlocks: Mutex::new(HashMap::new()),
             routing: RoutingSet::default(),
+            payer_slots: PayerSlots::default(),
         }
     }
 
@@ -249,6 +287,20 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payer_slots_count_until_dropped() {
+        let slots = PayerSlots::default();
+        let (a, b) = (Address([1; 32]), Address([2; 32]));
+        let first = slots.take(a);
+        let second = slots.take(a);
+        assert_eq!((slots.count(&a), slots.count(&b)), (2, 0));
+        drop(first);
+        assert_eq!(slots.count(&a), 1);
+        drop(second);
+        assert_eq!(slots.count(&a), 0);
+        assert!(locked(&slots.0).is_empty(), "no entry left behind");
+    }
 
     #[test]
     fn a_payment_is_driven_by_one_task_at_a_time() {

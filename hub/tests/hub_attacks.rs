@@ -648,3 +648,43 @@ async fn f18_a_stale_chain_view_refuses_payments_until_the_node_is_back() {
     assert_eq!(payouts[0].0, DEPOSIT - X - fee);
     assert_eq!(payouts[1].0, DEPOSIT + X);
 }
+
+/// F18: one payer keeps `limits.max_inflight_per_payer` payments hanging (its accomplice never
+/// unlocks); its next lock is refused with the reason, while another payer is routed as usual
+/// and is paid out in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f18_one_payer_cannot_take_every_routing_slot() {
+    let k = keys(4);
+    let mut s = scene(HubStore::Postgres, &[&k[0], &k[1], &k[2], &k[3]]).await;
+    s.net
+        .hub
+        .set_env("SLUICE_HUB_LIMITS__MAX_INFLIGHT_PER_PAYER", "2");
+    s.net
+        .hub
+        .set_env("SLUICE_HUB_LIMITS__REPLY_TIMEOUT_MS", "30000");
+    s.net.hub.restart().expect("hub restarts");
+    let (hog, accomplice) = (s.wallet(&k[0]).await, s.wallet(&k[1]).await);
+    let (payer, payee) = (s.wallet(&k[2]).await, s.wallet(&k[3]).await);
+    accomplice.never_unlock();
+    for _ in 0..2 {
+        pay_in_background(&hog, &accomplice.invoice(X));
+    }
+    onchain::eventually("both hanging payments forwarded", &s.miner, async || {
+        (accomplice.latest().locks.len() == 2).then_some(())
+    })
+    .await;
+    let (st, why) = hog.pay(0, &accomplice.invoice(X)).await;
+    assert_eq!(st, PaymentStatus::Failed);
+    assert!(why.unwrap_or_default().contains("in flight already"));
+    let (st, why) = payer.pay(0, &payee.invoice(X)).await;
+    assert_eq!(st, PaymentStatus::Completed, "{why:?}");
+    s.close(&payer, &payer.latest()).await;
+    s.close(&payee, &payee.latest()).await;
+    let fee = fee_of(X);
+    let busy = [hog.channel, accomplice.channel];
+    let payouts = s
+        .settle_all_but(&[payer.channel, payee.channel], &busy, fee)
+        .await;
+    assert_eq!(payouts[0].0, DEPOSIT - X - fee);
+    assert_eq!(payouts[1].0, DEPOSIT + X);
+}

@@ -38,6 +38,10 @@ pub enum PlanRefusal {
     NoChannel,
     #[error("too little collateral toward the payee ({side} < {amount})")]
     TooLittleCollateral { side: Amount, amount: Amount },
+    #[error(
+        "{count} payments of this payer are in flight already (limit {limit}); retry when one ends"
+    )]
+    PayerBusy { count: usize, limit: usize },
     #[error("hub store: {0}")]
     Store(String),
 }
@@ -56,6 +60,13 @@ pub async fn plan(
     let inv = inv.invoice;
     if lock.direction != Direction::AtoB || lock.hashlock != inv.hashlock {
         return Err(PlanRefusal::LockMismatch);
+    }
+    let (count, cap) = (
+        sh.payer_slots.count(payer),
+        sh.cfg.limits.max_inflight_per_payer,
+    );
+    if count >= cap {
+        return Err(PlanRefusal::PayerBusy { count, limit: cap });
     }
     let limit = sh.cfg.limits.max_payment;
     if inv.amount > limit {
@@ -135,6 +146,7 @@ pub async fn route(sh: Arc<Shared>, pay: PaymentRecord, out: Option<Prepared>) {
         }
         return;
     };
+    let _slot = sh.payer_slots.take(pay.payer);
     if sh.inflight_payments.fetch_add(1, Ordering::AcqRel) >= sh.cfg.limits.max_inflight_payments {
         sh.inflight_payments.fetch_sub(1, Ordering::AcqRel);
         if let Some(p) = out {
