@@ -9,12 +9,20 @@ use std::path::{Path, PathBuf};
 pub const CONFIG_FILE: &str = "hub.toml";
 pub const ADDR_FILE: &str = "hub.addr";
 pub const KEY_FILE: &str = "hub.key";
+pub const ADMIN_ADDR_FILE: &str = "admin.addr";
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HubConfig {
-    /// `host:port`; port 0 picks a free port, written to `HOME/hub.addr`.
+    /// Client sessions (`/ws` only): `host:port`; port 0 picks a free port, written to
+    /// `HOME/hub.addr`.
     pub listen: String,
+    /// The admin API and metrics: `host:port`, loopback unless the operator opens it; port 0
+    /// picks a free port, written to `HOME/admin.addr`.
+    pub admin_listen: String,
+    /// The admin API's bearer token file (0600); relative paths are under HOME.
+    pub admin_token_file: String,
     /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://HOME/hub.db`.
     pub store_url: String,
     pub store_max_connections: u32,
@@ -73,6 +81,8 @@ impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             listen: "127.0.0.1:0".into(),
+            admin_listen: "127.0.0.1:0".into(),
+            admin_token_file: ADMIN_TOKEN_FILE.into(),
             store_url: String::new(),
             store_max_connections: 16,
             chain_rpc: String::new(),
@@ -288,6 +298,10 @@ impl HubConfig {
 
     pub fn key_path(&self, home: &Path) -> PathBuf {
         home.join(&self.key_file)
+    }
+
+    pub fn admin_token_path(&self, home: &Path) -> PathBuf {
+        home.join(&self.admin_token_file)
     }
 }
 

@@ -1,9 +1,9 @@
 //! The Sluice payment hub (DESIGN.md §5): WebSocket sessions for clients, HTLC payment routing,
 //! collateral policy and a chain guard for its own channels, a Postgres/SQLite store, an admin
-//! API and metrics. [`Hub::start`] runs one in-process (the `sluice-hub` binary, tests and
+//! API and metrics on a listener of their own. [`Hub::start`] runs one in-process (the `sluice-hub` binary, tests and
 //! benchmarks all use it).
 
-pub mod api;
+pub mod admin;
 pub mod chain;
 pub mod config;
 pub mod keyfile;

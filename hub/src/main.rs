@@ -42,6 +42,8 @@ enum CliError {
     Start(#[from] sluice_hub::StartError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    AdminToken(#[from] sluice_hub::admin::token::TokenError),
 }
 
 fn init(
@@ -56,6 +58,7 @@ fn init(
         ..HubConfig::default()
     };
     let key = keyfile::create(&cfg.key_path(&home))?;
+    sluice_hub::admin::token::load_or_create(&cfg.admin_token_path(&home))?;
     cfg.write(&home)?;
     println!("{}", key.address());
     Ok(())

@@ -1,17 +1,17 @@
-//! Starting a hub: store, key, chain connection, the warp server (`/ws`, `/api`, `/metrics`)
-//! and the chain tasks.
+//! Starting a hub: store, key, chain connection, the session listener (`/ws` only), the admin
+//! listener (`/api/v1`, `/metrics`, behind the admin token) and the chain tasks.
 
-use crate::config::{HubConfig, ADDR_FILE};
+use crate::config::{HubConfig, ADDR_FILE, ADMIN_ADDR_FILE};
 use crate::metrics::Metrics;
 use crate::payments::recovery;
 use crate::shared::Shared;
 use crate::store::{Store, StoreError};
-use crate::{api, chain, keyfile, session};
+use crate::{admin, chain, keyfile, session};
 use sluice_chain_client::{ChainClient, TxSender};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use warp::Filter;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,14 +30,17 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    AdminToken(#[from] admin::token::TokenError),
 }
 
 /// A running hub; dropping it does not stop it, [`Hub::shutdown`] does.
 pub struct Hub {
     pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
     pub shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
+    stop: Option<watch::Sender<bool>>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Hub {
@@ -55,10 +58,9 @@ impl Hub {
                 (info.chain_id, Some(Arc::new(sender)))
             }
         };
-        let listen: SocketAddr = cfg
-            .listen
-            .parse()
-            .map_err(|_| StartError::Listen(cfg.listen.clone()))?;
+        let listen = parse_listen(&cfg.listen)?;
+        let admin_listen = parse_listen(&cfg.admin_listen)?;
+        let token = admin::token::load_or_create(&cfg.admin_token_path(home))?;
         let sh = Arc::new(Shared::new(
             key,
             chain_id,
@@ -67,39 +69,60 @@ impl Hub {
             Metrics::new()?,
             sender,
         ));
+        let (stop, stopped) = watch::channel(false);
         let listener = listen_nodelay(listen)?;
         let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(sluice_listener::serve(
-            routes(sh.clone()),
-            listener,
-            sh.cfg.listener,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let admin_listener = tokio::net::TcpListener::bind(admin_listen).await?;
+        let admin_addr = admin_listener.local_addr()?;
+        let servers = vec![
+            tokio::spawn(sluice_listener::serve(
+                routes(sh.clone()),
+                listener,
+                sh.cfg.listener,
+                until(stopped.clone()),
+            )),
+            tokio::spawn(sluice_listener::serve_recovered(
+                admin::routes(sh.clone(), token),
+                admin_listener,
+                sh.cfg.listener,
+                until(stopped),
+            )),
+        ];
         if sh.chain.is_some() {
             chain::spawn(sh.clone());
         }
         tokio::spawn(recovery::run(sh.clone()));
+        std::fs::write(home.join(ADMIN_ADDR_FILE), admin_addr.to_string())?;
         std::fs::write(home.join(ADDR_FILE), addr.to_string())?;
-        tracing::info!(%addr, hub = %sh.address(), chain_id, store = sh.store.kind(), "hub listening");
+        tracing::info!(%addr, %admin_addr, hub = %sh.address(), chain_id, store = sh.store.kind(), "hub listening");
         Ok(Hub {
             addr,
+            admin_addr,
             shared: sh,
             stop: Some(stop),
-            server,
+            servers,
         })
     }
 
     pub async fn shutdown(mut self) {
         if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+            let _ = s.send(true);
         }
-        self.server.abort();
-        let _ = self.server.await;
+        for server in self.servers.drain(..) {
+            server.abort();
+            let _ = server.await;
+        }
         self.shared.store.close().await;
     }
+}
+
+fn parse_listen(addr: &str) -> Result<SocketAddr, StartError> {
+    addr.parse().map_err(|_| StartError::Listen(addr.into()))
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn until(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Binds the client listener with Nagle's algorithm off. warp takes a plain `TcpListener` and
@@ -117,19 +140,17 @@ fn listen_nodelay(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     socket.listen(1024)
 }
 
+/// The session listener serves `/ws` and nothing else.
 fn routes(
     sh: Arc<Shared>,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
-    let ws_sh = sh.clone();
-    let ws =
-        warp::path("ws")
-            .and(warp::path::end())
-            .and(warp::ws())
-            .map(move |ws: warp::ws::Ws| {
-                let sh = ws_sh.clone();
-                ws.max_message_size(session::HARD_FRAME_LIMIT)
-                    .max_frame_size(session::HARD_FRAME_LIMIT)
-                    .on_upgrade(move |socket| session::run(socket, sh))
-            });
-    ws.or(api::routes(sh))
+    warp::path("ws")
+        .and(warp::path::end())
+        .and(warp::ws())
+        .map(move |ws: warp::ws::Ws| {
+            let sh = sh.clone();
+            ws.max_message_size(session::HARD_FRAME_LIMIT)
+                .max_frame_size(session::HARD_FRAME_LIMIT)
+                .on_upgrade(move |socket| session::run(socket, sh))
+        })
 }

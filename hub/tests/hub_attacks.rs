@@ -11,7 +11,7 @@ use sluice_protocol::wire::hub::{ErrorCode, PaymentStatus};
 use sluice_protocol::*;
 use sluice_test_support::hostile::chain::{self as onchain, Opening};
 use sluice_test_support::hostile::{Kind, Reply, Wallet};
-use sluice_test_support::{HubStore, Network, NetworkOptions};
+use sluice_test_support::{HubAdmin, HubStore, Network, NetworkOptions};
 use std::sync::Arc;
 
 /// Each client's deposit and the hub's collateral target.
@@ -83,8 +83,16 @@ impl Scene {
 
     /// The hub's admin view of its channels.
     async fn admin_channels(&self) -> Vec<serde_json::Value> {
-        let url = format!("{}/api/channels", self.net.hub.url());
-        reqwest::get(url).await.unwrap().json().await.unwrap()
+        let r = self
+            .admin()
+            .get("/api/v1/channels?limit=1000")
+            .await
+            .unwrap();
+        serde_json::from_value(r.json()["items"].clone()).unwrap()
+    }
+
+    fn admin(&self) -> HubAdmin {
+        HubAdmin::of(self.net.hub.home()).unwrap()
     }
 
     /// Closes `w`'s channel with `snap` from `w`'s own account.
@@ -561,19 +569,14 @@ async fn f16_no_admin_endpoint_serves_a_secret() {
     let (st, why) = payer.pay(0, &inv).await;
     assert_eq!(st, PaymentStatus::Completed, "{why:?}");
     let secret = payee.secret(&h).unwrap().to_string();
-    let base = s.net.hub.url();
+    let admin = s.admin();
     for path in [
-        "/api/payments".to_string(),
-        format!("/api/payments/{h}"),
-        "/api/channels".into(),
-        "/api/liquidity".into(),
+        "/api/v1/payments".to_string(),
+        format!("/api/v1/payments/{h}"),
+        "/api/v1/channels".into(),
+        "/api/v1/liquidity".into(),
     ] {
-        let body = reqwest::get(format!("{base}{path}"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = admin.get(&path).await.unwrap().body;
         assert!(
             body.contains(&h.to_string()) || !path.contains("payments"),
             "{path} lists the payment"

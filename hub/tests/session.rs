@@ -216,7 +216,13 @@ async fn bad_proposals_are_rejected_and_change_nothing() {
 
     let row = hub.shared.store.channel(&a).await.unwrap().unwrap();
     assert_eq!(row.version(), 0, "no rejected proposal changed the channel");
-    assert!(hub.shared.store.payments(10).await.unwrap().is_empty());
+    assert!(hub
+        .shared
+        .store
+        .payments(None, 10)
+        .await
+        .unwrap()
+        .is_empty());
     pong(&wa, 1).await;
 }
 

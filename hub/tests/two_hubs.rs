@@ -106,7 +106,7 @@ async fn two_hub_processes_on_one_postgres_never_fork_a_channel() {
     stop.store(true, Ordering::Release);
     let seen = watcher.await.unwrap();
 
-    let payments = store.payments(10_000).await.unwrap();
+    let payments = store.payments(None, 10_000).await.unwrap();
     let completed: Vec<_> = payments
         .iter()
         .filter(|p| p.state == PaymentState::Completed)

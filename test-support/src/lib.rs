@@ -3,6 +3,7 @@
 //! network (`sluice-node --dev`, `sluice-hub`, `sluice-watchtower` on free loopback ports) for
 //! the daemons' tests, the end-to-end suite, the devnet and the benchmarks.
 
+mod admin;
 mod bins;
 mod blocks;
 mod daemon;
@@ -11,6 +12,7 @@ pub mod hostile;
 mod network;
 mod postgres;
 
+pub use admin::{AdminReply, HubAdmin};
 pub use bins::{binaries, refresh_daemons, Binaries};
 pub use blocks::advance_to;
 pub use daemon::{bin_path, free_port, wait_for_file, Daemon};

@@ -92,11 +92,11 @@ impl Net {
         self.chain().account(who).await.unwrap().balance
     }
 
-    /// The hub's admin view of one channel (`/api/channels`).
+    /// The hub's admin view of one channel (`/api/v1/channels/ID`).
     pub async fn hub_channel(&self, id: &Hash32) -> Option<serde_json::Value> {
-        let url = format!("{}/api/channels", self.net.hub.url());
-        let all: Vec<serde_json::Value> = reqwest::get(url).await.ok()?.json().await.ok()?;
-        all.into_iter().find(|c| c["id"] == id.to_string())
+        let admin = sluice_test_support::HubAdmin::of(self.net.hub.home()).ok()?;
+        let r = admin.get(&format!("/api/v1/channels/{id}")).await.ok()?;
+        (r.status == 200).then(|| r.json())
     }
 }
 

@@ -154,10 +154,15 @@ impl Store {
     }
 
     /// Up to `limit` channels, ordered by id.
-    pub async fn channels(&self, limit: u32) -> Result<Vec<ChannelRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM channels ORDER BY id LIMIT $1");
+    pub async fn channels(
+        &self,
+        after: Option<&Hash32>,
+        limit: u32,
+    ) -> Result<Vec<ChannelRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM channels WHERE id > $1 ORDER BY id LIMIT $2");
+        let after = after.map_or(&[][..], |h| &h.0[..]);
         let rows = on_pool!(self, p => sqlx::query_as::<_, ChannelDb>(&sql)
-            .bind(i64::from(limit)).fetch_all(p).await)?;
+            .bind(after).bind(i64::from(limit)).fetch_all(p).await)?;
         rows.into_iter().map(ChannelDb::into_row).collect()
     }
 

@@ -3,8 +3,8 @@
 
 use super::codec::{self, int, uint};
 use super::{
-    now_secs, on_pool, PaymentEvent, PaymentKey, PaymentRecord, PaymentState, PaymentWrite, Store,
-    StoreError,
+    now_secs, on_pool, PaymentCursor, PaymentEvent, PaymentKey, PaymentRecord, PaymentState,
+    PaymentWrite, Store, StoreError,
 };
 use sluice_protocol::Hash32;
 
@@ -178,11 +178,28 @@ impl Store {
         rows.into_iter().map(PaymentDb::into_record).collect()
     }
 
-    /// The most recent payments first, up to `limit`.
-    pub async fn payments(&self, limit: u32) -> Result<Vec<PaymentRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM payments ORDER BY created_at DESC LIMIT $1");
+    /// The most recent payments first, up to `limit`, after `after` in that order (from the
+    /// newest if `None`): (created_at descending, then hashlock and payee ascending).
+    pub async fn payments(
+        &self,
+        after: Option<&PaymentCursor>,
+        limit: u32,
+    ) -> Result<Vec<PaymentRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM payments WHERE created_at < $1 \
+             OR (created_at = $1 AND (hashlock > $2 OR (hashlock = $2 AND payee > $3))) \
+             ORDER BY created_at DESC, hashlock, payee LIMIT $4"
+        );
+        let (at, hashlock, payee) = match after {
+            Some(c) => (
+                int(c.created_at)?,
+                c.key.hashlock.0.to_vec(),
+                c.key.payee.0.to_vec(),
+            ),
+            None => (i64::MAX, Vec::new(), Vec::new()),
+        };
         let rows = on_pool!(self, p => sqlx::query_as::<_, PaymentDb>(&sql)
-            .bind(i64::from(limit)).fetch_all(p).await)?;
+            .bind(at).bind(&hashlock).bind(&payee).bind(i64::from(limit)).fetch_all(p).await)?;
         rows.into_iter().map(PaymentDb::into_record).collect()
     }
 

@@ -139,6 +139,53 @@ pub struct PaymentKey {
     pub hashlock: Hash32,
 }
 
+/// Where a listing of payments (newest first) left off: the last payment shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentCursor {
+    pub created_at: u64,
+    pub key: PaymentKey,
+}
+
+impl PaymentCursor {
+    pub fn of(p: &PaymentRecord) -> Self {
+        PaymentCursor {
+            created_at: p.created_at,
+            key: p.key(),
+        }
+    }
+}
+
+/// `CREATED_AT.HASHLOCK.PAYEE` (decimal, hex, hex): opaque to API users, who only pass it back.
+impl std::fmt::Display for PaymentCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}.{}.{}",
+            self.created_at, self.key.hashlock, self.key.payee
+        )
+    }
+}
+
+impl std::str::FromStr for PaymentCursor {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let mut parts = s.split('.');
+        let (Some(at), Some(h), Some(p), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(());
+        };
+        Ok(PaymentCursor {
+            created_at: at.parse().map_err(|_| ())?,
+            key: PaymentKey {
+                hashlock: h.parse().map_err(|_| ())?,
+                payee: p.parse().map_err(|_| ())?,
+            },
+        })
+    }
+}
+
 impl std::fmt::Display for PaymentKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.payee, self.hashlock)

@@ -103,16 +103,16 @@ async fn wait_for_collateral(view: &ChainView, ids: &[Hash32]) -> Result<(), Str
     Ok(())
 }
 
-/// The hub's update counters by result, read from its `/metrics` (plain HTTP/1.0 GET).
-async fn hub_updates(addr: &str) -> std::collections::BTreeMap<String, f64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut text = String::new();
-    if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
-        let req = format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-        if s.write_all(req.as_bytes()).await.is_ok() {
-            let _ = s.read_to_string(&mut text).await;
-        }
-    }
+/// The hub's update counters by result, read from its admin `/metrics`.
+async fn hub_updates(home: &std::path::Path) -> std::collections::BTreeMap<String, f64> {
+    let text = match sluice_test_support::HubAdmin::of(home) {
+        Ok(admin) => admin
+            .get("/metrics")
+            .await
+            .map(|r| r.body)
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
     let prefix = "sluice_hub_updates_total{result=\"";
     text.lines()
         .filter_map(|l| l.strip_prefix(prefix))
@@ -200,7 +200,7 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
     let rate = lat.len() as f64 / secs;
     let ceil = ceiling(&rates);
     let busy: u64 = clients.iter().map(|c| c.busy.load(Ordering::Relaxed)).sum();
-    let updates = hub_updates(net.hub.addr()).await;
+    let updates = hub_updates(net.hub.home()).await;
     Ok(json!({
         "bench": "hub",
         "store": match b.store { HubStore::Postgres => "postgres", HubStore::Sqlite => "sqlite" },

@@ -200,8 +200,17 @@ pub struct HubChannel {
 
 /// The hub's own view of its channels, from its admin API.
 pub async fn hub_channels(f: &Fleet) -> HashMap<Hash32, HubChannel> {
-    let url = format!("http://{}/api/channels", f.net.hub.addr());
-    let rows: Vec<HubChannel> = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let admin = sluice_test_support::HubAdmin::of(f.net.hub.home()).unwrap();
+    let mut rows: Vec<HubChannel> = Vec::new();
+    let mut path = "/api/v1/channels?limit=1000".to_string();
+    loop {
+        let page = admin.get(&path).await.unwrap().json();
+        rows.extend(serde_json::from_value::<Vec<HubChannel>>(page["items"].clone()).unwrap());
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/v1/channels?limit=1000&after={next}"),
+            None => break,
+        }
+    }
     rows.into_iter().map(|c| (c.id, c)).collect()
 }
 
@@ -236,8 +245,13 @@ pub async fn check_books(f: &Fleet) {
         hub_gain, fees_paid,
         "the hub's side grew by exactly the fees"
     );
-    let url = format!("http://{}/api/payments", f.net.hub.addr());
-    let payments: Vec<serde_json::Value> = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let admin = sluice_test_support::HubAdmin::of(f.net.hub.home()).unwrap();
+    let page = admin
+        .get("/api/v1/payments?limit=1000")
+        .await
+        .unwrap()
+        .json();
+    let payments: Vec<serde_json::Value> = serde_json::from_value(page["items"].clone()).unwrap();
     let open: Vec<_> = payments
         .iter()
         .filter(|p| !matches!(p["state"].as_str(), Some("completed" | "failed")))

@@ -1,0 +1,203 @@
+//! What each admin endpoint answers: views of the store built for operators (no secret ever
+//! leaves: `PaymentRecord` skips it), each list a page with the cursor of the next.
+
+use super::AdminError;
+use crate::shared::Shared;
+use crate::store::{ChannelPhase, ChannelRow, PaymentCursor, PaymentEvent, PaymentRecord};
+use serde::Serialize;
+use sluice_protocol::{Address, Amount, Hash32};
+use std::collections::HashMap;
+
+/// Most items one page holds, and the page size when none is asked for.
+pub const MAX_PAGE: u32 = 1_000;
+pub const DEFAULT_PAGE: u32 = 100;
+
+#[derive(Serialize)]
+pub struct ChannelView {
+    id: Hash32,
+    client: Address,
+    phase: ChannelPhase,
+    version: u64,
+    deposit_client: Amount,
+    deposit_hub: Amount,
+    balance_client: Option<Amount>,
+    /// The hub's spendable side: what it can still forward to this client.
+    collateral: Option<Amount>,
+    locks: usize,
+}
+
+impl From<&ChannelRow> for ChannelView {
+    fn from(r: &ChannelRow) -> Self {
+        let b = r.snapshot.state().balances(r.deposit_a, r.deposit_b).ok();
+        ChannelView {
+            id: r.id,
+            client: r.client,
+            phase: r.phase,
+            version: r.version(),
+            deposit_client: r.deposit_a,
+            deposit_hub: r.deposit_b,
+            balance_client: b.map(|b| b.0),
+            collateral: b.map(|b| b.1),
+            locks: r.snapshot.locks.len(),
+        }
+    }
+}
+
+/// One page of a list; `next` is the `after` of the following page, absent on the last.
+#[derive(Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// `limit` and `after` from a query string; anything else in it is refused.
+pub struct PageQuery {
+    pub limit: u32,
+    pub after: Option<String>,
+}
+
+impl PageQuery {
+    pub fn parse(q: &HashMap<String, String>) -> Result<Self, AdminError> {
+        if let Some(k) = q.keys().find(|k| !matches!(k.as_str(), "limit" | "after")) {
+            return Err(AdminError::BadRequest(format!("unknown parameter {k:?}")));
+        }
+        let limit = match q.get("limit") {
+            None => DEFAULT_PAGE,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+                _ => {
+                    return Err(AdminError::BadRequest(format!(
+                        "limit must be 1 to {MAX_PAGE}, got {v:?}"
+                    )))
+                }
+            },
+        };
+        Ok(PageQuery {
+            limit,
+            after: q.get("after").cloned(),
+        })
+    }
+}
+
+/// The page's items and the cursor after its last item, if the page is full.
+fn page<T, U>(
+    rows: &[T],
+    limit: u32,
+    view: impl Fn(&T) -> U,
+    cursor: impl Fn(&T) -> String,
+) -> Page<U> {
+    let next = match rows.len() as u32 >= limit {
+        true => rows.last().map(cursor),
+        false => None,
+    };
+    Page {
+        items: rows.iter().map(view).collect(),
+        next,
+    }
+}
+
+fn hash_param(what: &str, v: &str) -> Result<Hash32, AdminError> {
+    v.parse()
+        .map_err(|_| AdminError::BadRequest(format!("{what} must be 32 bytes of hex, got {v:?}")))
+}
+
+pub async fn channels(sh: &Shared, q: PageQuery) -> Result<Page<ChannelView>, AdminError> {
+    let after = q
+        .after
+        .as_deref()
+        .map(|a| hash_param("after", a))
+        .transpose()?;
+    let rows = sh.store.channels(after.as_ref(), q.limit).await?;
+    let view = |r: &ChannelRow| ChannelView::from(r);
+    Ok(page(&rows, q.limit, view, |r| r.id.to_string()))
+}
+
+pub async fn channel(sh: &Shared, id: &str) -> Result<ChannelView, AdminError> {
+    let id = hash_param("channel id", id)?;
+    match sh.store.channel(&id).await? {
+        Some(row) => Ok(ChannelView::from(&row)),
+        None => Err(AdminError::NotFound(format!("no channel {id}"))),
+    }
+}
+
+pub async fn payments(sh: &Shared, q: PageQuery) -> Result<Page<PaymentRecord>, AdminError> {
+    let after = match q.after.as_deref() {
+        Some(a) => Some(a.parse::<PaymentCursor>().map_err(|_| {
+            AdminError::BadRequest(format!("after is not a payment cursor: {a:?}"))
+        })?),
+        None => None,
+    };
+    let rows = sh.store.payments(after.as_ref(), q.limit).await?;
+    let cursor = |p: &PaymentRecord| PaymentCursor::of(p).to_string();
+    Ok(page(&rows, q.limit, Clone::clone, cursor))
+}
+
+/// Every payment with the hashlock (one per payee whose invoice carries it), with its history.
+pub async fn payment(sh: &Shared, hashlock: &str) -> Result<Vec<PaymentView>, AdminError> {
+    let h = hash_param("hashlock", hashlock)?;
+    let mut views = Vec::new();
+    for payment in sh.store.payments_with(&h).await? {
+        let history = sh.store.payment_history(&payment.key()).await?;
+        views.push(PaymentView { payment, history });
+    }
+    match views.is_empty() {
+        true => Err(AdminError::NotFound(format!(
+            "no payment with hashlock {h}"
+        ))),
+        false => Ok(views),
+    }
+}
+
+#[derive(Serialize)]
+pub struct PaymentView {
+    payment: PaymentRecord,
+    history: Vec<PaymentEvent>,
+}
+
+/// Totals over every live channel, however many.
+pub async fn liquidity(sh: &Shared) -> Result<serde_json::Value, AdminError> {
+    let (mut count, mut hub_side, mut clients) = (0usize, 0u128, 0u128);
+    for phase in [ChannelPhase::Open, ChannelPhase::Closing] {
+        let mut pages = sh.store.pages(phase);
+        while let Some(page) = pages.next().await? {
+            for v in page.iter().map(ChannelView::from) {
+                count += 1;
+                hub_side += v.collateral.map_or(0, u128::from);
+                clients += v.balance_client.map_or(0, u128::from);
+            }
+        }
+    }
+    let wallet = match &sh.chain {
+        Some(c) => c
+            .client()
+            .account(&sh.address())
+            .await
+            .ok()
+            .map(|a| a.balance),
+        None => None,
+    };
+    let jobs = sh.store.live_jobs().await?;
+    Ok(serde_json::json!({
+        "channels": count,
+        "hub_side_total": hub_side.to_string(),
+        "client_side_total": clients.to_string(),
+        "hub_wallet": wallet,
+        "collateral_jobs": jobs,
+    }))
+}
+
+/// The hub's state; `ok` is false (and the status 503) when its store does not answer.
+pub async fn health(sh: &Shared) -> (bool, serde_json::Value) {
+    let store = sh.store.ping().await;
+    let ok = store.is_ok();
+    let body = serde_json::json!({
+        "ok": ok,
+        "hub": sh.address(),
+        "chain_id": sh.chain_id,
+        "height": sh.height(),
+        "store": sh.store.kind(),
+        "sessions": sh.sessions.len(),
+        "store_error": store.err().map(|e| e.to_string()),
+    });
+    (ok, body)
+}
