@@ -121,6 +121,11 @@ async fn bad_input_gets_a_typed_refusal_never_a_5xx() {
         ("/api/v1/channels?color=red", 400, "bad_request"),
         ("/api/v1/channels?after=zz", 400, "bad_request"),
         ("/api/v1/payments?after=1.2", 400, "bad_request"),
+        (
+            &format!("/api/v1/payments?after=9223372036854775808.{zero}.{zero}"),
+            400,
+            "bad_request",
+        ),
         ("/api/v1/channels/xyz", 400, "bad_request"),
         ("/api/v1/payments/123", 400, "bad_request"),
         (

@@ -68,12 +68,13 @@ impl AdminError {
         let body = serde_json::json!({ "code": self.code(), "message": self.to_string() });
         let mut r =
             warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
-        if matches!(self, AdminError::Unauthorized) {
-            r.headers_mut().insert(
-                "www-authenticate",
-                warp::http::HeaderValue::from_static("Bearer"),
-            );
-        }
+        let (name, value) = match self {
+            AdminError::Unauthorized => ("www-authenticate", "Bearer"),
+            AdminError::MethodNotAllowed => ("allow", "GET, HEAD"),
+            _ => return r,
+        };
+        r.headers_mut()
+            .insert(name, warp::http::HeaderValue::from_static(value));
         r
     }
 }

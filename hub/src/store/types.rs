@@ -177,7 +177,12 @@ impl std::str::FromStr for PaymentCursor {
             return Err(());
         };
         Ok(PaymentCursor {
-            created_at: at.parse().map_err(|_| ())?,
+            // A time the store can hold (a signed 64-bit column).
+            created_at: at
+                .parse::<i64>()
+                .ok()
+                .and_then(|t| u64::try_from(t).ok())
+                .ok_or(())?,
             key: PaymentKey {
                 hashlock: h.parse().map_err(|_| ())?,
                 payee: p.parse().map_err(|_| ())?,
