@@ -107,29 +107,25 @@ static ONE_NETWORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A base port with `2 * n` free ports above it.
 fn base_port(n: usize) -> u16 {
-    loop {
-        let p = sluice_test_support::free_port();
-        if p > 60_000 {
-            continue;
-        }
-        let free =
-            (0..2 * n as u16).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
-        if free {
-            return p;
-        }
-    }
+    sluice_test_support::free_ports(2 * n as u16)
 }
 
 impl Net {
     /// Four validators (node0..3) and one full node (node4).
     fn start(env: &[(usize, &str, &str)]) -> Net {
+        Net::start_with(1, env)
+    }
+
+    /// Four validators (node0..3), then `full_nodes` full nodes.
+    fn start_with(full_nodes: usize, env: &[(usize, &str, &str)]) -> Net {
         let one_at_a_time = ONE_NETWORK.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().expect("tempdir");
-        let base = base_port(5);
+        let total = 4 + full_nodes;
+        let base = base_port(total);
         let mut init = Command::new(BIN);
         init.args(["init", "--home"])
             .arg(dir.path())
-            .args(["--validators", "4", "--full-nodes", "1"])
+            .args(["--validators", "4", "--full-nodes", &full_nodes.to_string()])
             .args(["--base-port", &base.to_string()])
             .args(["--chain-id", &CHAIN.to_string()])
             .args(["--block-time-ms", "50"]);
@@ -143,7 +139,7 @@ impl Net {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let nodes = (0..5)
+        let nodes = (0..total)
             .map(|i| {
                 let mut p = Proc {
                     home: dir.path().join(format!("node{i}")),
@@ -214,6 +210,20 @@ impl Net {
     }
 }
 
+/// `s` without terminal colour codes.
+fn plain(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
@@ -230,6 +240,26 @@ async fn four_validators_advance_and_continue_with_one_stopped() {
     net.assert_same_chain(&[0, 1, 2, 4], h + 3).await;
     // Every decided block carries its commit certificate: the ledger stores it with the block.
     assert!(net.nodes[0].log().contains("block committed"));
+}
+
+/// A fresh network decides its first heights in round 0: the first proposal is not gossiped
+/// before the validators are connected to each other. Five cold starts in a row, each bounded
+/// well below what lost rounds (a propose timeout each, growing) would take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_four_validator_network_starts_every_time() {
+    let _serial = SERIAL.lock().await;
+    for run in 0..5 {
+        let started = Instant::now();
+        let net = Net::start_with(0, &[]);
+        net.wait_height(&[0, 1, 2, 3], 3, 15).await;
+        let log = plain(&net.nodes[0].log());
+        assert!(
+            log.contains("block committed height=1 txs=0 round=0 "),
+            "run {run}: height 1 was not decided in round 0\n{}",
+            tail(&log)
+        );
+        eprintln!("run {run}: height 3 after {:?}", started.elapsed());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

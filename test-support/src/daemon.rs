@@ -14,6 +14,21 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// The first of `n` consecutive free loopback ports (a multi-node network's RPC and P2P ports),
+/// below the range the OS hands out for outgoing connections.
+pub fn free_ports(n: u16) -> u16 {
+    loop {
+        let p = free_port();
+        if p > 60_000 {
+            continue;
+        }
+        let free = (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
+        if free {
+            return p;
+        }
+    }
+}
+
 /// The path of a workspace binary (`sluice-node`, `sluice-hub`, ...) next to the running test
 /// executable in `target/<profile>/`. `cargo test --workspace` builds every binary first; a single
 /// package's tests need `cargo build --bins` beforehand, and the error says so.

@@ -15,7 +15,7 @@ mod postgres;
 pub use admin::{AdminReply, HubAdmin};
 pub use bins::{binaries, refresh_daemons, Binaries};
 pub use blocks::advance_to;
-pub use daemon::{bin_path, free_port, wait_for_file, Daemon};
+pub use daemon::{bin_path, free_port, free_ports, wait_for_file, Daemon};
 pub use daemons::{init_hub, init_tower, start_hub, start_node, start_tower, Process};
 pub use network::{HarnessError, HubStore, Network, NetworkOptions, OPERATOR_FUNDS};
 pub use postgres::TempPostgres;

@@ -14,6 +14,7 @@ use super::context::{
     ValidatorSet, WireBlock,
 };
 use super::signing::{digest, parts_body, ConsensusTag, SchnorrSigner};
+use super::startup::StartupGate;
 use crate::block::{make_header, SealedBlock};
 use crate::chain::{Chain, ChainError, ProposedBlock};
 use arc_malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValueOutcome};
@@ -178,7 +179,24 @@ impl App {
             AppMsg::ConsensusReady { reply } => {
                 let h = self.next_height();
                 tracing::info!(height = %h, "consensus ready");
-                let _ = reply.send((h, self.params()));
+                let params = self.params();
+                let me = self
+                    .signer
+                    .as_ref()
+                    .map(|s| ValidatorAddress::from(s.key.address()));
+                match StartupGate::new(&self.validators, me) {
+                    // Answered from a task, so sync requests from peers are served meanwhile.
+                    Some(gate) => {
+                        let net = channels.net_requests.clone();
+                        tokio::spawn(async move {
+                            gate.wait(&net).await;
+                            let _ = reply.send((h, params));
+                        });
+                    }
+                    None => {
+                        let _ = reply.send((h, params));
+                    }
+                }
             }
             AppMsg::StartedRound {
                 height,

@@ -6,6 +6,7 @@
 //! - [`signing`]: consensus signatures with the validators' secp256k1 keys (BIP-340 Schnorr).
 //! - [`codec`]: the size-limited borsh codec for every peer message and the WAL.
 //! - [`app`]: the engine's requests answered with our chain (build, re-execute, commit, sync).
+//! - [`startup`]: the first height waits until the other validators are connected.
 //!
 //! The libp2p transport identity is an Ed25519 key derived from the validator key (libp2p's
 //! own peer authentication); it signs nothing consensus relies on.
@@ -15,6 +16,7 @@ pub mod codec;
 pub mod context;
 mod rogue;
 pub mod signing;
+pub mod startup;
 
 use crate::chain::{Chain, ChainError};
 use crate::producer::BlockProducer;

@@ -51,7 +51,7 @@ async fn start(b: &ChainBench, fund: &[(sluice_protocol::Address, u64)]) -> Resu
         "--validators",
         &b.validators.to_string(),
         "--base-port",
-        &free_base_port().to_string(),
+        &free_base_port(b.validators).to_string(),
     ]);
     init.args(["--block-time-ms", &b.block_time_ms.to_string()]);
     for (a, amount) in fund {
@@ -94,14 +94,10 @@ async fn start(b: &ChainBench, fund: &[(sluice_protocol::Address, u64)]) -> Resu
     })
 }
 
-/// A base port with room for a few nodes' RPC and P2P ports above it.
-fn free_base_port() -> u16 {
-    let p = sluice_test_support::free_port();
-    if p > 60_000 {
-        20_000 + p % 10_000
-    } else {
-        p
-    }
+/// A base port with every node's RPC and P2P ports free above it (a taken P2P port leaves its
+/// node at height 0, as if consensus never started).
+fn free_base_port(nodes: usize) -> u16 {
+    sluice_test_support::free_ports(2 * nodes as u16)
 }
 
 fn key(n: u32) -> Keypair {
