@@ -162,17 +162,6 @@ fn submit_notification(tx: &sluice_protocol::SignedTx) -> Value {
     notification("submit_tx", json!({"tx": hex::encode(&tx.to_bytes())}))
 }
 
-async fn wait_nonce(node: &Node, n: u32, nonce: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while node.account(&key(n).address()).await.nonce < nonce {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nonce {nonce} not reached"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// POSTs a body and returns the status and the raw body text.
 async fn post_raw(node: &Node, body: &Value) -> (u16, String) {
     let resp = node
@@ -194,7 +183,7 @@ async fn http_notifications_are_executed_and_never_answered() {
     let (status, body) =
         post_raw(&node, &submit_notification(&transfer(&key(1), 0, to, 5, 1))).await;
     assert_eq!((status, body.as_str()), (204, ""));
-    wait_nonce(&node, 1, 1).await;
+    node.wait_nonce(1, 1).await;
     // A batch of notifications only: no body either.
     let only = json!([
         submit_notification(&transfer(&key(1), 1, to, 5, 1)),
@@ -202,7 +191,7 @@ async fn http_notifications_are_executed_and_never_answered() {
     ]);
     let (status, body) = post_raw(&node, &only).await;
     assert_eq!((status, body.as_str()), (204, ""));
-    wait_nonce(&node, 1, 2).await;
+    node.wait_nonce(1, 2).await;
     // A mixed batch: entries for the requests only. `"id": null` is a request, not a notification.
     let mixed = json!([
         notification("chain_info", json!({})),
@@ -252,7 +241,7 @@ async fn ws_notifications_are_executed_and_never_answered() {
     // since, yet no heads were pushed.
     ws.send(submit_notification(&transfer(&key(2), 2, to, 5, 1)))
         .await;
-    wait_nonce(&node, 2, 3).await;
+    node.wait_nonce(2, 3).await;
     assert_eq!(
         ws.next(Duration::from_millis(300)).await,
         None,

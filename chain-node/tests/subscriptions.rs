@@ -50,17 +50,6 @@ async fn load(
     }
 }
 
-async fn wait_nonce(node: &Node, n: u32, nonce: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while node.account(&key(n).address()).await.nonce < nonce {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nonce {nonce} not reached"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn replay_then_live_without_gap_or_duplicate() {
     let node = Node::start(Opts::default());
@@ -74,7 +63,7 @@ async fn replay_then_live_without_gap_or_duplicate() {
         Duration::from_millis(30),
     )
     .await;
-    wait_nonce(&node, 4, 5).await;
+    node.wait_nonce(4, 5).await;
     // Subscribe from height 1 while more blocks are being made.
     let live = tokio::spawn(load(
         node.addr.clone(),
@@ -92,7 +81,7 @@ async fn replay_then_live_without_gap_or_duplicate() {
         .await;
     assert!(sub["result"].is_u64(), "{sub}");
     live.await.expect("load");
-    wait_nonce(&node, 4, 35).await;
+    node.wait_nonce(4, 35).await;
     let tip = node.height().await;
     let expected: Vec<Event> = node
         .ok("events", json!({"from_height": 1, "to_height": tip}))
@@ -172,7 +161,7 @@ async fn a_subscriber_that_does_not_read_is_dropped_and_production_goes_on() {
         Duration::from_millis(2),
     )
     .await;
-    wait_nonce(&node, 4, 200).await;
+    node.wait_nonce(4, 200).await;
     // Blocks kept coming; now the slow reader finds an error and a closed connection.
     let mut dropped = false;
     while let Some(m) = slow.next(Duration::from_secs(5)).await {

@@ -151,13 +151,21 @@ fn refuse(chain: &Chain, e: &RateLimited, id: Option<Value>) -> Option<Value> {
 /// Runs one call; its answer, or none if it was a notification.
 async fn execute(chain: &Arc<Chain>, call: Call) -> Option<Value> {
     let result = methods::call(chain, &call.method, call.params).await;
+    answer(chain, call.id, result)
+}
+
+/// The answer to a call with `id` (none for a notification), counting an error.
+pub(crate) fn answer(
+    chain: &Chain,
+    id: Option<Value>,
+    result: Result<Value, sluice_protocol::rpc::RpcError>,
+) -> Option<Value> {
     if result.is_err() {
         Metrics::inc(&chain.metrics.rpc_errors, 1);
     }
-    let id = call.id?;
     Some(match result {
-        Ok(v) => jsonrpc::ok_response(id, v),
-        Err(e) => jsonrpc::err_response(id, &e),
+        Ok(v) => jsonrpc::ok_response(id?, v),
+        Err(e) => jsonrpc::err_response(id?, &e),
     })
 }
 

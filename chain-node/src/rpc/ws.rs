@@ -216,14 +216,7 @@ async fn answer(
         (method::UNSUBSCRIBE, _) => unsubscribe(chain, call.params.clone(), subs),
         (name, _) => methods::call(chain, name, call.params).await,
     };
-    if result.is_err() {
-        Metrics::inc(&chain.metrics.rpc_errors, 1);
-    }
-    let id = call.id?;
-    Some(match result {
-        Ok(v) => jsonrpc::ok_response(id, v),
-        Err(e) => jsonrpc::err_response(id, &e),
-    })
+    super::answer(chain, call.id, result)
 }
 
 fn unsubscribe(

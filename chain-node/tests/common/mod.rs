@@ -229,6 +229,15 @@ impl Node {
         self.ok("account", json!({"address": a})).await
     }
 
+    /// Waits until the account of [`key`]`(n)` has used every nonce below `nonce`.
+    pub async fn wait_nonce(&self, n: u32, nonce: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.account(&key(n).address()).await.nonce < nonce {
+            assert!(Instant::now() < deadline, "nonce {nonce} not reached");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn height(&self) -> u64 {
         self.ok::<Value>("chain_info", json!({})).await["height"]
             .as_u64()
