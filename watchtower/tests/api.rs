@@ -42,6 +42,19 @@ async fn tower_with(tune: impl FnOnce(&mut Config)) -> Fx {
 }
 
 impl Fx {
+    /// The tower's `/metrics` text.
+    async fn metrics(&self) -> String {
+        let url = format!("{}/metrics", self.url);
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     async fn post(&self, path: &str, body: &impl serde::Serialize) -> reqwest::Response {
         self.http
             .post(format!("{}{path}", self.url))
@@ -493,15 +506,7 @@ async fn health_and_metrics_report() {
     assert_eq!((h.appointments, h.behind), (0, 0));
     let r = fx.post("/appointments", &serde_json::json!({})).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let text = fx
-        .http
-        .get(format!("{}/metrics", fx.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = fx.metrics().await;
     assert!(
         text.contains("sluice_tower_requests_refused_total{code=\"malformed\"} 1"),
         "{text}"
@@ -656,15 +661,7 @@ async fn a_registration_flood_gets_429_and_the_tower_keeps_serving() {
         .await
         .unwrap();
     assert_eq!(h.status(), StatusCode::OK);
-    let text = fx
-        .http
-        .get(format!("{}/metrics", fx.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = fx.metrics().await;
     assert!(
         text.contains("sluice_tower_requests_refused_total{code=\"rate_limited\"} 17"),
         "{text}"

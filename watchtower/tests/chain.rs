@@ -315,6 +315,17 @@ impl Net {
         }
     }
 
+    /// Starts the tower, which must challenge the stale close made at `closed_at` inside its
+    /// window; the honest party a is then paid in full at settlement.
+    async fn tower_defeats(&self, closed_at: Height) {
+        let _tower = self.start_tower();
+        let traffic = self.traffic();
+        let challenged_at = self.challenged_at(T).await;
+        drop(traffic);
+        assert!(challenged_at > closed_at && challenged_at < self.settle_after().await);
+        assert_eq!(self.settle().await, (900, 1_100));
+    }
+
     async fn settle(&self) -> (u64, u64) {
         self.advance_to(self.settle_after().await).await;
         let settle = TxKind::Settle {
@@ -529,12 +540,7 @@ async fn more_closes_than_one_query_returns_do_not_blind_the_tower() {
         net.sender(&other.a).send(close, T).await.unwrap();
     }
     let closed_at = net.stale_close().await;
-    let _tower = net.start_tower();
-    let traffic = net.traffic();
-    let challenged_at = net.challenged_at(T).await;
-    drop(traffic);
-    assert!(challenged_at > closed_at && challenged_at < net.settle_after().await);
-    assert_eq!(net.settle().await, (900, 1_100));
+    net.tower_defeats(closed_at).await;
 }
 
 /// F8 at full size: while the tower is away, one channel is closed and then challenged ten
@@ -567,12 +573,7 @@ async fn ten_thousand_challenges_in_one_catch_up_span_do_not_blind_the_tower() {
         .events(start, closed_at, EventFilter::default())
         .await;
     assert!(everything.is_err(), "one query cannot return the flood");
-    let _tower = net.start_tower();
-    let traffic = net.traffic();
-    let challenged_at = net.challenged_at(T).await;
-    drop(traffic);
-    assert!(challenged_at > closed_at && challenged_at < net.settle_after().await);
-    assert_eq!(net.settle().await, (900, 1_100));
+    net.tower_defeats(closed_at).await;
 }
 
 /// Challenges `other` at every version of `versions`, from party a, a pool's worth at a time.
