@@ -12,7 +12,7 @@ pub const RPC_ADDR_FILE: &str = "rpc.addr";
 pub const DATA_DIR: &str = "data";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
     /// Where JSON-RPC (HTTP `POST /`, WebSocket `/ws`, `/health`, `/metrics`) listens.
     pub rpc_addr: SocketAddr,
@@ -211,6 +211,14 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_key_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "block_time = 5\n").unwrap();
+        let err = NodeConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("block_time"), "{err}");
+    }
 
     #[test]
     fn file_round_trips_and_missing_file_gives_defaults() {

@@ -287,8 +287,8 @@ fn run(a: RunArgs) -> Result<(), CliError> {
         // Test-only fault injection; inert unless the variable is exactly `1`.
         let fault = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
         let faults = Faults {
-            bad_state_root: fault("SLUICE_NODE_FAULT_BAD_STATE_ROOT"),
-            rogue_proposals: fault("SLUICE_NODE_FAULT_ROGUE_PROPOSALS"),
+            bad_state_root: fault("SLUICE_FAULT_BAD_STATE_ROOT"),
+            rogue_proposals: fault("SLUICE_FAULT_ROGUE_PROPOSALS"),
         };
         let producer = Box::new(ConsensusProducer {
             data_dir: a.home.join(DATA_DIR),

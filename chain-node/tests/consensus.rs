@@ -332,7 +332,7 @@ async fn a_wiped_node_syncs_to_the_tip_with_an_equal_state_hash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_with_a_wrong_state_root_gets_no_votes() {
     let _serial = SERIAL.lock().await;
-    let net = Net::start(&[(0, "SLUICE_NODE_FAULT_BAD_STATE_ROOT", "1")]);
+    let net = Net::start(&[(0, "SLUICE_FAULT_BAD_STATE_ROOT", "1")]);
     net.wait_height(&[1, 2, 3], 6, 180).await;
     let bad = net.nodes[0].log();
     assert!(bad.contains("fault injection"), "{}", tail(&bad));
@@ -392,7 +392,7 @@ fn validator_addresses(net: &Net) -> Vec<Value> {
 /// Validators accept at most 64 KiB per peer message here, so the rogue full node's 256 KiB part
 /// (still under the gossip layer's own limit) reaches their codec as oversized.
 const SMALL_LIMIT: &str = "65536";
-const ROGUE: &str = "SLUICE_NODE_FAULT_ROGUE_PROPOSALS";
+const ROGUE: &str = "SLUICE_FAULT_ROGUE_PROPOSALS";
 
 fn rogue_net() -> Net {
     let mut env: Vec<(usize, &str, &str)> = (0..4)

@@ -13,7 +13,7 @@ pub const ADMIN_ADDR_FILE: &str = "admin.addr";
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HubConfig {
     /// Client sessions (`/ws` only): `host:port`; port 0 picks a free port, written to
     /// `HOME/hub.addr`.
@@ -44,7 +44,7 @@ pub struct HubConfig {
 
 /// Every bound the hub enforces (DESIGN.md: bounded everything).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     pub max_connections: usize,
     pub messages_per_sec: u32,
@@ -66,7 +66,7 @@ pub struct Limits {
 
 /// Keep the hub's side of each channel funded: below `threshold`, deposit up to `target`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CollateralPolicy {
     pub threshold: Amount,
     pub target: Amount,
@@ -116,7 +116,7 @@ impl Default for Limits {
 
 /// How the hub enforces its channels on chain when clients stop cooperating.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct GuardPolicy {
     /// When the hub knows a secret but the payer has not unlocked its lock to the hub by
     /// `expiry - claim_margin`, the hub registers the secret and force-closes the channel.
@@ -319,6 +319,21 @@ mod tests {
             Err(ConfigError::Invalid { key, .. }) => Some(key),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[limits]\nmax_conections = 5\n",
+        )
+        .unwrap();
+        let err = HubConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("max_conections"), "{err}");
+        std::fs::write(dir.path().join(CONFIG_FILE), "listn = \"127.0.0.1:1\"\n").unwrap();
+        let err = HubConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("listn"), "{err}");
     }
 
     #[test]

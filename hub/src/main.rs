@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sluice-hub", about = "Sluice payment hub")]
+#[command(name = "sluice-hub", version, about = "Sluice payment hub")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -29,6 +29,10 @@ enum Cmd {
     Run {
         #[arg(long)]
         home: PathBuf,
+        /// Run without a chain node (no collateral, no guard): only for trying the API. A hub
+        /// whose `chain_rpc` is empty refuses to start without it.
+        #[arg(long)]
+        no_chain: bool,
     },
 }
 
@@ -44,6 +48,8 @@ enum CliError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     AdminToken(#[from] sluice_hub::admin::token::TokenError),
+    #[error("no chain node configured (chain_rpc is empty): a hub without one can neither fund nor defend its channels; set chain_rpc, or pass --no-chain to run without one anyway")]
+    NoChain,
 }
 
 fn init(
@@ -64,8 +70,11 @@ fn init(
     Ok(())
 }
 
-async fn run(home: PathBuf) -> Result<(), CliError> {
+async fn run(home: PathBuf, no_chain: bool) -> Result<(), CliError> {
     let cfg = HubConfig::load(&home)?;
+    if cfg.chain_rpc.is_empty() && !no_chain {
+        return Err(CliError::NoChain);
+    }
     let hub = Hub::start(&home, cfg).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -90,8 +99,8 @@ fn main() -> ExitCode {
             chain_rpc,
             store_url,
         } => init(home, chain_rpc, store_url),
-        Cmd::Run { home } => match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt.block_on(run(home)),
+        Cmd::Run { home, no_chain } => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(run(home, no_chain)),
             Err(e) => Err(e.into()),
         },
     };

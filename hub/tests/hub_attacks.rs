@@ -634,6 +634,12 @@ async fn f18_a_stale_chain_view_refuses_payments_until_the_node_is_back() {
     let (payer, payee) = (s.wallet(&k[0]).await, s.wallet(&k[1]).await);
     s.net.node.kill();
     tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    let health = s.admin().get("/api/v1/health").await.unwrap();
+    assert_eq!(
+        health.status, 503,
+        "the operator sees the hub cannot judge expiries"
+    );
+    assert!(health.json()["chain_error"].is_string(), "{}", health.body);
     let (st, why) = payer.pay(0, &payee.invoice(X)).await;
     assert_eq!(st, PaymentStatus::Failed);
     let why = why.unwrap_or_default();

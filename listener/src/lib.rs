@@ -29,7 +29,7 @@ use warp::{Filter, Rejection, Reply};
 
 /// What one listener puts up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListenerLimits {
     /// Milliseconds a client has to send a request's headers once it starts one (or connects).
     pub header_read_timeout_ms: u64,

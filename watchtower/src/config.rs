@@ -34,7 +34,7 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ConfigE
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The chain this tower serves; every state, auth and receipt is bound to it.
     pub chain_id: ChainId,
@@ -89,7 +89,7 @@ impl Default for Config {
             listen_addr: "127.0.0.1:0".into(),
             store_url: String::new(),
             store_connections: 8,
-            node_rpc: "127.0.0.1:8545".into(),
+            node_rpc: "127.0.0.1:8645".into(),
             key_file: "tower.key".into(),
             quota: 1_000,
             nonce_window_secs: 600,
@@ -224,6 +224,17 @@ fn write_key(path: &Path, key: &Keypair) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_key_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), 42, Some("127.0.0.1:9")).unwrap();
+        let file = dir.path().join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("{text}\nmax_respones = 3\n")).unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("max_respones"), "{err}");
+    }
 
     #[test]
     fn init_then_load_round_trips_and_env_overrides() {

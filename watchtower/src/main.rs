@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sluice-watchtower", about = "Sluice watchtower daemon")]
+#[command(
+    name = "sluice-watchtower",
+    version,
+    about = "Sluice watchtower daemon"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

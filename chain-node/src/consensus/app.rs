@@ -53,12 +53,12 @@ pub enum AppError {
 }
 
 /// Fault injection for tests of the validators' defence. Test-only: every switch is off unless
-/// its `SLUICE_NODE_FAULT_*` variable is set to `1`, and none is ever set outside tests.
+/// its `SLUICE_FAULT_*` variable is set to `1`, and none is ever set outside tests.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Faults {
-    /// `SLUICE_NODE_FAULT_BAD_STATE_ROOT`: propose blocks whose header claims a wrong state root.
+    /// `SLUICE_FAULT_BAD_STATE_ROOT`: propose blocks whose header claims a wrong state root.
     pub bad_state_root: bool,
-    /// `SLUICE_NODE_FAULT_ROGUE_PROPOSALS`: on a node outside the validator set, stream at every
+    /// `SLUICE_FAULT_ROGUE_PROPOSALS`: on a node outside the validator set, stream at every
     /// round a proposal signed by its own key, one impersonating the round's proposer, and
     /// streams of garbage and oversized bytes (see [`super::codec::JUNK_STREAM`]).
     pub rogue_proposals: bool,

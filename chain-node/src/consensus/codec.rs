@@ -38,7 +38,7 @@ pub const HUGE_LEN: usize = 256 * 1024;
 #[derive(Clone, Copy, Debug)]
 pub struct WireCodec {
     pub max_bytes: usize,
-    /// Test-only fault injection (`SLUICE_NODE_FAULT_ROGUE_PROPOSALS`): proposal parts on a
+    /// Test-only fault injection (`SLUICE_FAULT_ROGUE_PROPOSALS`): proposal parts on a
     /// [`JUNK_STREAM`] or [`HUGE_STREAM`] go out as garbage bytes. Never set outside tests.
     pub junk_streams: bool,
 }

@@ -1,4 +1,4 @@
-//! Test-only fault injection (`SLUICE_NODE_FAULT_ROGUE_PROPOSALS=1` on a full node): the
+//! Test-only fault injection (`SLUICE_FAULT_ROGUE_PROPOSALS=1` on a full node): the
 //! misbehaviour of a peer outside the validator set, so process tests can check that honest
 //! validators drop it with a log line and never decide it. Inert unless the switch is set; the
 //! node's own consensus and ledger are untouched.

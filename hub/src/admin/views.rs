@@ -186,10 +186,12 @@ pub async fn liquidity(sh: &Shared) -> Result<serde_json::Value, AdminError> {
     }))
 }
 
-/// The hub's state; `ok` is false (and the status 503) when its store does not answer.
+/// The hub's state; `ok` is false (and the status 503) when it cannot do its job: its store
+/// does not answer, or its view of the chain is too old to judge lock expiries by.
 pub async fn health(sh: &Shared) -> (bool, serde_json::Value) {
     let store = sh.store.ping().await;
-    let ok = store.is_ok();
+    let chain = sh.live_height();
+    let ok = store.is_ok() && chain.is_ok();
     let body = serde_json::json!({
         "ok": ok,
         "hub": sh.address(),
@@ -198,6 +200,7 @@ pub async fn health(sh: &Shared) -> (bool, serde_json::Value) {
         "store": sh.store.kind(),
         "sessions": sh.sessions.len(),
         "store_error": store.err().map(|e| e.to_string()),
+        "chain_error": chain.err().map(|e| e.to_string()),
     });
     (ok, body)
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
+    name = "sluice-bench",
+    version,
     about = "Sluice benchmarks: one JSON line per benchmark, with the ceiling measured in the same run"
 )]
 struct Cli {

@@ -8,7 +8,11 @@ use sluice_tests::harness::HubStore;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(about = "Run the whole Sluice system on this machine and show it working")]
+#[command(
+    name = "sluice-devnet",
+    version,
+    about = "Run the whole Sluice system on this machine and show it working"
+)]
 struct Cli {
     /// Leave the network running after the story, and print how to use it.
     #[arg(long)]
