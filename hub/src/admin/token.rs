@@ -1,9 +1,7 @@
 //! The admin API's bearer token: 32 random bytes, hex, in a 0600 file `init` writes (and a start
-//! creates if missing). Only its digest is kept in memory and compared.
+//! creates if missing), made like a key file. Only its digest is kept in memory and compared.
 
-use sluice_protocol::{hex, sha256, Hash32, Keypair};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use sluice_protocol::{hex, sha256, Hash32};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +45,13 @@ pub fn load_or_create(path: &Path) -> Result<AdminToken, TokenError> {
         source,
     };
     if !path.exists() {
-        create(path).map_err(io)?;
+        // Random 32 bytes, hex, mode 0600, never overwriting: what a fresh key file is.
+        match crate::keyfile::create(path) {
+            // Another start wrote it meanwhile: read that one.
+            Ok(_) | Err(crate::keyfile::KeyFileError::Exists(_)) => {}
+            Err(crate::keyfile::KeyFileError::Io { source, .. }) => return Err(io(source)),
+            Err(crate::keyfile::KeyFileError::Invalid(p)) => return Err(TokenError::Invalid(p)),
+        }
     }
     let text = std::fs::read_to_string(path).map_err(io)?;
     let text = text.trim();
@@ -55,17 +59,6 @@ pub fn load_or_create(path: &Path) -> Result<AdminToken, TokenError> {
         return Err(TokenError::Invalid(path.into()));
     }
     Ok(AdminToken::of(text))
-}
-
-fn create(path: &Path) -> std::io::Result<()> {
-    let secret = Keypair::generate().secret_bytes();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(hex::encode(&secret).as_bytes())?;
-    f.sync_all()
 }
 
 #[cfg(test)]
