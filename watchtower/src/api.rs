@@ -253,8 +253,16 @@ pub fn routes(
             .and(warp::get())
             .and(t.clone())
             .then(|t: Arc<Tower>| async move {
-                let r = t.health().await;
-                respond(&t, r)
+                match t.health().await {
+                    Ok(h) => {
+                        let status = match h.ok {
+                            true => StatusCode::OK,
+                            false => StatusCode::SERVICE_UNAVAILABLE,
+                        };
+                        warp::reply::with_status(warp::reply::json(&h), status).into_response()
+                    }
+                    r => respond(&t, r),
+                }
             });
     let metrics = warp::path!("metrics")
         .and(warp::get())

@@ -12,9 +12,13 @@ pub struct ChainView {
     connected: AtomicBool,
 }
 
-/// `GET /health`.
+/// `GET /health`: `ok` is false (and the status 503) while the tower cannot watch: not
+/// connected to its node, or more than the allowed blocks behind the tip (`reason` says which).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Health {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub connected: bool,
     pub tip_height: Height,
     pub processed_height: Height,
@@ -55,13 +59,24 @@ impl ChainView {
         self.connected.store(c, Ordering::Relaxed);
     }
 
-    pub fn health(&self, appointments: u64) -> Health {
+    /// The tower's health, lagging at most `max_behind` blocks to count as watching.
+    pub fn health(&self, appointments: u64, max_behind: Height) -> Health {
         let (tip, processed) = (self.tip(), self.processed());
+        let behind = tip.saturating_sub(processed);
+        let reason = match (self.connected(), behind > max_behind) {
+            (false, _) => Some("not connected to the chain node".to_string()),
+            (true, true) => Some(format!(
+                "{behind} blocks behind the tip (at most {max_behind})"
+            )),
+            (true, false) => None,
+        };
         Health {
+            ok: reason.is_none(),
+            reason,
             connected: self.connected(),
             tip_height: tip,
             processed_height: processed,
-            behind: tip.saturating_sub(processed),
+            behind,
             appointments,
         }
     }

@@ -70,6 +70,9 @@ pub struct Config {
     /// Submissions one challenge may make (its first try and every fee bump) before the tower
     /// gives up on it: a bound on what one appointment can cost the tower.
     pub max_attempts: u32,
+    /// Blocks the tower may lag behind the tip before `/health` answers 503: it cannot defend
+    /// a close it has not read yet.
+    pub health_max_behind: u64,
     /// What the API listener puts up with: header deadline, connection caps.
     pub listener: sluice_listener::ListenerLimits,
     /// `POST /appointments` requests per second, and the burst above that rate, one source IP
@@ -102,6 +105,7 @@ impl Default for Config {
             ingest_batch: 512,
             max_responses: 10_000,
             max_attempts: 32,
+            health_max_behind: 10,
             listener: Default::default(),
             // One host may post 100,000 appointments at once (the watchtower benchmark's load,
             // from one address, fits in the burst) and 10,000 a second after that.
@@ -142,6 +146,7 @@ impl Config {
             ("ingest_batch", self.ingest_batch as u64),
             ("max_responses", self.max_responses as u64),
             ("max_attempts", u64::from(self.max_attempts)),
+            ("health_max_behind", self.health_max_behind),
             ("poll_ms", self.poll_ms),
             ("retry_blocks", self.retry_blocks),
             ("store_connections", u64::from(self.store_connections)),

@@ -104,6 +104,7 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
         Policy {
             quota: cfg.quota,
             nonce_window_secs: cfg.nonce_window_secs,
+            health_max_behind: cfg.health_max_behind,
         },
         store.clone(),
         view.clone(),

@@ -36,6 +36,8 @@ pub struct Policy {
     pub quota: u64,
     /// Accepted distance, in seconds, between a nonce's stamp and the tower's clock.
     pub nonce_window_secs: u64,
+    /// Blocks behind the tip past which the tower reports itself unhealthy.
+    pub health_max_behind: u64,
 }
 
 pub struct Tower {
@@ -196,6 +198,9 @@ impl Tower {
     }
 
     pub async fn health(&self) -> Result<Health, ApiError> {
-        Ok(self.view.health(self.store.appointment_count().await?))
+        let appointments = self.store.appointment_count().await?;
+        Ok(self
+            .view
+            .health(appointments, self.policy.health_max_behind))
     }
 }

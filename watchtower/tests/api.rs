@@ -503,6 +503,8 @@ async fn health_and_metrics_report() {
         .await
         .unwrap();
     assert!(!h.connected, "no node listens at the configured address");
+    assert!(!h.ok, "a tower that cannot watch says so");
+    assert_eq!(h.reason.as_deref(), Some("not connected to the chain node"));
     assert_eq!((h.appointments, h.behind), (0, 0));
     let r = fx.post("/appointments", &serde_json::json!({})).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -660,7 +662,8 @@ async fn a_registration_flood_gets_429_and_the_tower_keeps_serving() {
         .send()
         .await
         .unwrap();
-    assert_eq!(h.status(), StatusCode::OK);
+    // It answers (503: this fixture's tower has no chain node), not 429.
+    assert_eq!(h.status(), StatusCode::SERVICE_UNAVAILABLE);
     let text = fx.metrics().await;
     assert!(
         text.contains("sluice_tower_requests_refused_total{code=\"rate_limited\"} 17"),

@@ -623,7 +623,9 @@ async fn a_state_beyond_the_channels_deposits_is_refused_at_submission() {
     assert_eq!(r.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], "does_not_fit", "{body}");
-    assert_eq!(net.health().await["appointments"], 0, "nothing stored");
+    let health = net.health().await;
+    assert_eq!(health["appointments"], 0, "nothing stored");
+    assert_eq!(health["ok"], true, "connected and caught up: {health}");
     // A state that fits the same channel is taken.
     net.appoint_for(&other, other.snapshot(6, 10)).await;
     assert_eq!(net.health().await["appointments"], 1);
