@@ -105,7 +105,7 @@ async fn a_payment_from_init_to_close_through_the_cli() {
     // The payee stays online to take the payment.
     let mut run = Command::new(BIN);
     run.arg("--dir").arg(b).args(["run", "--for-secs", "120"]);
-    let _payee = Daemon::spawn("payee", run, &n.net.dir().join("payee.log")).unwrap();
+    let mut payee = Daemon::spawn("payee", run, &n.net.dir().join("payee.log")).unwrap();
     net::wait_until(
         "the hub's collateral toward B",
         Duration::from_secs(30),
@@ -157,4 +157,7 @@ async fn a_payment_from_init_to_close_through_the_cli() {
         !ok && err.contains("settled"),
         "a second close says why: {err}"
     );
+    // A service manager's SIGTERM ends `run` as Ctrl-C does: a clean exit, not a kill.
+    let stopped = payee.stop(Duration::from_secs(5));
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
 }

@@ -117,24 +117,24 @@ impl Daemon {
         }
     }
 
-    /// SIGTERM, then SIGKILL if it has not exited within `grace`.
-    pub fn stop(&mut self, grace: Duration) {
-        let Some(mut c) = self.child.take() else {
-            return;
-        };
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`; how it exited if it did so
+    /// by itself.
+    pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(c.id().to_string())
             .status();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = c.try_wait() {
-                return;
+            if let Ok(Some(status)) = c.try_wait() {
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = c.kill();
         let _ = c.wait();
+        None
     }
 
     pub fn log_path(&self) -> &Path {

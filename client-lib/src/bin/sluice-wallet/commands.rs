@@ -131,6 +131,17 @@ async fn run_online(g: &Global, w: &Wallet, for_secs: Option<u64>) -> Result<()>
     let mut events = w.subscribe();
     let limit = for_secs.map_or(Duration::MAX, Duration::from_secs);
     let deadline = tokio::time::Instant::now() + limit.min(Duration::from_secs(86_400 * 365));
+    // SIGTERM (a service manager stopping the wallet) ends the run as Ctrl-C does.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async move {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(terminated);
     loop {
         tokio::select! {
             ev = events.recv() => if let Ok(ev) = ev {
@@ -139,6 +150,7 @@ async fn run_online(g: &Global, w: &Wallet, for_secs: Option<u64>) -> Result<()>
             },
             _ = tokio::time::sleep_until(deadline) => return Ok(()),
             _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut terminated => return Ok(()),
         }
     }
 }
