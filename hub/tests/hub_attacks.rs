@@ -353,6 +353,12 @@ async fn f2_registered_secret(kill_hub: bool) {
         .unwrap();
     onchain::close(&ps, &held).await.unwrap();
     if kill_hub {
+        // Down until the payer's lock has expired: the claim must still be made, since the
+        // secret went on chain before the expiry.
+        onchain::eventually("the payer's lock expired", &s.miner, async || {
+            (s.height().await >= e_in).then_some(())
+        })
+        .await;
         s.net.hub.restart().expect("hub restarts");
         let again = s.login(&payer.key, payer.channel, (DEPOSIT, DEPOSIT)).await;
         again.withhold_unlocks();

@@ -6,7 +6,8 @@
 //!   close; this catches a challenge that did not land);
 //! - a payer that withholds its `Unlock` of a lock whose secret the hub knows: near `E_in` the
 //!   hub registers the secret on chain and force-closes the channel with its latest co-signed
-//!   state, so the lock resolves to the hub at settlement;
+//!   state, so the lock resolves to the hub at settlement (past `E_in` too, if the secret was
+//!   on chain before it: a hub that was down at `E_in` still claims);
 //! - channels closing on chain whose window (and every stored lock) has passed are settled, so
 //!   the hub's share is paid out.
 
@@ -81,14 +82,23 @@ async fn claim_withheld(sh: &Shared, r: &Responder, height: Height) -> Result<()
         let (PaymentState::SecretKnown, Some(secret)) = (pay.state, pay.secret) else {
             continue;
         };
-        if height.saturating_add(margin) < pay.expiry_in || height >= pay.expiry_in {
+        if height.saturating_add(margin) < pay.expiry_in {
             continue;
         }
-        if r.chain().client().secret(&pay.hashlock).await?.is_none() {
-            let kind = TxKind::RegisterSecret { secret };
-            if let Some(tx) = r.act(pay.hashlock, Action::RegisterSecret, kind).await? {
-                tracing::warn!(hashlock = %pay.hashlock, %tx, expiry = pay.expiry_in, height, "payer withholds unlock; registering the secret");
+        let registered = r.chain().client().secret(&pay.hashlock).await?;
+        match registered {
+            None if height < pay.expiry_in => {
+                let kind = TxKind::RegisterSecret { secret };
+                if let Some(tx) = r.act(pay.hashlock, Action::RegisterSecret, kind).await? {
+                    tracing::warn!(hashlock = %pay.hashlock, %tx, expiry = pay.expiry_in, height, "payer withholds unlock; registering the secret");
+                }
             }
+            // Past the lock's expiry the close still pays the hub if the secret was on chain
+            // before it (settlement's rule): a hub that was down or behind at `E_in` still
+            // claims. Registered late, or not at all, there is nothing left to claim.
+            Some(info) if info.height < pay.expiry_in => {}
+            _ if height >= pay.expiry_in => continue,
+            _ => {}
         }
         let Some(row) = sh.store.channel(&pay.channel_in).await? else {
             continue;
