@@ -72,15 +72,7 @@ fn served_and_refused(answers: &Value, which: &str) -> (usize, usize) {
 }
 
 async fn assert_healthy(node: &Node) {
-    let health: Value = node
-        .http
-        .get(format!("{}/health", node.addr))
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("health json");
+    let health = node.health().await;
     assert_eq!(health["status"], "ok", "{health}");
     assert!(!node.log().contains("panicked"), "{}", node.log());
 }

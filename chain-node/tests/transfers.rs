@@ -312,16 +312,7 @@ async fn bad_input_gets_typed_errors_and_leaves_state_untouched() {
             .receipt
             .success
     );
-    let health: Value = node
-        .http
-        .get(format!("{}/health", node.addr))
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(health["status"], "ok");
+    assert_eq!(node.health().await["status"], "ok");
     let metrics = node
         .http
         .get(format!("{}/metrics", node.addr))

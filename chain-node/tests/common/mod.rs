@@ -229,6 +229,13 @@ impl Node {
         self.ok("account", json!({"address": a})).await
     }
 
+    /// The node's `GET /health` answer.
+    pub async fn health(&self) -> Value {
+        let url = format!("{}/health", self.addr);
+        let r = self.http.get(url).send().await.expect("health");
+        r.json().await.expect("health json")
+    }
+
     /// Waits until the account of [`key`]`(n)` has used every nonce below `nonce`.
     pub async fn wait_nonce(&self, n: u32, nonce: u64) {
         let deadline = Instant::now() + Duration::from_secs(20);
