@@ -6,7 +6,7 @@ use super::responder::{Action, Responder};
 use crate::shared::Shared;
 use crate::store::{ChainWrite, ChannelPhase, ChannelRow};
 use sluice_chain_client::{ClientError, Listen};
-use sluice_protocol::onchain::EventKind;
+use sluice_protocol::onchain::{EventKind, Reaction};
 use sluice_protocol::rpc::{Event, EventFilter};
 use sluice_protocol::{Height, Snapshot, TxKind};
 use std::sync::Arc;
@@ -132,13 +132,25 @@ async fn apply(sh: &Arc<Shared>, r: &Responder, ev: &Event) -> Result<(), Follow
     Ok(())
 }
 
-/// A close or challenge with a version below the hub's latest is answered with a challenge at
-/// once (the guard resubmits it with rising fees while it has not landed).
+/// A close or challenge the hub's latest state must answer (the one reaction rule,
+/// `ChannelRecord::reaction`, on the chain's record now) is challenged at once; the guard
+/// resubmits with rising fees while it has not landed.
 async fn guard_close(sh: &Arc<Shared>, r: &Responder, id: &sluice_protocol::Hash32, version: u64) {
     let Ok(Some(row)) = sh.store.channel(id).await else {
         return;
     };
+    // A cheap first look: no newer state of ours, nothing to read from the chain.
     if row.version() <= version {
+        return;
+    }
+    let rec = match r.chain().client().channel(id).await {
+        Ok(Some(rec)) => rec,
+        Ok(None) => return,
+        Err(e) => {
+            return tracing::warn!(channel = %id, error = %e, "cannot read a closing channel; the guard retries")
+        }
+    };
+    if rec.reaction(row.version(), sh.height()) != Reaction::Challenge {
         return;
     }
     let kind = TxKind::Challenge {

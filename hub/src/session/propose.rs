@@ -112,9 +112,6 @@ async fn handle(
     if sh.proposal_pending(&p.channel_id) {
         return Err(Refusal::HubProposalWins);
     }
-    // Locks live and die by height: none is taken or settled on a view the node has not
-    // confirmed lately (F18).
-    sh.live_height()?;
     let lock = sh.channel_lock(&p.channel_id);
     let wait = Duration::from_millis(sh.cfg.limits.reply_timeout_ms);
     let _guard = tokio::time::timeout(wait, lock.lock())
@@ -127,9 +124,12 @@ async fn handle(
         checked,
         Err(session::Refusal::BadSignature | session::Refusal::WrongChannel { .. })
     );
-    let r = match checked {
-        Ok(_) => decide(sh, client, &row, p).await,
-        Err(e) => Err(Refusal::of_session(e)),
+    // Locks live and die by height: none is taken or settled on a view the node has not
+    // confirmed lately (F18). Refused like any other signed proposal: its version is burnt.
+    let r = match (checked, sh.live_height()) {
+        (Err(e), _) => Err(Refusal::of_session(e)),
+        (Ok(_), Err(stale)) => Err(stale.into()),
+        (Ok(_), Ok(_)) => decide(sh, client, &row, p).await,
     };
     *floor = row.floor;
     if r.is_err() && signed && p.state.version > row.floor {
