@@ -18,9 +18,11 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct ChainClient {
     http: reqwest::Client,
-    /// `http://host:port`
+    /// `http://host:port` or `https://host:port`
     url: Arc<str>,
     next_id: Arc<AtomicU64>,
+    /// TLS for `wss://` subscriptions (the same roots as `http`).
+    ws_tls: tokio_tungstenite::Connector,
 }
 
 #[derive(Deserialize)]
@@ -38,13 +40,31 @@ struct Request<'a, P> {
 }
 
 impl ChainClient {
-    /// `addr` is `host:port` or a full `http://host:port` URL.
+    /// `addr` is `host:port` or a full `http://host:port` or `https://host:port` URL; an
+    /// `https` node must show a certificate the webpki roots vouch for.
     pub fn new(addr: &str) -> Self {
+        Self::with_tls(addr, sluice_home::tls::default_client_config())
+    }
+
+    /// [`ChainClient::new`] that also trusts the certificates in `ca_file` (PEM), if given.
+    pub fn with_ca_file(
+        addr: &str,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, sluice_home::tls::TlsError> {
+        Ok(Self::with_tls(
+            addr,
+            sluice_home::tls::client_config(ca_file)?,
+        ))
+    }
+
+    /// [`ChainClient::new`] speaking `tls` (see `sluice_home::tls::client_config`) to an
+    /// `https` node and its `wss` subscriptions.
+    pub fn with_tls(addr: &str, tls: sluice_home::tls::ClientConfig) -> Self {
         let url = match addr.starts_with("http://") || addr.starts_with("https://") {
             true => addr.trim_end_matches('/').to_string(),
             false => format!("http://{addr}"),
         };
-        let http = reqwest::Client::builder()
+        let http = sluice_home::tls::http_client_builder(tls.clone())
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
@@ -52,6 +72,7 @@ impl ChainClient {
             http,
             url: url.into(),
             next_id: Arc::new(AtomicU64::new(1)),
+            ws_tls: sluice_home::tls::ws_connector(tls),
         }
     }
 
@@ -263,11 +284,11 @@ impl ChainClient {
         filter: EventFilter,
         from_height: Height,
     ) -> Result<EventStream, ClientError> {
-        subscription::events(&self.ws_url(), filter, from_height).await
+        subscription::events(&self.ws_url(), self.ws_tls.clone(), filter, from_height).await
     }
 
     /// Streams new block headers.
     pub async fn subscribe_heads(&self) -> Result<HeadStream, ClientError> {
-        subscription::heads(&self.ws_url()).await
+        subscription::heads(&self.ws_url(), self.ws_tls.clone()).await
     }
 }

@@ -8,6 +8,7 @@ mod error;
 pub mod follower;
 mod sender;
 mod subscription;
+pub mod transfer;
 
 pub use broadcast::{Broadcaster, Recorder};
 pub use client::ChainClient;
@@ -15,3 +16,4 @@ pub use error::ClientError;
 pub use follower::{follow, Listen};
 pub use sender::TxSender;
 pub use subscription::{EventStream, HeadStream};
+pub use transfer::{SendError, Sent};

@@ -36,6 +36,11 @@ impl TxSender {
         &self.key
     }
 
+    /// The fee each transaction of this sender pays unless told otherwise.
+    pub fn fee(&self) -> Amount {
+        self.fee
+    }
+
     /// Signs `kind` with the next nonce and submits it; returns the transaction id.
     pub async fn submit(&self, kind: TxKind) -> Result<Hash32, ClientError> {
         self.submit_with_fee(kind, self.fee).await

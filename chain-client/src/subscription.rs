@@ -11,7 +11,7 @@ use sluice_protocol::rpc::{
 use sluice_protocol::Height;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -34,8 +34,13 @@ struct Incoming {
     params: Option<serde_json::Value>,
 }
 
-async fn open(url: &str, method: &str, params: serde_json::Value) -> Result<Ws, ClientError> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+async fn open(
+    url: &str,
+    tls: Connector,
+    method: &str,
+    params: serde_json::Value,
+) -> Result<Ws, ClientError> {
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(tls))
         .await
         .map_err(|e| ClientError::WebSocket(format!("connect {url}: {e}")))?;
     let req = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
@@ -62,6 +67,7 @@ async fn open(url: &str, method: &str, params: serde_json::Value) -> Result<Ws, 
 
 pub(crate) async fn events(
     url: &str,
+    tls: Connector,
     filter: EventFilter,
     from_height: Height,
 ) -> Result<EventStream, ClientError> {
@@ -70,15 +76,15 @@ pub(crate) async fn events(
         from_height,
     })
     .map_err(|e| ClientError::BadResponse(e.to_string()))?;
-    let ws = open(url, method::SUBSCRIBE_EVENTS, params).await?;
+    let ws = open(url, tls, method::SUBSCRIBE_EVENTS, params).await?;
     Ok(Subscription {
         ws,
         _t: std::marker::PhantomData,
     })
 }
 
-pub(crate) async fn heads(url: &str) -> Result<HeadStream, ClientError> {
-    let ws = open(url, method::SUBSCRIBE_HEADS, serde_json::json!({})).await?;
+pub(crate) async fn heads(url: &str, tls: Connector) -> Result<HeadStream, ClientError> {
+    let ws = open(url, tls, method::SUBSCRIBE_HEADS, serde_json::json!({})).await?;
     Ok(Subscription {
         ws,
         _t: std::marker::PhantomData,

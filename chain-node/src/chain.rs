@@ -5,6 +5,7 @@ use crate::block::{make_header, SealedBlock};
 use crate::config::NodeConfig;
 use crate::execution::{execute_block, ExecParams};
 use crate::genesis::Genesis;
+use crate::health;
 use crate::ledger::Ledger;
 use crate::mempool::{AdmitError, AdmitRules, Mempool, MempoolLimits};
 use crate::metrics::Metrics;
@@ -13,6 +14,7 @@ use crate::state::{StateRead, StoreError};
 use sluice_protocol::rpc::{BlockHeader, Event};
 use sluice_protocol::{Address, Hash32};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::broadcast;
 
@@ -34,6 +36,8 @@ pub enum ChainError {
     GenesisMismatch { stored: Hash32, given: Hash32 },
     #[error("block {got} does not extend the tip {tip}")]
     NotNext { tip: u64, got: u64 },
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// A block as another validator proposed it, before re-execution.
@@ -89,6 +93,10 @@ pub struct Chain {
     produce: Mutex<()>,
     /// Where newly admitted transactions go for gossip to peers (see [`crate::relay`]).
     relay: std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<Vec<u8>>>>,
+    /// When this process last committed a block (Unix ms; 0: not since start).
+    last_commit_ms: AtomicU64,
+    /// The highest committed height a peer has shown (0: none yet).
+    peer_height: AtomicU64,
 }
 
 impl Chain {
@@ -111,10 +119,8 @@ impl Chain {
             max_nonce_gap: config.mempool_max_nonce_gap,
             max_gapped_blocks: config.mempool_max_gapped_blocks,
         });
-        let metrics = Metrics::default();
-        metrics
-            .height
-            .store(tip.height, std::sync::atomic::Ordering::Relaxed);
+        let metrics = Metrics::new()?;
+        Metrics::set(&metrics.height, tip.height);
         tracing::info!(height = tip.height, hash = %tip.hash, state_root = %tip.state_root, "ledger opened");
         Ok(Arc::new(Chain {
             genesis,
@@ -126,6 +132,8 @@ impl Chain {
             notices: broadcast::channel(NOTICE_BACKLOG).0,
             produce: Mutex::new(()),
             relay: std::sync::OnceLock::new(),
+            last_commit_ms: AtomicU64::new(0),
+            peer_height: AtomicU64::new(0),
         }))
     }
 
@@ -156,6 +164,31 @@ impl Chain {
 
     pub fn mempool_len(&self) -> usize {
         self.pool().len()
+    }
+
+    /// Records that a peer has committed `height` (it proposed or served the block above it).
+    pub fn observe_peer_height(&self, height: u64) {
+        self.peer_height.fetch_max(height, Relaxed);
+    }
+
+    /// What `/health` judges, taken at `now_ms`.
+    pub fn observe(&self, now_ms: u64) -> health::Observed {
+        let nonzero = |v: u64| (v > 0).then_some(v);
+        health::Observed {
+            now_ms,
+            oldest_pending_ms: self.pool().oldest_executable_ms(),
+            last_commit_ms: nonzero(self.last_commit_ms.load(Relaxed)),
+            tip_height: self.height(),
+            peer_height: nonzero(self.peer_height.load(Relaxed)),
+        }
+    }
+
+    /// The bounds of a healthy node, from the config.
+    pub fn health_bounds(&self) -> health::Bounds {
+        health::Bounds {
+            max_stall_ms: self.config.health_max_stall_ms,
+            max_lag_blocks: self.config.health_max_lag_blocks,
+        }
     }
 
     fn rules(&self) -> AdmitRules {
@@ -204,10 +237,7 @@ impl Chain {
                 }
             }
         }
-        Metrics::inc(
-            &self.metrics.txs_rejected,
-            slots.len() as u64 - todo.len() as u64,
-        );
+        Metrics::add(&self.metrics.txs_rejected, slots.len() - todo.len());
         if known > 0 {
             tracing::trace!(known, "already pending; signatures not checked again");
         }
@@ -229,6 +259,7 @@ impl Chain {
         checked: Vec<Result<VerifiedTx, VerifyError>>,
     ) -> Vec<Result<Hash32, SubmitError>> {
         let rules = self.rules();
+        let now_ms = sluice_home::clock::unix_ms();
         let relaying = self.relay.get().is_some();
         let mut fresh = Vec::new();
         let mut pool = self.pool();
@@ -244,24 +275,22 @@ impl Chain {
                     .map_err(|e| SubmitError::Store(e.to_string()))?;
                 let id = vtx.id;
                 let bytes = relaying.then(|| vtx.bytes.clone());
-                pool.admit(vtx, account, &rules)?;
+                pool.admit(vtx, account, &rules, now_ms)?;
                 fresh.extend(bytes);
                 Ok(id)
             })
             .collect();
-        let size = pool.len() as u64;
+        let size = pool.len();
         drop(pool);
         if let (Some(relay), false) = (self.relay.get(), fresh.is_empty()) {
             if relay.try_send(fresh).is_err() {
                 tracing::debug!("relay queue full; peers will not hear of this batch from us");
             }
         }
-        let ok = out.iter().filter(|r| r.is_ok()).count() as u64;
-        Metrics::inc(&self.metrics.txs_admitted, ok);
-        Metrics::inc(&self.metrics.txs_rejected, out.len() as u64 - ok);
-        self.metrics
-            .mempool_size
-            .store(size, std::sync::atomic::Ordering::Relaxed);
+        let ok = out.iter().filter(|r| r.is_ok()).count();
+        Metrics::add(&self.metrics.txs_admitted, ok);
+        Metrics::add(&self.metrics.txs_rejected, out.len() - ok);
+        Metrics::set(&self.metrics.mempool_size, size);
         out
     }
 
@@ -319,7 +348,7 @@ impl Chain {
             for (id, why) in &executed.skipped {
                 tracing::debug!(%id, %why, "transaction not includable; dropped");
             }
-            Metrics::inc(&self.metrics.txs_skipped, ids.len() as u64);
+            Metrics::add(&self.metrics.txs_skipped, ids.len());
             self.pool().on_commit(std::iter::empty(), &ids);
         }
         if executed.included.is_empty() && !allow_empty {
@@ -450,20 +479,19 @@ impl Chain {
         {
             let mut pool = self.pool();
             pool.on_commit(block.writes.accounts.iter(), &[]);
-            self.metrics
-                .mempool_size
-                .store(pool.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            Metrics::set(&self.metrics.mempool_size, pool.len());
         }
         match self.tip.write() {
             Ok(mut t) => *t = block.header.clone(),
             Err(p) => *p.into_inner() = block.header.clone(),
         }
+        self.last_commit_ms
+            .store(sluice_home::clock::unix_ms(), Relaxed);
         let m = &self.metrics;
-        m.height
-            .store(block.header.height, std::sync::atomic::Ordering::Relaxed);
-        Metrics::inc(&m.blocks, 1);
-        Metrics::inc(&m.txs_included, block.txs.len() as u64);
-        Metrics::inc(&m.txs_failed, failed);
+        Metrics::set(&m.height, block.header.height);
+        m.blocks.inc();
+        Metrics::add(&m.txs_included, block.txs.len());
+        Metrics::add(&m.txs_failed, failed);
         // No receiver is fine; a lagging one notices on its own.
         let _ = self.notices.send(Arc::new(BlockNotice {
             header: block.header,

@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 pub const CONFIG_FILE: &str = "config.toml";
+/// Every setting, commented out at its default, with why: the body of the `config.toml` that
+/// `init` writes.
+pub const SAMPLE: &str = include_str!("../node.sample.toml");
 /// Written after the RPC listener is bound, holding `host:port` (useful with port 0).
 pub const RPC_ADDR_FILE: &str = "rpc.addr";
 pub const DATA_DIR: &str = "data";
@@ -69,6 +72,12 @@ pub struct NodeConfig {
     pub timeout_propose_ms: u64,
     pub timeout_prevote_ms: u64,
     pub timeout_precommit_ms: u64,
+    /// `/health` answers 503 when a transaction that could execute has waited this long with
+    /// no block committed (a dev node: keep it above `block_time_ms`).
+    pub health_max_stall_ms: u64,
+    /// `/health` answers 503 when peers have shown a height more than this many blocks above
+    /// our tip (still syncing).
+    pub health_max_lag_blocks: u64,
 }
 
 impl Default for NodeConfig {
@@ -109,7 +118,19 @@ impl Default for NodeConfig {
             timeout_propose_ms: 2_000,
             timeout_prevote_ms: 1_000,
             timeout_precommit_ms: 1_000,
+            health_max_stall_ms: 30_000,
+            health_max_lag_blocks: 5,
         }
+    }
+}
+
+impl sluice_home::settings::Settings for NodeConfig {
+    const ENV_PREFIX: &'static str = "SLUICE_NODE";
+    const LIST_KEYS: &'static [&'static str] = &["p2p_peers", "relay_peers"];
+    type Error = ConfigError;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        NodeConfig::validate(self)
     }
 }
 
@@ -127,23 +148,9 @@ pub enum ConfigError {
 }
 
 impl NodeConfig {
-    /// Defaults, then `home/config.toml` if present, then `SLUICE_NODE_*` variables.
+    /// Defaults, then `home/config.toml` if present, then `SLUICE_NODE_*` variables; validated.
     pub fn load(home: &Path) -> Result<Self, ConfigError> {
-        let file = home.join(CONFIG_FILE);
-        let cfg: NodeConfig = config::Config::builder()
-            .add_source(config::File::from(file).required(false))
-            .add_source(
-                config::Environment::with_prefix("SLUICE_NODE")
-                    .prefix_separator("_")
-                    .try_parsing(true)
-                    .list_separator(",")
-                    .with_list_parse_key("p2p_peers")
-                    .with_list_parse_key("relay_peers"),
-            )
-            .build()?
-            .try_deserialize()?;
-        cfg.validate()?;
-        Ok(cfg)
+        sluice_home::settings::load(&home.join(CONFIG_FILE))
     }
 
     /// What the RPC listener puts up with.
@@ -192,6 +199,7 @@ impl NodeConfig {
             ("p2p_max_message_bytes", self.p2p_max_message_bytes),
             ("relay_batch", self.relay_batch),
             ("timeout_propose_ms", self.timeout_propose_ms as usize),
+            ("health_max_stall_ms", self.health_max_stall_ms as usize),
         ];
         match positive.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(ConfigError::Invalid(format!("{name} must be positive"))),
@@ -200,7 +208,8 @@ impl NodeConfig {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
-        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let text = sluice_home::settings::init_file(self, &NodeConfig::default(), SAMPLE)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         std::fs::write(path, text).map_err(|source| ConfigError::Write {
             path: path.display().to_string(),
             source,
@@ -210,6 +219,13 @@ impl NodeConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_sample_shows_the_defaults() {
+        let text = sluice_home::settings::uncomment_sample(super::SAMPLE);
+        let parsed: super::NodeConfig = toml::from_str(&text).expect("the sample parses");
+        assert_eq!(parsed, super::NodeConfig::default());
+    }
+
     use super::*;
 
     #[test]

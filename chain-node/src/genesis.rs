@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use sluice_protocol::amount::{self, Amount};
 use sluice_protocol::onchain::ChannelLimits;
 use sluice_protocol::rpc::Account;
-use sluice_protocol::{hex, Address, ChainId, Hash32, Height, Keypair};
+use sluice_protocol::{Address, ChainId, Hash32, Height, Keypair};
 use std::collections::BTreeSet;
 use std::path::Path;
 
 pub const GENESIS_FILE: &str = "genesis.json";
-pub const VALIDATOR_KEY_FILE: &str = "validator_key.json";
+pub const VALIDATOR_KEY_FILE: &str = "validator.key";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenesisAccount {
@@ -148,39 +148,24 @@ impl Genesis {
     }
 }
 
-/// The validator's signing key on disk.
-#[derive(Serialize, Deserialize)]
-struct KeyFile {
-    address: Address,
-    secret: String,
-}
-
+/// Writes the validator's signing key (the one key-file format: `sluice_home::keyfile`),
+/// replacing an older one: `init --force` re-creates a home.
 pub fn save_validator_key(path: &Path, key: &Keypair) -> Result<(), GenesisError> {
-    let kf = KeyFile {
-        address: key.address(),
-        secret: hex::encode(&key.secret_bytes()),
-    };
-    write(path, &serde_json::to_string_pretty(&kf).unwrap_or_default())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(GenesisError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })
+        }
+        _ => {}
     }
-    Ok(())
+    sluice_home::keyfile::write_secret(path, &key.secret_bytes())
+        .map_err(|e| GenesisError::Key(e.to_string()))
 }
 
 pub fn load_validator_key(path: &Path) -> Result<Keypair, GenesisError> {
-    let text = read(path)?;
-    let kf: KeyFile = serde_json::from_str(&text).map_err(|e| GenesisError::Key(e.to_string()))?;
-    let secret =
-        hex::decode_array::<32>(&kf.secret).map_err(|e| GenesisError::Key(e.to_string()))?;
-    let key = Keypair::from_secret(&secret).map_err(|e| GenesisError::Key(e.to_string()))?;
-    if key.address() != kf.address {
-        return Err(GenesisError::Key(
-            "address does not match the secret".into(),
-        ));
-    }
-    Ok(key)
+    sluice_home::keyfile::load(path).map_err(|e| GenesisError::Key(e.to_string()))
 }
 
 fn read(path: &Path) -> Result<String, GenesisError> {

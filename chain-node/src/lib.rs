@@ -8,6 +8,7 @@
 //! - [`producer`]: the block-production seam; [`producer::DevProducer`] seals on a timer.
 //! - [`consensus`]: Malachite BFT among the genesis validators (proposal, re-execution, sync).
 //! - [`rpc`]: JSON-RPC 2.0 over HTTP and WebSocket, with subscriptions.
+//! - [`health`]: whether the node can do its job (advancing, synced), as `/health` reports.
 //! - [`replay`]: re-executes the committed chain from genesis and compares it with the ledger.
 
 pub mod block;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod consensus;
 pub mod execution;
 pub mod genesis;
+pub mod health;
 pub mod ledger;
 pub mod mempool;
 pub mod metrics;

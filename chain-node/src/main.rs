@@ -20,27 +20,32 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "sluice-node", version, about = "Sluice settlement chain node")]
 struct Cli {
+    /// How log lines (on stderr) are written.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: sluice_home::logging::LogFormat,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Write genesis.json, config.toml and validator_key.json into a new home directory.
+    /// Write genesis.json, config.toml and validator.key into a new home directory.
     Init(InitArgs),
     /// Run the node: Malachite BFT among the genesis validators (a validator if this home's key
     /// is in the set, otherwise a full node), or a one-validator dev chain with --dev.
     Run(RunArgs),
     /// Replay every committed block from genesis and check the ledger equals the replay.
     Verify {
-        #[arg(long)]
+        /// Home directory (default: $SLUICE_HOME/node, else ~/.sluice/node).
+        #[arg(long, default_value_os_t = sluice_home::dirs::default_home("node"))]
         home: PathBuf,
     },
 }
 
 #[derive(clap::Args)]
 struct InitArgs {
-    #[arg(long)]
+    /// Home directory (default: $SLUICE_HOME/node, else ~/.sluice/node).
+    #[arg(long, default_value_os_t = sluice_home::dirs::default_home("node"))]
     home: PathBuf,
     #[arg(long, default_value_t = 1)]
     chain_id: u64,
@@ -79,7 +84,8 @@ struct InitArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    #[arg(long)]
+    /// Home directory (default: $SLUICE_HOME/node, else ~/.sluice/node).
+    #[arg(long, default_value_os_t = sluice_home::dirs::default_home("node"))]
     home: PathBuf,
     /// One-validator dev chain: seal a block every block_time when transactions wait (no P2P).
     #[arg(long)]
@@ -118,7 +124,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Init(a) => init(a),
-        Cmd::Run(a) => run(a),
+        Cmd::Run(a) => run(a, cli.log_format),
         Cmd::Verify { home } => verify(&home),
     };
     match result {
@@ -168,9 +174,7 @@ fn init(a: InitArgs) -> Result<(), CliError> {
 fn make_genesis(a: &InitArgs, validators: Vec<Address>) -> Genesis {
     Genesis {
         chain_id: a.chain_id,
-        genesis_time_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        genesis_time_ms: sluice_home::clock::unix_ms(),
         accounts: a
             .fund
             .iter()
@@ -253,16 +257,24 @@ fn init_testnet(a: InitArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+/// Fault injection for tests, built only with `test-fixtures`; inert unless a variable is
+/// exactly `1`.
+#[cfg(feature = "test-fixtures")]
+fn faults_from_env() -> Faults {
+    let fault = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    Faults {
+        bad_state_root: fault("SLUICE_FAULT_BAD_STATE_ROOT"),
+        rogue_proposals: fault("SLUICE_FAULT_ROGUE_PROPOSALS"),
+    }
 }
 
-fn run(a: RunArgs) -> Result<(), CliError> {
+/// A release build injects nothing, whatever the environment says.
+#[cfg(not(feature = "test-fixtures"))]
+fn faults_from_env() -> Faults {
+    Faults::default()
+}
+
+fn run(a: RunArgs, log_format: sluice_home::logging::LogFormat) -> Result<(), CliError> {
     let mut cfg = NodeConfig::load(&a.home)?;
     if let Some(addr) = a.rpc_addr {
         cfg.rpc_addr = addr;
@@ -271,7 +283,7 @@ fn run(a: RunArgs) -> Result<(), CliError> {
         cfg.block_time_ms = ms;
     }
     cfg.validate()?;
-    init_tracing(&cfg.log);
+    sluice_home::logging::init(log_format, &cfg.log);
     let genesis = Genesis::load(&a.home.join(GENESIS_FILE))?;
     let key_path = a.home.join(VALIDATOR_KEY_FILE);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -284,16 +296,10 @@ fn run(a: RunArgs) -> Result<(), CliError> {
             true => Some(genesis::load_validator_key(&key_path)?),
             false => None,
         };
-        // Test-only fault injection; inert unless the variable is exactly `1`.
-        let fault = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
-        let faults = Faults {
-            bad_state_root: fault("SLUICE_FAULT_BAD_STATE_ROOT"),
-            rogue_proposals: fault("SLUICE_FAULT_ROGUE_PROPOSALS"),
-        };
         let producer = Box::new(ConsensusProducer {
             data_dir: a.home.join(DATA_DIR),
             key,
-            faults,
+            faults: faults_from_env(),
         });
         return runtime.block_on(serve(a.home, cfg, genesis, producer));
     }

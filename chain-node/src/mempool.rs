@@ -76,6 +76,8 @@ struct Entry {
     seq: u64,
     /// The pool's commit count when it was admitted (its age, in blocks).
     born: u64,
+    /// When the slot was first taken (Unix ms): a replacement keeps its predecessor's arrival.
+    arrived_ms: u64,
 }
 
 #[derive(Debug, Default)]
@@ -156,12 +158,14 @@ impl Mempool {
         t.total_cost().map_err(|_| AdmitError::CostOverflow)
     }
 
-    /// Admits `tx` given its sender's committed `account`. Returns the ids it evicted.
+    /// Admits `tx`, arriving at `now_ms`, given its sender's committed `account`. Returns the
+    /// ids it evicted.
     pub fn admit(
         &mut self,
         tx: VerifiedTx,
         account: Account,
         rules: &AdmitRules,
+        now_ms: u64,
     ) -> Result<Vec<Hash32>, AdmitError> {
         let cost = Self::stateless_checks(&tx, rules)?;
         if self.ids.contains_key(&tx.id) {
@@ -191,14 +195,16 @@ impl Mempool {
             });
         }
         let mut evicted = Vec::new();
+        let mut arrived_ms = now_ms;
         if let Some(old) = replaced {
             self.remove_one(&from, old.tx.tx.tx.nonce);
             evicted.push(old.tx.id);
+            arrived_ms = arrived_ms.min(old.arrived_ms);
         } else {
             let executable = self.would_execute(&from, nonce, account.nonce);
             self.make_room(&from, fee, executable, &mut evicted)?;
         }
-        self.insert(tx, fee, cost, account.nonce);
+        self.insert(tx, fee, cost, account.nonce, arrived_ms);
         Ok(evicted)
     }
 
@@ -304,7 +310,14 @@ impl Mempool {
         }
     }
 
-    fn insert(&mut self, tx: VerifiedTx, fee: Amount, cost: Amount, base_nonce: u64) {
+    fn insert(
+        &mut self,
+        tx: VerifiedTx,
+        fee: Amount,
+        cost: Amount,
+        base_nonce: u64,
+        arrived_ms: u64,
+    ) {
         let (from, nonce) = (tx.tx.tx.from, tx.tx.tx.nonce);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -316,6 +329,7 @@ impl Mempool {
             cost,
             seq,
             born: self.commits,
+            arrived_ms,
         };
         let sender = self.senders.entry(from).or_default();
         sender.base_nonce = base_nonce;
@@ -331,6 +345,17 @@ impl Mempool {
         self.ids.remove(&e.tx.id);
         self.by_fee.remove(&(e.fee, Reverse(e.seq), *addr, nonce));
         Some(e)
+    }
+
+    /// When the longest-waiting transaction that could execute now arrived (Unix ms): the
+    /// earliest arrival among each sender's next nonce. Gapped transactions are not counted;
+    /// they wait for their sender, not for the chain.
+    pub fn oldest_executable_ms(&self) -> Option<u64> {
+        self.senders
+            .values()
+            .filter_map(|s| s.txs.get(&s.base_nonce))
+            .map(|e| e.arrived_ms)
+            .min()
     }
 
     /// Up to `max` executable transactions: each sender's run of consecutive nonces from its
@@ -452,26 +477,26 @@ mod tests {
         let k = key(1);
         let a = acct(1000, 3);
         assert_eq!(
-            p.admit(tx(&k, 2, 1, 1), a, &RULES),
+            p.admit(tx(&k, 2, 1, 1), a, &RULES, 0),
             Err(AdmitError::NonceTooLow { got: 2, next: 3 })
         );
         assert!(matches!(
-            p.admit(tx(&k, 8, 1, 1), a, &RULES),
+            p.admit(tx(&k, 8, 1, 1), a, &RULES, 0),
             Err(AdmitError::NonceGap { .. })
         ));
         let t = tx(&k, 3, 1, 1);
         let id = t.id;
-        p.admit(t.clone(), a, &RULES).unwrap();
-        assert_eq!(p.admit(t, a, &RULES), Err(AdmitError::AlreadyKnown(id)));
+        p.admit(t.clone(), a, &RULES, 0).unwrap();
+        assert_eq!(p.admit(t, a, &RULES, 0), Err(AdmitError::AlreadyKnown(id)));
     }
 
     #[test]
     fn balance_counts_pending() {
         let mut p = pool(100, 10);
         let k = key(1);
-        p.admit(tx(&k, 0, 1, 50), acct(100, 0), &RULES).unwrap();
+        p.admit(tx(&k, 0, 1, 50), acct(100, 0), &RULES, 0).unwrap();
         assert_eq!(
-            p.admit(tx(&k, 1, 1, 50), acct(100, 0), &RULES),
+            p.admit(tx(&k, 1, 1, 50), acct(100, 0), &RULES, 0),
             Err(AdmitError::InsufficientBalance {
                 need: 102,
                 have: 100
@@ -484,7 +509,7 @@ mod tests {
         let mut p = pool(4, 10);
         // Four senders each park a high-fee transaction one nonce ahead: none can execute.
         for n in 1..=4 {
-            p.admit(tx(&key(n), 1, 1_000, 1), acct(10_000, 0), &RULES)
+            p.admit(tx(&key(n), 1, 1_000, 1), acct(10_000, 0), &RULES, 0)
                 .unwrap();
         }
         assert_eq!(p.len(), 4);
@@ -492,7 +517,7 @@ mod tests {
         // A minimum-fee executable transaction evicts one of them.
         let urgent = tx(&key(9), 0, 1, 1);
         let id = urgent.id;
-        let evicted = p.admit(urgent, acct(100, 0), &RULES).unwrap();
+        let evicted = p.admit(urgent, acct(100, 0), &RULES, 0).unwrap();
         assert_eq!(evicted.len(), 1);
         assert_eq!(
             p.select(10).iter().map(|t| t.id).collect::<Vec<_>>(),
@@ -501,7 +526,7 @@ mod tests {
         // A gapped newcomer may not push out the executable one, only a cheaper gapped one.
         let gapped = tx(&key(10), 2, 1, 1);
         assert_eq!(
-            p.admit(gapped, acct(100, 0), &RULES),
+            p.admit(gapped, acct(100, 0), &RULES, 0),
             Err(AdmitError::PoolFull(4))
         );
         assert!(p.contains(&id));
@@ -511,8 +536,9 @@ mod tests {
     fn gapped_transactions_expire_after_a_bounded_number_of_blocks() {
         let mut p = pool(100, 10);
         let (k, other) = (key(1), key(2));
-        p.admit(tx(&k, 1, 5, 1), acct(100, 0), &RULES).unwrap();
-        p.admit(tx(&other, 0, 5, 1), acct(100, 0), &RULES).unwrap();
+        p.admit(tx(&k, 1, 5, 1), acct(100, 0), &RULES, 0).unwrap();
+        p.admit(tx(&other, 0, 5, 1), acct(100, 0), &RULES, 0)
+            .unwrap();
         for _ in 0..3 {
             p.on_commit(std::iter::empty(), &[]);
         }
@@ -526,12 +552,12 @@ mod tests {
     fn replace_by_fee() {
         let mut p = pool(100, 10);
         let k = key(1);
-        p.admit(tx(&k, 0, 10, 5), acct(100, 0), &RULES).unwrap();
+        p.admit(tx(&k, 0, 10, 5), acct(100, 0), &RULES, 0).unwrap();
         assert_eq!(
-            p.admit(tx(&k, 0, 10, 6), acct(100, 0), &RULES),
+            p.admit(tx(&k, 0, 10, 6), acct(100, 0), &RULES, 0),
             Err(AdmitError::ReplacementUnderpriced { got: 10, need: 11 })
         );
-        let evicted = p.admit(tx(&k, 0, 11, 6), acct(100, 0), &RULES).unwrap();
+        let evicted = p.admit(tx(&k, 0, 11, 6), acct(100, 0), &RULES, 0).unwrap();
         assert_eq!(evicted.len(), 1);
         assert_eq!(p.len(), 1);
         assert_eq!(p.select(10)[0].tx.tx.fee, 11);
@@ -541,10 +567,13 @@ mod tests {
     fn selection_orders_by_nonce_then_fee() {
         let mut p = pool(100, 10);
         let (k1, k2) = (key(1), key(2));
-        p.admit(tx(&k1, 1, 100, 1), acct(1000, 0), &RULES).unwrap();
-        p.admit(tx(&k1, 0, 1, 1), acct(1000, 0), &RULES).unwrap();
-        p.admit(tx(&k2, 0, 50, 1), acct(1000, 0), &RULES).unwrap();
-        p.admit(tx(&k2, 3, 500, 1), acct(1000, 0), &RULES).unwrap(); // gapped: waits
+        p.admit(tx(&k1, 1, 100, 1), acct(1000, 0), &RULES, 0)
+            .unwrap();
+        p.admit(tx(&k1, 0, 1, 1), acct(1000, 0), &RULES, 0).unwrap();
+        p.admit(tx(&k2, 0, 50, 1), acct(1000, 0), &RULES, 0)
+            .unwrap();
+        p.admit(tx(&k2, 3, 500, 1), acct(1000, 0), &RULES, 0)
+            .unwrap(); // gapped: waits
         let sel: Vec<(Address, u64)> = p
             .select(10)
             .iter()
@@ -560,25 +589,25 @@ mod tests {
     fn caps_evict_lowest_fee() {
         let mut p = pool(2, 10);
         let (k1, k2, k3) = (key(1), key(2), key(3));
-        p.admit(tx(&k1, 0, 5, 1), acct(100, 0), &RULES).unwrap();
-        p.admit(tx(&k2, 0, 3, 1), acct(100, 0), &RULES).unwrap();
+        p.admit(tx(&k1, 0, 5, 1), acct(100, 0), &RULES, 0).unwrap();
+        p.admit(tx(&k2, 0, 3, 1), acct(100, 0), &RULES, 0).unwrap();
         assert_eq!(
-            p.admit(tx(&k3, 0, 3, 1), acct(100, 0), &RULES),
+            p.admit(tx(&k3, 0, 3, 1), acct(100, 0), &RULES, 0),
             Err(AdmitError::PoolFull(2))
         );
-        let ev = p.admit(tx(&k3, 0, 4, 1), acct(100, 0), &RULES).unwrap();
+        let ev = p.admit(tx(&k3, 0, 4, 1), acct(100, 0), &RULES, 0).unwrap();
         assert_eq!(ev.len(), 1);
         assert_eq!(p.len(), 2);
 
         let mut p = pool(100, 2);
-        p.admit(tx(&k1, 0, 5, 1), acct(100, 0), &RULES).unwrap();
-        p.admit(tx(&k1, 1, 2, 1), acct(100, 0), &RULES).unwrap();
+        p.admit(tx(&k1, 0, 5, 1), acct(100, 0), &RULES, 0).unwrap();
+        p.admit(tx(&k1, 1, 2, 1), acct(100, 0), &RULES, 0).unwrap();
         assert_eq!(
-            p.admit(tx(&k1, 2, 2, 1), acct(100, 0), &RULES),
+            p.admit(tx(&k1, 2, 2, 1), acct(100, 0), &RULES, 0),
             Err(AdmitError::AccountFull(2))
         );
         assert_eq!(
-            p.admit(tx(&k1, 2, 3, 1), acct(100, 0), &RULES)
+            p.admit(tx(&k1, 2, 3, 1), acct(100, 0), &RULES, 0)
                 .unwrap()
                 .len(),
             1
@@ -589,13 +618,37 @@ mod tests {
     fn commit_prunes_stale_and_skipped() {
         let mut p = pool(100, 10);
         let k = key(1);
-        p.admit(tx(&k, 0, 1, 1), acct(100, 0), &RULES).unwrap();
+        p.admit(tx(&k, 0, 1, 1), acct(100, 0), &RULES, 0).unwrap();
         let t1 = tx(&k, 1, 1, 1);
-        p.admit(t1.clone(), acct(100, 0), &RULES).unwrap();
+        p.admit(t1.clone(), acct(100, 0), &RULES, 0).unwrap();
         p.on_commit([(&k.address(), &acct(98, 1))], &[]);
         assert_eq!(p.len(), 1);
         assert_eq!(p.select(10)[0].id, t1.id);
         p.on_commit(std::iter::empty(), &[t1.id]);
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn the_oldest_wait_counts_executable_transactions_and_survives_replacement() {
+        let mut p = pool(100, 10);
+        let (k1, k2) = (key(1), key(2));
+        assert_eq!(p.oldest_executable_ms(), None);
+        p.admit(tx(&k1, 3, 1, 1), acct(100, 0), &RULES, 10).unwrap(); // gapped
+        assert_eq!(
+            p.oldest_executable_ms(),
+            None,
+            "a gapped one waits for its sender"
+        );
+        p.admit(tx(&k2, 0, 1, 1), acct(100, 0), &RULES, 20).unwrap();
+        p.admit(tx(&k1, 0, 1, 1), acct(100, 0), &RULES, 30).unwrap();
+        assert_eq!(p.oldest_executable_ms(), Some(20));
+        p.admit(tx(&k2, 0, 5, 1), acct(100, 0), &RULES, 40).unwrap(); // replace by fee
+        assert_eq!(
+            p.oldest_executable_ms(),
+            Some(20),
+            "the slot has waited since 20"
+        );
+        p.on_commit([(&k2.address(), &acct(94, 1))], &[]);
+        assert_eq!(p.oldest_executable_ms(), Some(30));
     }
 }

@@ -1,127 +1,145 @@
-//! Prometheus text metrics, kept as plain atomics (no registry crate needed for a handful).
+//! Prometheus metrics, served as text on `/metrics`; every name starts `sluice_node_`.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use prometheus::{Encoder, Gauge, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
-#[derive(Debug, Default)]
 pub struct Metrics {
-    pub height: AtomicU64,
-    pub blocks: AtomicU64,
-    pub txs_included: AtomicU64,
-    pub txs_failed: AtomicU64,
-    pub txs_skipped: AtomicU64,
-    pub txs_admitted: AtomicU64,
-    pub txs_rejected: AtomicU64,
-    pub mempool_size: AtomicU64,
-    pub last_block_ms: AtomicU64,
-    pub rpc_requests: AtomicU64,
-    pub rpc_errors: AtomicU64,
-    pub ws_connections: AtomicU64,
-    pub subscriptions: AtomicU64,
-    pub subscribers_dropped: AtomicU64,
+    registry: Registry,
+    /// Height of the last committed block.
+    pub height: IntGauge,
+    pub blocks: IntCounter,
+    pub txs_included: IntCounter,
+    /// Included transactions with a failure receipt.
+    pub txs_failed: IntCounter,
+    /// Selected transactions left out as not includable.
+    pub txs_skipped: IntCounter,
+    pub txs_admitted: IntCounter,
+    pub txs_rejected: IntCounter,
+    /// Pending transactions.
+    pub mempool_size: IntGauge,
+    /// Time to build (dev producer) or re-check (consensus) and durably commit the last block.
+    pub last_block_seconds: Gauge,
+    pub rpc_requests: IntCounter,
+    pub rpc_errors: IntCounter,
+    pub ws_connections: IntGauge,
+    pub subscriptions: IntGauge,
+    pub subscribers_dropped: IntCounter,
 }
 
 impl Metrics {
-    pub fn inc(c: &AtomicU64, by: u64) {
-        c.fetch_add(by, Relaxed);
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("sluice_node".into()), None)?;
+        let counter = |name: &str, help: &str| IntCounter::new(name, help);
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help);
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "The running build; always 1"),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry.register(Box::new(build_info))?;
+        let m = Metrics {
+            height: gauge("height", "Height of the last committed block")?,
+            blocks: counter("blocks_total", "Blocks committed since start")?,
+            txs_included: counter("txs_included_total", "Transactions included in blocks")?,
+            txs_failed: counter(
+                "txs_failed_total",
+                "Included transactions with a failure receipt",
+            )?,
+            txs_skipped: counter(
+                "txs_skipped_total",
+                "Selected transactions left out as not includable",
+            )?,
+            txs_admitted: counter("txs_admitted_total", "Transactions admitted to the mempool")?,
+            txs_rejected: counter("txs_rejected_total", "Transactions refused by the mempool")?,
+            mempool_size: gauge("mempool_size", "Pending transactions")?,
+            last_block_seconds: Gauge::new(
+                "last_block_seconds",
+                "Time to build or check and durably commit the last block",
+            )?,
+            rpc_requests: counter("rpc_requests_total", "JSON-RPC calls handled")?,
+            rpc_errors: counter("rpc_errors_total", "JSON-RPC calls answered with an error")?,
+            ws_connections: gauge("ws_connections", "Open WebSocket connections")?,
+            subscriptions: gauge("subscriptions", "Active subscriptions")?,
+            subscribers_dropped: counter(
+                "subscribers_dropped_total",
+                "Subscribers dropped for falling behind",
+            )?,
+            registry,
+        };
+        for c in [
+            &m.blocks,
+            &m.txs_included,
+            &m.txs_failed,
+            &m.txs_skipped,
+            &m.txs_admitted,
+            &m.txs_rejected,
+            &m.rpc_requests,
+            &m.rpc_errors,
+            &m.subscribers_dropped,
+        ] {
+            m.registry.register(Box::new(c.clone()))?;
+        }
+        for g in [
+            &m.height,
+            &m.mempool_size,
+            &m.ws_connections,
+            &m.subscriptions,
+        ] {
+            m.registry.register(Box::new(g.clone()))?;
+        }
+        m.registry
+            .register(Box::new(m.last_block_seconds.clone()))?;
+        Ok(m)
     }
 
-    /// The exposition text for `GET /metrics`.
+    /// Counts `n` on `counter` (sizes of batches arrive as `usize` or `u64`).
+    pub fn add(counter: &IntCounter, n: impl TryInto<u64>) {
+        counter.inc_by(n.try_into().unwrap_or(u64::MAX));
+    }
+
+    /// Sets `gauge` to a count or height.
+    pub fn set(gauge: &IntGauge, v: impl TryInto<i64>) {
+        gauge.set(v.try_into().unwrap_or(i64::MAX));
+    }
+
+    /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 14] = [
-            (
-                "sluice_node_height",
-                "gauge",
-                "Height of the last committed block.",
-                &self.height,
-            ),
-            (
-                "sluice_node_blocks_total",
-                "counter",
-                "Blocks committed since start.",
-                &self.blocks,
-            ),
-            (
-                "sluice_node_txs_included_total",
-                "counter",
-                "Transactions included in blocks.",
-                &self.txs_included,
-            ),
-            (
-                "sluice_node_txs_failed_total",
-                "counter",
-                "Included transactions with a failure receipt.",
-                &self.txs_failed,
-            ),
-            (
-                "sluice_node_txs_skipped_total",
-                "counter",
-                "Selected transactions left out as not includable.",
-                &self.txs_skipped,
-            ),
-            (
-                "sluice_node_txs_admitted_total",
-                "counter",
-                "Transactions admitted to the mempool.",
-                &self.txs_admitted,
-            ),
-            (
-                "sluice_node_txs_rejected_total",
-                "counter",
-                "Transactions refused by the mempool.",
-                &self.txs_rejected,
-            ),
-            (
-                "sluice_node_mempool_size",
-                "gauge",
-                "Pending transactions.",
-                &self.mempool_size,
-            ),
-            (
-                "sluice_node_last_block_milliseconds",
-                "gauge",
-                "Time to build and durably commit the last block.",
-                &self.last_block_ms,
-            ),
-            (
-                "sluice_node_rpc_requests_total",
-                "counter",
-                "JSON-RPC calls handled.",
-                &self.rpc_requests,
-            ),
-            (
-                "sluice_node_rpc_errors_total",
-                "counter",
-                "JSON-RPC calls answered with an error.",
-                &self.rpc_errors,
-            ),
-            (
-                "sluice_node_ws_connections",
-                "gauge",
-                "Open WebSocket connections.",
-                &self.ws_connections,
-            ),
-            (
-                "sluice_node_subscriptions",
-                "gauge",
-                "Active subscriptions.",
-                &self.subscriptions,
-            ),
-            (
-                "sluice_node_subscribers_dropped_total",
-                "counter",
-                "Subscribers dropped for falling behind.",
-                &self.subscribers_dropped,
-            ),
-        ];
-        let mut out = String::new();
-        for (name, kind, help, v) in rows {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-                v.load(Relaxed)
-            );
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "cannot encode metrics");
         }
-        out
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_exposed_with_the_build_version() {
+        let m = Metrics::new().expect("metrics register");
+        Metrics::add(&m.blocks, 2usize);
+        Metrics::set(&m.height, 7u64);
+        m.last_block_seconds.set(0.25);
+        let text = m.render();
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(
+            text.contains(&format!(
+                "sluice_node_build_info{{version=\"{version}\"}} 1"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("sluice_node_blocks_total 2"), "{text}");
+        assert!(text.contains("sluice_node_height 7"), "{text}");
+        assert!(
+            text.contains("sluice_node_last_block_seconds 0.25"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sluice_node_subscribers_dropped_total 0"),
+            "{text}"
+        );
     }
 }

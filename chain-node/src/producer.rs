@@ -6,7 +6,7 @@
 use crate::chain::{Chain, ChainError};
 use sluice_protocol::Keypair;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Drives block production until `shutdown` turns true.
@@ -25,11 +25,7 @@ pub struct DevProducer {
     pub max_block_txs: usize,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use sluice_home::clock::unix_ms as now_ms;
 
 impl BlockProducer for DevProducer {
     fn run(
@@ -64,11 +60,9 @@ impl BlockProducer for DevProducer {
                             ChainError::Store(crate::state::StoreError::Io(e.to_string()))
                         })??;
                 if let Some(h) = produced {
-                    let ms = started.elapsed().as_millis() as u64;
-                    chain
-                        .metrics
-                        .last_block_ms
-                        .store(ms, std::sync::atomic::Ordering::Relaxed);
+                    let took = started.elapsed();
+                    chain.metrics.last_block_seconds.set(took.as_secs_f64());
+                    let ms = took.as_millis() as u64;
                     tracing::info!(height = h.height, txs = h.tx_count, ms, state_root = %h.state_root, "block committed");
                 }
             }

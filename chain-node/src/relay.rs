@@ -14,7 +14,8 @@ pub const RELAY_QUEUE: usize = 1024;
 
 /// Forwards admitted transactions until the sender side closes.
 pub async fn run(peers: Vec<String>, batch: usize, mut rx: mpsc::Receiver<Vec<Vec<u8>>>) {
-    let http = match reqwest::Client::builder()
+    let tls = sluice_home::tls::default_client_config();
+    let http = match sluice_home::tls::http_client_builder(tls)
         .timeout(Duration::from_secs(5))
         .build()
     {

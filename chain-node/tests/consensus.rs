@@ -67,7 +67,7 @@ impl Proc {
 
     async fn call(&self, method: &str, params: Value) -> Option<Value> {
         let body = json!({"jsonrpc":"2.0","id":1,"method":method,"params":params});
-        let r = reqwest::Client::new()
+        let r = sluice_home::tls::http_client()
             .post(&self.url)
             .json(&body)
             .timeout(Duration::from_secs(3))

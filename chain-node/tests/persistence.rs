@@ -47,7 +47,7 @@ fn spawn_load(
     submitted: Arc<std::sync::Mutex<Vec<Hash32>>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let http = reqwest::Client::new();
+        let http = sluice_home::tls::http_client();
         while !stop.load(Ordering::Relaxed) {
             let txs: Vec<_> = senders
                 .iter()

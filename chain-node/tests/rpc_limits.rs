@@ -38,7 +38,7 @@ fn chain_info(id: u64) -> Value {
 
 /// A client whose connections leave from `ip` (any 127/8 address works on loopback).
 fn client_from(ip: [u8; 4]) -> reqwest::Client {
-    reqwest::Client::builder()
+    sluice_home::tls::http_client_builder(sluice_home::tls::default_client_config())
         .local_address(IpAddr::from(ip))
         .build()
         .expect("client")
@@ -139,7 +139,7 @@ async fn calls_over_the_connection_limit_are_refused_on_that_connection_only() {
     let served = ws.call(8, "chain_info", json!({})).await;
     assert!(served["result"]["height"].is_u64(), "{served}");
     // Over HTTP keep-alive: one connection's calls share its limit.
-    let http = reqwest::Client::new();
+    let http = sluice_home::tls::http_client();
     let batch: Vec<Value> = (1..=5).map(chain_info).collect();
     let (_, answers) = post(&http, &node, &json!(batch)).await;
     assert_eq!(served_and_refused(&answers, "per connection"), (3, 2));

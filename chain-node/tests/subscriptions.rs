@@ -18,7 +18,7 @@ async fn load(
     rounds: u64,
     pause: Duration,
 ) {
-    let http = reqwest::Client::new();
+    let http = sluice_home::tls::http_client();
     for r in 0..rounds {
         let txs: Vec<String> = senders
             .iter()

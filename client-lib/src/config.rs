@@ -16,10 +16,12 @@ pub const DB_FILE: &str = "wallet.db";
 
 /// How to reach the network and what the wallet will put up with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WalletConfig {
     /// Chain node RPC address, `host:port` or `http://host:port`.
     pub node: String,
-    /// Hub address, `host:port` or `ws://host:port` (the session lives at `/ws`).
+    /// Hub address, `host:port`, `ws://host:port` or `wss://host:port` (TLS; the session lives
+    /// at `/ws`).
     pub hub: String,
     /// The hub's public key; the hub must prove it in its `Challenge`.
     pub hub_key: Address,
@@ -39,6 +41,11 @@ pub struct WalletConfig {
     /// The most of the hub's terms this wallet accepts (checked at login and at `pay`).
     #[serde(default)]
     pub caps: sluice_protocol::routing::TermsCaps,
+    /// A PEM file of CA certificates to trust besides the webpki roots, for a `wss://` hub and
+    /// an `https://` node whose certificates a private CA signed; relative paths are under the
+    /// wallet directory. Absent: the webpki roots only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 fn default_fee() -> Amount {
@@ -68,10 +75,18 @@ impl WalletConfig {
             unlock_margin: default_unlock_margin(),
             pay_timeout_secs: default_pay_timeout(),
             caps: Default::default(),
+            ca_file: None,
         }
     }
 
-    /// The `ws://…/ws` URL of the hub session.
+    /// The TLS client config for the hub and the node: the webpki roots, plus `ca_file`
+    /// (resolved under `dir`) if set.
+    pub fn tls(&self, dir: &Path) -> Result<sluice_home::tls::ClientConfig> {
+        let ca = self.ca_file.as_ref().map(|f| dir.join(f));
+        Ok(sluice_home::tls::client_config(ca.as_deref())?)
+    }
+
+    /// The `ws://…/ws` (or `wss://…/ws`) URL of the hub session.
     pub fn hub_ws_url(&self) -> String {
         let base = self.hub.trim_end_matches('/');
         let base = match base.split_once("://") {
@@ -91,16 +106,16 @@ impl WalletConfig {
         Duration::from_secs(self.pay_timeout_secs)
     }
 
-    /// Reads `wallet.toml` from `dir`.
+    /// Reads `wallet.toml` from `dir` under `SLUICE_WALLET_*` overrides, validated.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|_| {
-            WalletError::Config(format!(
+        if !path.exists() {
+            return Err(WalletError::Config(format!(
                 "no config at {}; run `sluice-wallet init --node … --hub … --hub-key …`",
                 path.display()
-            ))
-        })?;
-        toml::from_str(&text).map_err(|e| WalletError::Config(format!("{}: {e}", path.display())))
+            )));
+        }
+        sluice_home::settings::load(&path)
     }
 
     /// Writes `wallet.toml` into `dir`.
@@ -108,6 +123,35 @@ impl WalletConfig {
         let path = dir.join(CONFIG_FILE);
         let text = toml::to_string(self).map_err(|e| WalletError::Config(e.to_string()))?;
         std::fs::write(&path, text).map_err(WalletError::io(format!("write {}", path.display())))
+    }
+}
+
+impl sluice_home::settings::Settings for WalletConfig {
+    const ENV_PREFIX: &'static str = "SLUICE_WALLET";
+    type Error = WalletError;
+
+    /// An empty address or a zero bound would fail every payment later; say so at start.
+    fn validate(&self) -> Result<()> {
+        let fields = [("node", self.node.is_empty()), ("hub", self.hub.is_empty())];
+        if let Some((key, _)) = fields.iter().find(|(_, empty)| *empty) {
+            return Err(WalletError::Config(format!("{key} must not be empty")));
+        }
+        let positive = [
+            ("tx_fee", self.tx_fee),
+            ("challenge_period", self.challenge_period),
+            ("unlock_margin", self.unlock_margin),
+            ("pay_timeout_secs", self.pay_timeout_secs),
+        ];
+        match positive.iter().find(|(_, v)| *v == 0) {
+            Some((key, _)) => Err(WalletError::Config(format!("{key} must be above zero"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl From<config::ConfigError> for WalletError {
+    fn from(e: config::ConfigError) -> Self {
+        WalletError::Config(e.to_string())
     }
 }
 
@@ -129,6 +173,25 @@ mod tests {
         let c = WalletConfig::new("127.0.0.1:1", "127.0.0.1:2", Address([3; 32]));
         c.save(dir.path()).unwrap();
         assert_eq!(WalletConfig::load(dir.path()).unwrap(), c);
+    }
+
+    #[test]
+    fn a_misspelt_or_zero_setting_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = WalletConfig::new("127.0.0.1:1", "127.0.0.1:2", Address([3; 32]));
+        c.save(dir.path()).unwrap();
+        let file = dir.path().join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("tx_fe = 3\n{text}")).unwrap();
+        let err = WalletConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("tx_fe"), "{err}");
+        std::fs::write(
+            &file,
+            text.replace("pay_timeout_secs = 30", "pay_timeout_secs = 0"),
+        )
+        .unwrap();
+        let err = WalletConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("pay_timeout_secs"), "{err}");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub(crate) struct Core {
     pub chain_id: ChainId,
     pub store: Store,
     pub chain: ChainClient,
+    /// TLS for a `wss://` hub: the webpki roots and the config's `ca_file`.
+    pub hub_tls: tokio_tungstenite::Connector,
     pub sender: TxSender,
     pub events: broadcast::Sender<WalletEvent>,
     /// The hub's terms from its latest `Welcome`.

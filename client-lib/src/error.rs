@@ -21,6 +21,9 @@ pub enum WalletError {
     /// The wallet config is missing or invalid.
     #[error("wallet config: {0}")]
     Config(String),
+    /// The CA file named by the wallet config cannot be used.
+    #[error("wallet config: {0}")]
+    Tls(#[from] sluice_home::tls::TlsError),
     /// The local database failed.
     #[error("wallet database: {0}")]
     Store(#[from] sqlx::Error),
@@ -124,6 +127,9 @@ pub enum WalletError {
     /// The chain node failed or refused.
     #[error("chain node: {0}")]
     Chain(#[from] sluice_chain_client::ClientError),
+    /// An on-chain send was refused before anything was signed (or failed on chain).
+    #[error("send refused: {0}")]
+    Send(#[from] sluice_chain_client::SendError),
     /// A watchtower failed or answered badly.
     #[error("watchtower {url}: {reason}")]
     Tower {

@@ -20,7 +20,7 @@ const IDLE: Duration = Duration::from_millis(500);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    sluice_home::tls::http_client_builder(sluice_home::tls::default_client_config())
         .timeout(HTTP_TIMEOUT)
         .build()
         .unwrap_or_default()

@@ -93,7 +93,8 @@ impl Wallet {
         )))?;
         let key = crate::keyfile::load_or_create(&dir.join(KEY_FILE))?;
         let store = Store::open(&dir.join(DB_FILE)).await?;
-        let chain = ChainClient::new(&config.node);
+        let tls = config.tls(dir)?;
+        let chain = ChainClient::with_tls(&config.node, tls.clone());
         let chain_id = chain.chain_info().await?.chain_id;
         match store.meta("chain_id").await? {
             Some(s) if s != chain_id.to_string() => {
@@ -113,6 +114,7 @@ impl Wallet {
             chain_id,
             store,
             chain,
+            hub_tls: sluice_home::tls::ws_connector(tls),
             sender,
             events,
             terms: Default::default(),
@@ -535,6 +537,18 @@ impl Wallet {
     /// `(ours, hub's)`.
     pub async fn settle(&self, channel_id: &Hash32) -> Result<(Amount, Amount)> {
         crate::onchain::settle(&self.core, channel_id).await
+    }
+
+    /// Sends `amount` from the wallet's account on chain to `to` (not through a channel), once
+    /// the balance covers it and the fee; returns when it is included.
+    pub async fn send(&self, to: Address, amount: Amount) -> Result<sluice_chain_client::Sent> {
+        let sent = self
+            .core
+            .sender
+            .transfer(to, amount, crate::onchain::TX_TIMEOUT)
+            .await?;
+        tracing::info!(%to, amount, tx = %sent.tx, "sent on chain");
+        Ok(sent)
     }
 
     /// Registers with a watchtower and queues our latest states for it.

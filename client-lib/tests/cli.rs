@@ -161,3 +161,32 @@ async fn a_payment_from_init_to_close_through_the_cli() {
     let stopped = payee.stop(Duration::from_secs(5));
     assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
 }
+
+/// `send` moves funds on chain between accounts, fee on top; a send above the balance, of
+/// nothing, or to itself is refused by name and nothing reaches the chain.
+#[tokio::test(flavor = "multi_thread")]
+async fn send_moves_funds_on_chain_and_refuses_what_it_cannot_cover() {
+    let n = net::start(2, false).await;
+    let (a, b) = (n.dirs[0].as_path(), n.dirs[1].as_path());
+    let ka: sluice_protocol::Address = init(&n, a)["address"].as_str().unwrap().parse().unwrap();
+    let kb: sluice_protocol::Address = init(&n, b)["address"].as_str().unwrap().parse().unwrap();
+    let (before_a, before_b) = (n.account(&ka).await, n.account(&kb).await);
+
+    let sent = json(a, &["send", &kb.to_string(), "1234"]);
+    assert_eq!(sent["amount"], 1234);
+    let fee = sent["fee"].as_u64().unwrap();
+    assert_eq!(n.account(&kb).await, before_b + 1234);
+    assert_eq!(n.account(&ka).await, before_a - 1234 - fee);
+
+    let after_a = n.account(&ka).await;
+    let too_much = after_a.to_string();
+    let (ok, _, err) = cli(a, &["send", &kb.to_string(), &too_much]);
+    assert!(!ok && err.contains("the account holds"), "{err}");
+    let (ok, _, err) = cli(a, &["send", &kb.to_string(), "0"]);
+    assert!(!ok && err.contains("above zero"), "{err}");
+    let (ok, _, err) = cli(a, &["send", &ka.to_string(), "5"]);
+    assert!(!ok && err.contains("itself"), "{err}");
+    let (ok, _, err) = cli(a, &["send", "not-an-address", "5"]);
+    assert!(!ok && err.contains("not-an-address"), "{err}");
+    assert_eq!(n.account(&ka).await, after_a, "nothing was submitted");
+}

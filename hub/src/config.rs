@@ -7,10 +7,18 @@ use sluice_protocol::{Amount, ChainId, Height};
 use std::path::{Path, PathBuf};
 
 pub const CONFIG_FILE: &str = "hub.toml";
+/// Every setting, commented out at its default, with why: the body of the `hub.toml` that
+/// `init` writes.
+pub const SAMPLE: &str = include_str!("../hub.sample.toml");
 pub const ADDR_FILE: &str = "hub.addr";
 pub const KEY_FILE: &str = "hub.key";
 pub const ADMIN_ADDR_FILE: &str = "admin.addr";
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// Where client sessions connect unless `listen` says otherwise (the node's RPC is 8645, the
+/// watchtower's API 8655).
+pub const DEFAULT_PORT: u16 = 8650;
+/// The admin API's port unless `admin_listen` says otherwise.
+pub const DEFAULT_ADMIN_PORT: u16 = 8651;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,7 +31,8 @@ pub struct HubConfig {
     pub admin_listen: String,
     /// The admin API's bearer token file (0600); relative paths are under HOME.
     pub admin_token_file: String,
-    /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://HOME/hub.db`.
+    /// `sqlite://PATH` or `postgres://…`; empty means `sqlite://HOME/hub.db`. Postgres over TLS:
+    /// `?sslmode=require`, or `?sslmode=verify-full&sslrootcert=PATH` to check its certificate.
     pub store_url: String,
     pub store_max_connections: u32,
     /// The chain node's RPC `host:port`; empty runs without a chain (tests, offline).
@@ -40,6 +49,11 @@ pub struct HubConfig {
     pub tx_fee: Amount,
     /// What the listener (sessions, admin API) puts up with: header deadline, connection caps.
     pub listener: sluice_listener::ListenerLimits,
+    /// TLS on both listeners (sessions become `wss://`, the admin API `https://`):
+    /// `tls = { cert_file = "hub.crt", key_file = "hub.tls.key" }`, PEM files, relative paths
+    /// under HOME. Absent: both listeners are plain. A file that cannot be used stops the start
+    /// with the file's name; a handshake must complete within `listener.header_read_timeout_ms`.
+    pub tls: Option<sluice_listener::TlsFiles>,
 }
 
 /// Every bound the hub enforces (DESIGN.md: bounded everything).
@@ -62,6 +76,9 @@ pub struct Limits {
     /// Payments one payer may have in flight at once; past it its next lock is refused, so
     /// one payer cannot take every routing slot (ATTACKS F18).
     pub max_inflight_per_payer: usize,
+    /// On SIGTERM the hub takes no new payment and waits this long for the updates and
+    /// payments under way to finish before it exits (what is left resumes at the next start).
+    pub drain_timeout_ms: u64,
 }
 
 /// Keep the hub's side of each channel funded: below `threshold`, deposit up to `target`.
@@ -80,8 +97,8 @@ pub struct CollateralPolicy {
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
-            listen: "127.0.0.1:0".into(),
-            admin_listen: "127.0.0.1:0".into(),
+            listen: format!("127.0.0.1:{DEFAULT_PORT}"),
+            admin_listen: format!("127.0.0.1:{DEFAULT_ADMIN_PORT}"),
             admin_token_file: ADMIN_TOKEN_FILE.into(),
             store_url: String::new(),
             store_max_connections: 16,
@@ -94,6 +111,7 @@ impl Default for HubConfig {
             guard: GuardPolicy::default(),
             tx_fee: 1,
             listener: Default::default(),
+            tls: None,
         }
     }
 }
@@ -110,6 +128,7 @@ impl Default for Limits {
             max_payment: 1_000_000_000,
             max_inflight_payments: 10_000,
             max_inflight_per_payer: 100,
+            drain_timeout_ms: 15_000,
         }
     }
 }
@@ -183,20 +202,9 @@ pub const MIN_CLAIM_MARGIN: Height = 4;
 const MIN_HEIGHT_AGE_MS: u64 = 10_000;
 
 impl HubConfig {
-    /// Loads `HOME/hub.toml` (optional) with environment overrides.
+    /// Loads `HOME/hub.toml` (optional) with environment overrides, validated.
     pub fn load(home: &Path) -> Result<HubConfig, ConfigError> {
-        let cfg = config::Config::builder()
-            .add_source(config::File::from(home.join(CONFIG_FILE)).required(false))
-            .add_source(
-                config::Environment::with_prefix("SLUICE_HUB")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true),
-            )
-            .build()?;
-        let cfg: HubConfig = cfg.try_deserialize()?;
-        cfg.validate()?;
-        Ok(cfg)
+        sluice_home::settings::load(&home.join(CONFIG_FILE))
     }
 
     /// Refuses settings under which the hub could lose funds or stall, naming the key: the guard
@@ -282,11 +290,12 @@ impl HubConfig {
         Ok(())
     }
 
-    /// Writes these settings as `HOME/hub.toml`.
+    /// Writes these settings as `HOME/hub.toml`: what differs from the defaults, then the
+    /// commented sample of every setting.
     pub fn write(&self, home: &Path) -> Result<(), ConfigError> {
         let path = home.join(CONFIG_FILE);
-        std::fs::write(&path, toml::to_string_pretty(self)?)
-            .map_err(|source| ConfigError::Write { path, source })
+        let text = sluice_home::settings::init_file(self, &HubConfig::default(), SAMPLE)?;
+        std::fs::write(&path, text).map_err(|source| ConfigError::Write { path, source })
     }
 
     pub fn store_url(&self, home: &Path) -> String {
@@ -302,6 +311,15 @@ impl HubConfig {
 
     pub fn admin_token_path(&self, home: &Path) -> PathBuf {
         home.join(&self.admin_token_file)
+    }
+}
+
+impl sluice_home::settings::Settings for HubConfig {
+    const ENV_PREFIX: &'static str = "SLUICE_HUB";
+    type Error = ConfigError;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        HubConfig::validate(self)
     }
 }
 
@@ -334,6 +352,28 @@ mod tests {
         std::fs::write(dir.path().join(CONFIG_FILE), "listn = \"127.0.0.1:1\"\n").unwrap();
         let err = HubConfig::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn the_sample_shows_the_defaults() {
+        let parsed: HubConfig = toml::from_str(&sluice_home::settings::uncomment_sample(SAMPLE))
+            .expect("the uncommented sample parses");
+        let text = |c: &HubConfig| toml::to_string(c).unwrap();
+        assert_eq!(text(&parsed), text(&HubConfig::default()));
+    }
+
+    #[test]
+    fn init_keeps_what_was_chosen() {
+        let home = tempfile::tempdir().unwrap();
+        let cfg = HubConfig {
+            chain_rpc: "10.0.0.9:8645".into(),
+            ..HubConfig::default()
+        };
+        cfg.write(home.path()).unwrap();
+        assert_eq!(
+            HubConfig::load(home.path()).unwrap().chain_rpc,
+            "10.0.0.9:8645"
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 pub mod admin;
 pub mod chain;
 pub mod config;
-pub mod keyfile;
+pub mod drain;
+pub use sluice_home::keyfile;
 pub mod metrics;
 pub mod payments;
 pub mod registry;

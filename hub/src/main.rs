@@ -8,6 +8,9 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "sluice-hub", version, about = "Sluice payment hub")]
 struct Cli {
+    /// How log lines (on stderr) are written.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: sluice_home::logging::LogFormat,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -16,7 +19,8 @@ struct Cli {
 enum Cmd {
     /// Creates HOME with a fresh hub key and a default hub.toml.
     Init {
-        #[arg(long)]
+        /// Home directory (default: $SLUICE_HOME/hub, else ~/.sluice/hub).
+        #[arg(long, default_value_os_t = sluice_home::dirs::default_home("hub"))]
         home: PathBuf,
         /// Chain node RPC address (host:port) to record in hub.toml.
         #[arg(long)]
@@ -25,14 +29,40 @@ enum Cmd {
         #[arg(long)]
         store_url: Option<String>,
     },
+    /// The hub's own account on chain (it pays for collateral and the guard's transactions).
+    Wallet {
+        /// Home directory (default: $SLUICE_HOME/hub, else ~/.sluice/hub).
+        #[arg(long, default_value_os_t = sluice_home::dirs::default_home("hub"))]
+        home: PathBuf,
+        /// Machine-readable JSON output.
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: WalletCmd,
+    },
     /// Runs the hub from HOME until SIGINT or SIGTERM.
     Run {
-        #[arg(long)]
+        /// Home directory (default: $SLUICE_HOME/hub, else ~/.sluice/hub).
+        #[arg(long, default_value_os_t = sluice_home::dirs::default_home("hub"))]
         home: PathBuf,
         /// Run without a chain node (no collateral, no guard): only for trying the API. A hub
         /// whose `chain_rpc` is empty refuses to start without it.
         #[arg(long)]
         no_chain: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum WalletCmd {
+    /// Print the hub's address (fund it so the hub can put up collateral).
+    Address,
+    /// The account's balance on chain.
+    Balance,
+    /// Send funds from the hub's account to another.
+    Send {
+        to: sluice_protocol::Address,
+        /// Amount in base units (the fee comes on top).
+        amount: sluice_protocol::Amount,
     },
 }
 
@@ -48,6 +78,10 @@ enum CliError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     AdminToken(#[from] sluice_hub::admin::token::TokenError),
+    #[error(transparent)]
+    Chain(#[from] sluice_chain_client::ClientError),
+    #[error(transparent)]
+    Send(#[from] sluice_chain_client::SendError),
     #[error("no chain node configured (chain_rpc is empty): a hub without one can neither fund nor defend its channels; set chain_rpc, or pass --no-chain to run without one anyway")]
     NoChain,
 }
@@ -70,6 +104,43 @@ fn init(
     Ok(())
 }
 
+/// `sluice-hub wallet …`: what the hub's key holds and sends on chain.
+async fn wallet(home: PathBuf, json: bool, cmd: WalletCmd) -> Result<(), CliError> {
+    let cfg = HubConfig::load(&home)?;
+    let key = keyfile::load(&cfg.key_path(&home))?;
+    let address = key.address();
+    if let WalletCmd::Address = cmd {
+        sluice_home::output::print(
+            json,
+            &serde_json::json!({ "address": address }),
+            &address.to_string(),
+        );
+        return Ok(());
+    }
+    if cfg.chain_rpc.is_empty() {
+        return Err(CliError::NoChain);
+    }
+    let client = sluice_chain_client::ChainClient::new(&cfg.chain_rpc);
+    match cmd {
+        WalletCmd::Address => {}
+        WalletCmd::Balance => {
+            let account = client.account(&address).await?;
+            let text = format!("{} (address {address})", account.balance);
+            let value = serde_json::json!({ "address": address, "balance": account.balance });
+            sluice_home::output::print(json, &value, &text);
+        }
+        WalletCmd::Send { to, amount } => {
+            let chain_id = client.chain_info().await?.chain_id;
+            let sender = sluice_chain_client::TxSender::new(client, key, chain_id, cfg.tx_fee);
+            let s = sender
+                .transfer(to, amount, std::time::Duration::from_secs(30))
+                .await?;
+            sluice_home::output::print(json, &serde_json::json!(s), &s.to_string());
+        }
+    }
+    Ok(())
+}
+
 async fn run(home: PathBuf, no_chain: bool) -> Result<(), CliError> {
     let cfg = HubConfig::load(&home)?;
     if cfg.chain_rpc.is_empty() && !no_chain {
@@ -81,19 +152,15 @@ async fn run(home: PathBuf, no_chain: bool) -> Result<(), CliError> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    tracing::info!("shutting down");
-    hub.shutdown().await;
+    tracing::info!("draining, then shutting down");
+    hub.drain().await;
     Ok(())
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let r = match Cli::parse().cmd {
+    let cli = Cli::parse();
+    sluice_home::logging::init(cli.log_format, "info");
+    let r = match cli.cmd {
         Cmd::Init {
             home,
             chain_rpc,
@@ -101,6 +168,10 @@ fn main() -> ExitCode {
         } => init(home, chain_rpc, store_url),
         Cmd::Run { home, no_chain } => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(run(home, no_chain)),
+            Err(e) => Err(e.into()),
+        },
+        Cmd::Wallet { home, json, cmd } => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(wallet(home, json, cmd)),
             Err(e) => Err(e.into()),
         },
     };

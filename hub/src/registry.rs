@@ -90,6 +90,13 @@ impl Registry {
         self.lock().get(who).is_some_and(|h| h.id == id)
     }
 
+    /// Ends every session (a stopping hub); clients reconnect to the next one.
+    pub fn end_all(&self) {
+        for handle in self.lock().values() {
+            handle.kick.notify_one();
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }

@@ -32,6 +32,8 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     AdminToken(#[from] admin::token::TokenError),
+    #[error(transparent)]
+    Tls(#[from] sluice_listener::TlsError),
 }
 
 /// A running hub; dropping it does not stop it, [`Hub::shutdown`] does.
@@ -47,6 +49,7 @@ impl Hub {
     /// Starts a hub from `cfg` with its files under `home`; writes `home/hub.addr` once listening.
     pub async fn start(home: &Path, cfg: HubConfig) -> Result<Hub, StartError> {
         cfg.validate()?;
+        let tls = cfg.tls.as_ref().map(|t| t.load(home)).transpose()?;
         let key = keyfile::load(&cfg.key_path(home))?;
         let store = Store::connect(&cfg.store_url(home), cfg.store_max_connections).await?;
         let (chain_id, sender) = match cfg.chain_rpc.is_empty() {
@@ -75,16 +78,18 @@ impl Hub {
         let admin_listener = tokio::net::TcpListener::bind(admin_listen).await?;
         let admin_addr = admin_listener.local_addr()?;
         let servers = vec![
-            tokio::spawn(sluice_listener::serve(
+            tokio::spawn(sluice_listener::serve_tls(
                 routes(sh.clone()),
                 listener,
                 sh.cfg.listener,
+                tls.clone(),
                 until(stopped.clone()),
             )),
-            tokio::spawn(sluice_listener::serve_recovered(
+            tokio::spawn(sluice_listener::serve_recovered_tls(
                 admin::routes(sh.clone(), token),
                 admin_listener,
                 sh.cfg.listener,
+                tls.clone(),
                 until(stopped),
             )),
         ];
@@ -94,7 +99,7 @@ impl Hub {
         tokio::spawn(recovery::run(sh.clone()));
         std::fs::write(home.join(ADMIN_ADDR_FILE), admin_addr.to_string())?;
         std::fs::write(home.join(ADDR_FILE), addr.to_string())?;
-        tracing::info!(%addr, %admin_addr, hub = %sh.address(), chain_id, store = sh.store.kind(), "hub listening");
+        tracing::info!(%addr, %admin_addr, hub = %sh.address(), chain_id, store = sh.store.kind(), tls = tls.is_some(), "hub listening");
         Ok(Hub {
             addr,
             admin_addr,
@@ -102,6 +107,25 @@ impl Hub {
             stop: Some(stop),
             servers,
         })
+    }
+
+    /// Stops as an operator asks (SIGTERM): no new session or payment, the updates and payments
+    /// under way finish (within `limits.drain_timeout_ms`), then sessions end and the hub stops.
+    pub async fn drain(self) {
+        if let Some(s) = &self.stop {
+            let _ = s.send(true);
+        }
+        let bound = std::time::Duration::from_millis(self.shared.cfg.limits.drain_timeout_ms);
+        let left = self.shared.work.drain(bound).await;
+        match left {
+            0 => tracing::info!("drained: no update under way"),
+            n => tracing::warn!(
+                left = n,
+                "drain timed out; what is left resumes at the next start"
+            ),
+        }
+        self.shared.sessions.end_all();
+        self.shutdown().await;
     }
 
     pub async fn shutdown(mut self) {

@@ -47,6 +47,8 @@ pub struct Shared {
     pub chain: Option<Arc<TxSender>>,
     pub connections: AtomicUsize,
     pub inflight_payments: AtomicUsize,
+    /// Updates under way, and whether the hub is draining for a stop.
+    pub work: Arc<crate::drain::Work>,
     height: AtomicU64,
     /// When `height` was last confirmed by the node (unix ms).
     height_at: AtomicU64,
@@ -151,6 +153,7 @@ impl Shared {
             chain,
             connections: AtomicUsize::new(0),
             inflight_payments: AtomicUsize::new(0),
+            work: Default::default(),
             height: AtomicU64::new(0),
             height_at: AtomicU64::new(0),
             channel_locks: Mutex::new(HashMap::new()),

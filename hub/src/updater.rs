@@ -91,6 +91,7 @@ pub async fn propose(
     change: Change,
     writes: Vec<PaymentWrite>,
 ) -> Result<Snapshot, ProposeError> {
+    let _busy = sh.work.enter();
     let guard = channel_guard(sh, channel).await?;
     let p = prepare(sh, guard, channel, change).await?;
     if !sh

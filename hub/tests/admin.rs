@@ -172,3 +172,17 @@ async fn the_openapi_document_describes_every_route_served() {
     }
     hub.shutdown().await;
 }
+
+#[tokio::test]
+async fn health_answers_503_with_the_reason_when_the_store_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, admin) = hub_with_channels(dir.path(), 1).await;
+    hub.shared.store.close().await;
+    let health = admin.get("/api/v1/health").await.unwrap();
+    assert_eq!(health.status, 503, "{}", health.body);
+    let body = health.json();
+    assert_eq!(body["ok"], false, "{body}");
+    assert_eq!(body["reason"], "store unreachable", "{body}");
+    assert!(body["store_error"].is_string(), "{body}");
+    hub.shutdown().await;
+}

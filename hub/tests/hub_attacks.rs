@@ -646,6 +646,12 @@ async fn f18_a_stale_chain_view_refuses_payments_until_the_node_is_back() {
         "the operator sees the hub cannot judge expiries"
     );
     assert!(health.json()["chain_error"].is_string(), "{}", health.body);
+    assert_eq!(
+        health.json()["reason"],
+        "chain view stale",
+        "{}",
+        health.body
+    );
     let (st, why) = payer.pay(0, &payee.invoice(X)).await;
     assert_eq!(st, PaymentStatus::Failed);
     let why = why.unwrap_or_default();

@@ -241,3 +241,65 @@ async fn payee_that_cosigns_then_rejects_leaves_the_payers_lock_with_the_hub() {
     assert!(rb.floor > held.state().version);
     assert!(rb.version() < held.state().version || rb.snapshot == *held);
 }
+
+/// SIGTERM's path: the payment already taken on completes while the hub stops, the stopped
+/// hub accepts no connection, and a draining hub refuses a new payment with `Busy`.
+#[tokio::test]
+async fn a_stopping_hub_finishes_the_payment_under_way_and_takes_no_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), quick_config()).await;
+    let (ka, kb) = (Keypair::generate(), Keypair::generate());
+    let a = open_channel(&hub, &ka, 10_000, 0).await;
+    let b = open_channel(&hub, &kb, 0, 5_000).await;
+    let wa = Wallet::connect(&hub, ka).await;
+    let wb = Wallet::connect(&hub, kb).await;
+    let (inv, hashlock) = wb.invoice(1_000, u64::MAX);
+    let p = wa.pay_proposal(&a, &inv, 1_000, 0);
+    assert!(matches!(wa.propose(p).await, SessionMsg::Accept { .. }));
+    let (shared, addr) = (hub.shared.clone(), hub.addr);
+    let stopping = tokio::spawn(hub.drain());
+    let done = wa
+        .recv_until(|m| matches!(m, SessionMsg::Payment { status, .. } if *status != PaymentStatus::Pending))
+        .await;
+    assert_eq!(
+        done,
+        SessionMsg::Payment {
+            hashlock,
+            status: PaymentStatus::Completed,
+            reason: None
+        }
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(10), stopping)
+        .await
+        .expect("the drain ends once the payment is done")
+        .unwrap();
+    assert_eq!(shared.work.active(), 0);
+    let url = format!("ws://{addr}/ws");
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+    // What the stopped hub left in its store, read by the next start.
+    let hub = start_hub(dir.path(), quick_config()).await;
+    let rb = hub.shared.store.channel(&b).await.unwrap().unwrap();
+    assert_eq!(
+        rb.snapshot.state().balances(0, 5_000).unwrap(),
+        (1_000, 4_000),
+        "the payee was paid before the hub stopped"
+    );
+    hub.shutdown().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), quick_config()).await;
+    let (ka, kb) = (Keypair::generate(), Keypair::generate());
+    let a = open_channel(&hub, &ka, 10_000, 0).await;
+    open_channel(&hub, &kb, 0, 5_000).await;
+    let wa = Wallet::connect(&hub, ka).await;
+    let wb = Wallet::connect(&hub, kb).await;
+    assert_eq!(hub.shared.work.drain(std::time::Duration::ZERO).await, 0);
+    let (inv, _) = wb.invoice(1_000, u64::MAX);
+    match wa.pay(&a, &inv, 1_000).await {
+        SessionMsg::Reject { code, reason, .. } => {
+            assert_eq!(code, sluice_protocol::wire::hub::ErrorCode::Busy);
+            assert!(reason.contains("shutting down"), "{reason}");
+        }
+        other => panic!("a draining hub took a new payment: {other:?}"),
+    }
+}

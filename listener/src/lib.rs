@@ -9,6 +9,14 @@
 //! Every request carries a [`Peer`] in its extensions (`warp::ext::get::<Peer>()`): warp's own
 //! `addr::remote` is only filled in by warp's server, and per-source or per-connection request
 //! limits need to know who is asking.
+//!
+//! With a [`Tls`] (the `tls` setting, [`TlsFiles`]) every accepted connection is a TLS server
+//! connection before hyper sees it, and its handshake must complete within the same header-read
+//! deadline: a client that opens a handshake and never finishes it is dropped like one that
+//! sends no headers.
+
+mod tls;
+pub use tls::{Tls, TlsError, TlsFiles};
 
 use hyper::body::{Body, Incoming};
 use hyper::service::Service;
@@ -24,6 +32,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use warp::{Filter, Rejection, Reply};
 
@@ -135,8 +144,22 @@ pub async fn serve<F, R>(
     F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
     R: Reply,
 {
+    serve_tls(filter, listener, limits, None, shutdown).await
+}
+
+/// [`serve`] over TLS when `tls` is given, plain otherwise.
+pub async fn serve_tls<F, R>(
+    filter: F,
+    listener: TcpListener,
+    limits: ListenerLimits,
+    tls: Option<Tls>,
+    shutdown: impl Future<Output = ()> + Send,
+) where
+    F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
+    R: Reply,
+{
     let make = move || TowerToHyperService::new(warp::service(filter.clone()));
-    run(make, listener, limits, shutdown).await
+    run(make, listener, limits, tls, shutdown).await
 }
 
 /// [`serve`] for a filter that recovers every rejection itself.
@@ -149,14 +172,29 @@ pub async fn serve_recovered<F, R>(
     F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
     R: Reply,
 {
+    serve_recovered_tls(filter, listener, limits, None, shutdown).await
+}
+
+/// [`serve_recovered`] over TLS when `tls` is given, plain otherwise.
+pub async fn serve_recovered_tls<F, R>(
+    filter: F,
+    listener: TcpListener,
+    limits: ListenerLimits,
+    tls: Option<Tls>,
+    shutdown: impl Future<Output = ()> + Send,
+) where
+    F: Filter<Extract = (R,), Error = Infallible> + Clone + Send + Sync + 'static,
+    R: Reply,
+{
     let make = move || TowerToHyperService::new(warp::service(filter.clone()));
-    run(make, listener, limits, shutdown).await
+    run(make, listener, limits, tls, shutdown).await
 }
 
 async fn run<S, B>(
     make: impl Fn() -> S,
     listener: TcpListener,
     limits: ListenerLimits,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send,
 ) where
     S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
@@ -198,28 +236,63 @@ async fn run<S, B>(
             },
         };
         let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
             // hyper's deadline starts with the first byte (the protocol sniff waits before it):
-            // a socket that sends nothing at all is dropped here.
+            // a socket that sends nothing at all is dropped here, and so is one whose TLS
+            // handshake has not completed by the same deadline.
+            let deadline = tokio::time::Instant::now() + header_timeout;
             let mut first = [0u8; 1];
-            match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
+            match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return drop(slot),
             }
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended");
+            match tls {
+                None => serve_connection(stream, service, header_timeout, watcher, peer).await,
+                Some(tls) => {
+                    let accepted =
+                        tokio::time::timeout_at(deadline, tls.acceptor.accept(stream)).await;
+                    match accepted {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, service, header_timeout, watcher, peer).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(slot);
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Serves one accepted connection (plain or TLS) with hyper until it ends.
+async fn serve_connection<I, S, B>(
+    io: I,
+    service: S,
+    header_timeout: Duration,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(%peer, error = %e, "connection ended");
+    }
 }
 
 #[cfg(test)]

@@ -230,6 +230,11 @@ pub fn start_hub(
         "hub.addr",
         "SLUICE_HUB_LISTEN",
     );
+    // A port of its own that a restart keeps, like the session port.
+    hub.set_env(
+        "SLUICE_HUB_ADMIN_LISTEN",
+        &format!("127.0.0.1:{}", crate::daemon::free_port()),
+    );
     hub.set_env("SLUICE_HUB_COLLATERAL__THRESHOLD", &threshold.to_string());
     hub.set_env("SLUICE_HUB_COLLATERAL__TARGET", &target.to_string());
     // Test chains are quick: look at collateral every second rather than every five.

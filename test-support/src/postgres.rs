@@ -1,8 +1,11 @@
 //! A throwaway Postgres server: `initdb` into a temporary directory, `postgres` on a free loopback
 //! port, removed on drop. Postgres refuses to run as root, so as root the server runs as the
-//! `postgres` system user.
+//! `postgres` system user. With [`PostgresOptions::tls`] the server speaks TLS only: a
+//! certificate from a [`TestCa`] made for it, and a `pg_hba.conf` that takes TCP connections
+//! over TLS (`hostssl`) and rejects the others (`hostnossl … reject`).
 
 use crate::daemon::{free_port, Daemon};
+use crate::tls::TestCa;
 use crate::SupportError;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -13,8 +16,26 @@ pub struct TempPostgres {
     server: Option<Daemon>,
     port: u16,
     bin: PathBuf,
+    /// The CA file clients trust (`sslrootcert`) when the server speaks TLS.
+    ca_file: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
+
+/// How to start a [`TempPostgres`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PostgresOptions {
+    /// `ssl=on` with a generated certificate; connections without TLS are rejected.
+    pub tls: bool,
+}
+
+/// The access rules of a TLS-only server: local socket as initdb made it, TCP over TLS only.
+const HBA_TLS_ONLY: &str = "\
+local all all trust
+hostssl all all 127.0.0.1/32 trust
+hostnossl all all 127.0.0.1/32 reject
+hostssl all all ::1/128 trust
+hostnossl all all ::1/128 reject
+";
 
 /// The installed server binaries: `$SLUICE_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`.
 fn bin_dir() -> Result<PathBuf, SupportError> {
@@ -62,6 +83,11 @@ fn command(bin: &Path, name: &str, user: Option<(u32, u32)>) -> Command {
 impl TempPostgres {
     /// Initializes and starts a server; returns once it accepts connections.
     pub fn start() -> Result<Self, SupportError> {
+        Self::start_with(PostgresOptions::default())
+    }
+
+    /// [`TempPostgres::start`] as `opts` say.
+    pub fn start_with(opts: PostgresOptions) -> Result<Self, SupportError> {
         let bin = bin_dir()?;
         let user = run_as();
         let dir = tempfile::Builder::new()
@@ -92,6 +118,10 @@ impl TempPostgres {
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
+        let ca_file = match opts.tls {
+            true => Some(setup_tls(dir.path(), &data, user)?),
+            false => None,
+        };
         let port = free_port();
         let mut cmd = command(&bin, "postgres", user);
         cmd.arg("-D")
@@ -106,12 +136,23 @@ impl TempPostgres {
             ])
             .arg("-k")
             .arg(dir.path());
+        if opts.tls {
+            cmd.args([
+                "-c",
+                "ssl=on",
+                "-c",
+                "ssl_cert_file=server.crt",
+                "-c",
+                "ssl_key_file=server.key",
+            ]);
+        }
         let log = dir.path().join("postgres.log");
         let server = Daemon::spawn("postgres", cmd, &log)?;
         let pg = TempPostgres {
             server: Some(server),
             port,
             bin,
+            ca_file,
             _dir: dir,
         };
         pg.wait_ready(Duration::from_secs(30))?;
@@ -150,6 +191,11 @@ impl TempPostgres {
         self.port
     }
 
+    /// The CA certificate (PEM) that signed the server's certificate, if it speaks TLS.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
     /// Creates a fresh database and returns its connection URL.
     pub fn create_database(&self, name: &str) -> Result<String, SupportError> {
         let out = Command::new(self.bin.join("createdb"))
@@ -176,6 +222,24 @@ impl TempPostgres {
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
+}
+
+/// Writes a server certificate and key (0600, owned by the server's user) into `data`, and the
+/// TLS-only access rules; returns the CA file clients trust.
+fn setup_tls(dir: &Path, data: &Path, user: Option<(u32, u32)>) -> Result<PathBuf, SupportError> {
+    let ca = TestCa::generate()?;
+    let ca_file = dir.join("ca.crt");
+    ca.write_cert(&ca_file)?;
+    ca.issue()?.write(data, "server.crt", "server.key")?;
+    let hba = data.join("pg_hba.conf");
+    std::fs::write(&hba, HBA_TLS_ONLY).map_err(SupportError::io("write pg_hba.conf"))?;
+    if let Some((uid, gid)) = user {
+        for name in ["server.crt", "server.key", "pg_hba.conf"] {
+            std::os::unix::fs::chown(data.join(name), Some(uid), Some(gid))
+                .map_err(SupportError::io(format!("chown {name}")))?;
+        }
+    }
+    Ok(ca_file)
 }
 
 impl Drop for TempPostgres {

@@ -143,6 +143,11 @@ impl Listen for ChainMonitor {
     async fn head(&self, tip: Height) -> Result<(), MonitorError> {
         self.view.set_tip(tip);
         self.metrics.tip_height.set(tip as i64);
+        // The fee account is watched, not relied on: a failed read leaves the last value.
+        match self.client.account(&self.responder.address()).await {
+            Ok(a) => crate::metrics::set_units(&self.metrics.wallet_balance, a.balance),
+            Err(e) => tracing::debug!(error = %e, "cannot read the fee account's balance"),
+        }
         self.store.prune_closings(tip).await?;
         Ok(())
     }

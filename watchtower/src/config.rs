@@ -7,8 +7,14 @@ use sluice_protocol::{Amount, ChainId, Keypair};
 use std::path::{Path, PathBuf};
 
 pub const CONFIG_FILE: &str = "tower.toml";
+/// Every setting, commented out at its default, with why: the body of the `tower.toml` that
+/// `init` writes.
+pub const SAMPLE: &str = include_str!("../tower.sample.toml");
 /// Written once the API listens: the bound `host:port` (useful with port 0).
 pub const ADDR_FILE: &str = "tower.addr";
+/// The API's port unless `listen_addr` says otherwise (the node's RPC is 8645, the hub's
+/// sessions 8650 and admin API 8651).
+pub const DEFAULT_PORT: u16 = 8655;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -20,8 +26,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("key file {0} does not hold 32 hex-encoded secret bytes")]
-    BadKey(PathBuf),
+    #[error(transparent)]
+    Key(#[from] sluice_home::keyfile::KeyFileError),
     #[error("{0} already exists; refusing to overwrite it")]
     Exists(PathBuf),
     #[error("invalid setting: {0}")]
@@ -75,6 +81,11 @@ pub struct Config {
     pub health_max_behind: u64,
     /// What the API listener puts up with: header deadline, connection caps.
     pub listener: sluice_listener::ListenerLimits,
+    /// TLS on the API listener (`https://`): `tls = { cert_file = "tower.crt", key_file =
+    /// "tower.tls.key" }`, PEM files, relative paths under HOME. Absent: plain HTTP. A file that
+    /// cannot be used stops the start with the file's name; a handshake must complete within
+    /// `listener.header_read_timeout_ms`.
+    pub tls: Option<sluice_listener::TlsFiles>,
     /// `POST /appointments` requests per second, and the burst above that rate, one source IP
     /// address may make; past it the API answers 429 `rate_limited`.
     pub submit_rate_per_source: u32,
@@ -89,7 +100,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             chain_id: 1,
-            listen_addr: "127.0.0.1:0".into(),
+            listen_addr: format!("127.0.0.1:{DEFAULT_PORT}"),
             store_url: String::new(),
             store_connections: 8,
             node_rpc: "127.0.0.1:8645".into(),
@@ -107,6 +118,7 @@ impl Default for Config {
             max_attempts: 32,
             health_max_behind: 10,
             listener: Default::default(),
+            tls: None,
             // One host may post 100,000 appointments at once (the watchtower benchmark's load,
             // from one address, fits in the burst) and 10,000 a second after that.
             submit_rate_per_source: 10_000,
@@ -122,22 +134,27 @@ impl Default for Config {
 impl Config {
     /// Reads `HOME/tower.toml` (optional) and the environment; resolves paths against `home`.
     pub fn load(home: &Path) -> Result<Self, ConfigError> {
-        let file = home.join(CONFIG_FILE);
-        let mut cfg: Config = config::Config::builder()
-            .add_source(config::File::from(file).required(false))
-            .add_source(config::Environment::with_prefix("SLUICE_TOWER"))
-            .build()?
-            .try_deserialize()?;
+        let mut cfg: Config = sluice_home::settings::load(&home.join(CONFIG_FILE))?;
         if cfg.store_url.is_empty() {
             cfg.store_url = format!("sqlite://{}", home.join("tower.db").display());
         }
         if cfg.key_file.is_relative() {
             cfg.key_file = home.join(&cfg.key_file);
         }
-        cfg.check()?;
         Ok(cfg)
     }
+}
 
+impl sluice_home::settings::Settings for Config {
+    const ENV_PREFIX: &'static str = "SLUICE_TOWER";
+    type Error = ConfigError;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.check()
+    }
+}
+
+impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         let positive = [
             ("quota", self.quota),
@@ -182,10 +199,7 @@ impl Config {
 }
 
 pub fn read_key(path: &Path) -> Result<Keypair, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(io("read key file", path))?;
-    let secret = sluice_protocol::hex::decode_array::<32>(text.trim())
-        .map_err(|_| ConfigError::BadKey(path.to_path_buf()))?;
-    Keypair::from_secret(&secret).map_err(|_| ConfigError::BadKey(path.to_path_buf()))
+    Ok(sluice_home::keyfile::load(path)?)
 }
 
 /// Creates `home` with a settings file and a fresh key (readable by the owner only).
@@ -206,29 +220,22 @@ pub fn init(
     if let Some(rpc) = node_rpc {
         cfg.node_rpc = rpc.to_string();
     }
-    let text = toml::to_string(&cfg).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let text = sluice_home::settings::init_file(&cfg, &Config::default(), SAMPLE)
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
     std::fs::write(&cfg_path, text).map_err(io("write settings", &cfg_path))?;
-    let key = Keypair::generate();
-    write_key(&home.join(&cfg.key_file), &key)?;
-    Ok(key)
-}
-
-fn write_key(path: &Path, key: &Keypair) -> Result<(), ConfigError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io("create key file", path))?;
-    writeln!(f, "{}", sluice_protocol::hex::encode(&key.secret_bytes()))
-        .map_err(io("write key file", path))
+    Ok(sluice_home::keyfile::create(&home.join(&cfg.key_file))?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sample_shows_the_defaults() {
+        let parsed: Config = toml::from_str(&sluice_home::settings::uncomment_sample(SAMPLE))
+            .expect("the uncommented sample parses");
+        assert_eq!(parsed, Config::default());
+    }
 
     #[test]
     fn a_misspelt_key_is_refused_by_name() {
@@ -275,6 +282,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
         std::fs::write(&path, "not hex").unwrap();
-        assert!(matches!(read_key(&path), Err(ConfigError::BadKey(_))));
+        assert!(matches!(
+            read_key(&path),
+            Err(ConfigError::Key(
+                sluice_home::keyfile::KeyFileError::Invalid(_)
+            ))
+        ));
     }
 }

@@ -33,6 +33,8 @@ pub enum StartError {
         what: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] sluice_listener::TlsError),
 }
 
 /// A running tower; dropping it without [`Running::stop`] leaves its tasks to the runtime.
@@ -71,6 +73,7 @@ impl Running {
 /// Starts everything and writes the bound address to `HOME/tower.addr`.
 pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
     let key = cfg.load_key()?;
+    let tls = cfg.tls.as_ref().map(|t| t.load(home)).transpose()?;
     let store = Arc::new(Store::connect(&cfg.store_url, cfg.store_connections).await?);
     let view = Arc::new(ChainView::new(store.cursor().await?.unwrap_or(0)));
     let metrics = Arc::new(Metrics::new()?);
@@ -144,16 +147,18 @@ pub async fn start(home: &Path, cfg: Config) -> Result<Running, StartError> {
     let (shutdown, signal) = oneshot::channel::<()>();
     let limits = Arc::new(api::ApiLimits::new(&cfg));
     let routes = api::routes(tower.clone(), cfg.max_body, limits);
-    let server = tokio::spawn(sluice_listener::serve_recovered(
+    let tls_on = tls.is_some();
+    let server = tokio::spawn(sluice_listener::serve_recovered_tls(
         routes,
         listener,
         cfg.listener,
+        tls,
         async move {
             let _ = signal.await;
         },
     ));
     write_addr(home, addr)?;
-    tracing::info!(%addr, tower = %tower.address(), chain_id = cfg.chain_id, store = tower.store.backend(), resumed, "watchtower listening");
+    tracing::info!(%addr, tower = %tower.address(), chain_id = cfg.chain_id, store = tower.store.backend(), resumed, tls = tls_on, "watchtower listening");
     Ok(Running {
         addr,
         tower,

@@ -11,6 +11,7 @@ pub mod chain_view;
 pub mod config;
 pub mod daemon;
 pub mod error;
+#[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
 pub mod ingest;
 pub mod metrics;

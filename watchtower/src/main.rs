@@ -12,6 +12,9 @@ use std::process::ExitCode;
     about = "Sluice watchtower daemon"
 )]
 struct Cli {
+    /// How log lines (on stderr) are written.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: sluice_home::logging::LogFormat,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -20,7 +23,8 @@ struct Cli {
 enum Cmd {
     /// Create a home with settings and a fresh key.
     Init {
-        #[arg(long)]
+        /// Home directory (default: $SLUICE_HOME/watchtower, else ~/.sluice/watchtower).
+        #[arg(long, default_value_os_t = sluice_home::dirs::default_home("watchtower"))]
         home: PathBuf,
         #[arg(long, default_value_t = 1)]
         chain_id: u64,
@@ -30,24 +34,43 @@ enum Cmd {
     },
     /// Print the tower key's address (fund it so the tower can pay challenge fees).
     Address {
-        #[arg(long)]
+        /// Home directory (default: $SLUICE_HOME/watchtower, else ~/.sluice/watchtower).
+        #[arg(long, default_value_os_t = sluice_home::dirs::default_home("watchtower"))]
         home: PathBuf,
+    },
+    /// The tower account's balance on chain (it pays the challenge fees).
+    Balance {
+        /// Home directory (default: $SLUICE_HOME/watchtower, else ~/.sluice/watchtower).
+        #[arg(long, default_value_os_t = sluice_home::dirs::default_home("watchtower"))]
+        home: PathBuf,
+        /// Machine-readable JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send funds from the tower's account to another.
+    Send {
+        /// Home directory (default: $SLUICE_HOME/watchtower, else ~/.sluice/watchtower).
+        #[arg(long, default_value_os_t = sluice_home::dirs::default_home("watchtower"))]
+        home: PathBuf,
+        /// Machine-readable JSON output.
+        #[arg(long)]
+        json: bool,
+        to: sluice_protocol::Address,
+        /// Amount in base units (the fee comes on top).
+        amount: sluice_protocol::Amount,
     },
     /// Run the daemon.
     Run {
-        #[arg(long)]
+        /// Home directory (default: $SLUICE_HOME/watchtower, else ~/.sluice/watchtower).
+        #[arg(long, default_value_os_t = sluice_home::dirs::default_home("watchtower"))]
         home: PathBuf,
     },
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    sluice_home::logging::init(cli.log_format, "info");
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -67,6 +90,29 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             println!("{}", key.address());
         }
         Cmd::Address { home } => println!("{}", Config::load(&home)?.load_key()?.address()),
+        Cmd::Balance { home, json } => {
+            let cfg = Config::load(&home)?;
+            let address = cfg.load_key()?.address();
+            let client = sluice_chain_client::ChainClient::new(&cfg.node_rpc);
+            let rt = tokio::runtime::Runtime::new()?;
+            let balance = rt.block_on(client.account(&address))?.balance;
+            let value = serde_json::json!({ "address": address, "balance": balance });
+            sluice_home::output::print(json, &value, &format!("{balance} (address {address})"));
+        }
+        Cmd::Send {
+            home,
+            json,
+            to,
+            amount,
+        } => {
+            let cfg = Config::load(&home)?;
+            let key = cfg.load_key()?;
+            let client = sluice_chain_client::ChainClient::new(&cfg.node_rpc);
+            let sender = sluice_chain_client::TxSender::new(client, key, cfg.chain_id, cfg.fee);
+            let wait = std::time::Duration::from_secs(30);
+            let s = tokio::runtime::Runtime::new()?.block_on(sender.transfer(to, amount, wait))?;
+            sluice_home::output::print(json, &serde_json::json!(s), &s.to_string());
+        }
         Cmd::Run { home } => {
             let cfg = Config::load(&home)?;
             tokio::runtime::Runtime::new()?.block_on(serve(home, cfg))?;

@@ -1,6 +1,8 @@
 //! Prometheus counters and gauges, served as text at `/metrics`.
 
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -17,6 +19,13 @@ pub struct Metrics {
     pub responses: IntCounterVec,
     pub tip_height: IntGauge,
     pub processed_height: IntGauge,
+    /// Balance of the account challenge fees are paid from, in base units (as of the last tip).
+    pub wallet_balance: IntGauge,
+}
+
+/// Sets a gauge of base units, saturating at the gauge's range.
+pub fn set_units(gauge: &IntGauge, units: impl TryInto<i64>) {
+    gauge.set(units.try_into().unwrap_or(i64::MAX));
 }
 
 impl Metrics {
@@ -37,6 +46,14 @@ impl Metrics {
             &["outcome"],
         )?;
         let counter = |name: &str, help: &str| IntCounter::new(name, help);
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "The running build; always 1"),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry.register(Box::new(build_info))?;
         let m = Metrics {
             appointments_accepted: counter("appointments_accepted_total", "Appointments stored")?,
             registrations: counter("registrations_total", "Registration requests accepted")?,
@@ -51,6 +68,10 @@ impl Metrics {
             )?,
             tip_height: IntGauge::new("chain_tip_height", "Chain tip as last seen")?,
             processed_height: IntGauge::new("processed_height", "Last fully processed height")?,
+            wallet_balance: IntGauge::new(
+                "wallet_balance_units",
+                "Balance of the challenge fee account, in base units",
+            )?,
             refused,
             responses,
             registry,
@@ -66,7 +87,7 @@ impl Metrics {
         ] {
             m.registry.register(Box::new(c.clone()))?;
         }
-        for g in [&m.tip_height, &m.processed_height] {
+        for g in [&m.tip_height, &m.processed_height, &m.wallet_balance] {
             m.registry.register(Box::new(g.clone()))?;
         }
         Ok(m)

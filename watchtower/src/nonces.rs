@@ -8,7 +8,7 @@ use crate::store::Store;
 use sluice_protocol::wire::tower::stamped_nonce;
 use sluice_protocol::{Hash32, Keypair};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Why a nonce's timestamp was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -34,11 +34,7 @@ pub fn check(nonce: &Hash32, now: u64, window: u64) -> Result<(), NonceTimeError
     Ok(())
 }
 
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use sluice_home::clock::unix_secs as now_secs;
 
 /// A nonce stamped `at` with 24 random bytes (from the OS generator behind key generation).
 pub fn stamped(at: u64) -> Hash32 {

@@ -114,6 +114,11 @@ impl Responder {
         Ok(())
     }
 
+    /// The account the responder pays challenge fees from.
+    pub fn address(&self) -> sluice_protocol::Address {
+        self.submitter.address()
+    }
+
     /// The chain client the responder reads through.
     pub fn chain(&self) -> &ChainClient {
         self.submitter.client()

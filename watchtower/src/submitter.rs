@@ -42,6 +42,11 @@ impl Submitter {
         &self.client
     }
 
+    /// The account the tower pays challenge fees from.
+    pub fn address(&self) -> sluice_protocol::Address {
+        self.key.address()
+    }
+
     pub fn chain_id(&self) -> ChainId {
         self.chain_id
     }

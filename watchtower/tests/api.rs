@@ -28,6 +28,7 @@ async fn tower_with(tune: impl FnOnce(&mut Config)) -> Fx {
     // No node listens there: the API works without the chain.
     config::init(dir.path(), CHAIN, Some("127.0.0.1:1")).unwrap();
     let mut cfg = Config::load(dir.path()).unwrap();
+    cfg.listen_addr = "127.0.0.1:0".into();
     tune(&mut cfg);
     let run = sluice_watchtower::start(dir.path(), cfg).await.unwrap();
     let addr = std::fs::read_to_string(dir.path().join("tower.addr")).unwrap();
@@ -37,7 +38,7 @@ async fn tower_with(tune: impl FnOnce(&mut Config)) -> Fx {
         tower: run.tower.address(),
         run,
         _dir: dir,
-        http: reqwest::Client::new(),
+        http: sluice_home::tls::http_client(),
     }
 }
 
@@ -588,7 +589,7 @@ async fn an_appointment_the_store_could_not_read_back_is_refused() {
 
 /// A client whose connections leave from `ip` (any 127/8 address works on loopback).
 fn client_from(ip: [u8; 4]) -> reqwest::Client {
-    reqwest::Client::builder()
+    sluice_home::tls::http_client_builder(sluice_home::tls::default_client_config())
         .local_address(std::net::IpAddr::from(ip))
         .build()
         .unwrap()

@@ -167,6 +167,7 @@ impl Net {
             .arg(&th)
             .env("SLUICE_TOWER_NODE_RPC", self.client.url())
             .env("SLUICE_TOWER_POLL_MS", "50")
+            .env("SLUICE_TOWER_LISTEN_ADDR", "127.0.0.1:0")
             .envs(self.tower_env.iter().copied());
         let d =
             Daemon::spawn("sluice-watchtower", cmd, &self.dir.path().join("tower.log")).unwrap();
@@ -199,7 +200,7 @@ impl Net {
         ch: &TestChannel,
         snap: sluice_protocol::Snapshot,
     ) -> reqwest::Response {
-        let http = reqwest::Client::new();
+        let http = sluice_home::tls::http_client();
         let url = self.tower_url();
         let reg = register_request(&ch.a, CHAIN, &self.tower_key);
         let r = http
@@ -219,7 +220,14 @@ impl Net {
 
     async fn health(&self) -> serde_json::Value {
         let url = format!("{}/health", self.tower_url());
-        reqwest::get(url).await.unwrap().json().await.unwrap()
+        sluice_home::tls::http_client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// a paid b 600, then b paid a 500: a holds 900, b 1100.
@@ -398,7 +406,7 @@ async fn appointment_survives_sigkill_right_after_the_receipt() {
     tower.kill();
     let _tower = net.start_tower();
     let a = auth(&net.ch.a, CHAIN, &net.tower_key, "list", &Hash32::default());
-    let listed: Vec<AppointmentSummary> = reqwest::Client::new()
+    let listed: Vec<AppointmentSummary> = sluice_home::tls::http_client()
         .get(format!("{}/appointments", net.tower_url()))
         .header("x-sluice-auth", serde_json::to_string(&a).unwrap())
         .send()

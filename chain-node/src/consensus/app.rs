@@ -64,6 +64,32 @@ pub struct Faults {
     pub rogue_proposals: bool,
 }
 
+impl Faults {
+    /// The proposal as a faulty validator sends it; unchanged without `test-fixtures`.
+    fn tamper(&self, block: SealedBlock) -> SealedBlock {
+        #[cfg(feature = "test-fixtures")]
+        if self.bad_state_root {
+            let mut block = block;
+            let h = &block.header;
+            let ids: Vec<Hash32> = block.txs.iter().map(|t| t.id).collect();
+            block.header = make_header(
+                h.height,
+                h.parent,
+                Hash32([0xbd; 32]),
+                &ids,
+                h.time_ms,
+                h.proposer,
+            );
+            tracing::warn!(
+                height = block.header.height,
+                "fault injection: proposing a wrong state root"
+            );
+            return block;
+        }
+        block
+    }
+}
+
 pub struct App {
     pub chain: Arc<Chain>,
     pub validators: ValidatorSet,
@@ -99,11 +125,7 @@ struct Assembled {
     sig: super::context::ConsensusSig,
 }
 
-pub(super) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub(super) use sluice_home::clock::unix_ms as now_ms;
 
 pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
@@ -207,6 +229,7 @@ impl App {
             } => {
                 tracing::debug!(%height, %round, %proposer, ?role, "round started");
                 self.check_future(height).await?;
+                #[cfg(feature = "test-fixtures")]
                 if self.faults.rogue_proposals && self.signer.is_none() {
                     super::rogue::propose(self, channels, height, round, proposer).await?;
                 }
@@ -327,22 +350,10 @@ impl App {
         let max = self.max_block_txs;
         let parent_time = chain.tip().time_ms;
         let started = Instant::now();
-        let mut block =
+        let block =
             blocking(move || chain.build_proposal(proposer, now_ms().max(parent_time), max))
                 .await??;
-        if self.faults.bad_state_root {
-            let h = &block.header;
-            let ids: Vec<Hash32> = block.txs.iter().map(|t| t.id).collect();
-            block.header = make_header(
-                h.height,
-                h.parent,
-                Hash32([0xbd; 32]),
-                &ids,
-                h.time_ms,
-                h.proposer,
-            );
-            tracing::warn!(height = %height, "fault injection: proposing a wrong state root");
-        }
+        let block = self.faults.tamper(block);
         let id = BlockId(block.header.hash.0);
         tracing::info!(height = %height, txs = block.txs.len(), ms = started.elapsed().as_millis() as u64, block = %id, "built proposal");
         self.blocks.insert(id, Arc::new(block));
@@ -497,6 +508,13 @@ impl App {
             return Ok(None);
         }
         if init.height.0 > next {
+            // A validator's signed proposal shows it has committed the height below: we are
+            // behind (what `/health` reports), and the proposal waits until we get there.
+            let chain_id = self.chain.genesis.chain_id;
+            let copy = a.clone();
+            if blocking(move || signed_header(chain_id, &copy).is_some()).await? {
+                self.chain.observe_peer_height(init.height.0 - 1);
+            }
             if self.future.len() >= MAX_FUTURE {
                 self.future.remove(0);
             }
@@ -569,11 +587,11 @@ impl App {
         let (h, n) = (block.header.height, block.txs.len());
         let root = block.header.state_root;
         blocking(move || chain.commit_certified(block, Some(&bytes))).await??;
-        let ms = started.elapsed().as_millis() as u64;
+        let took = started.elapsed();
         self.chain
             .metrics
-            .last_block_ms
-            .store(ms, std::sync::atomic::Ordering::Relaxed);
+            .last_block_seconds
+            .set(took.as_secs_f64());
         tracing::info!(height = h, txs = n, round = %cert.round, signatures = cert.commit_signatures.len(), state_root = %root, "block committed");
         self.blocks.retain(|_, b| b.header.height > h);
         self.built.retain(|(bh, _), _| *bh > h);
@@ -643,6 +661,33 @@ fn check_proposal(
     chain_id: u64,
     a: Assembled,
 ) -> Option<(BlockId, Result<SealedBlock, crate::chain::ProposalError>)> {
+    let claimed = signed_header(chain_id, &a)?;
+    let i = &a.init;
+    let id = BlockId(claimed.hash.0);
+    let result = chain.execute_proposal(ProposedBlock {
+        height: i.height.0,
+        parent: Hash32(i.parent),
+        state_root: Hash32(i.state_root),
+        time_ms: i.time_ms,
+        proposer: i.proposer.to_address(),
+        txs: a.txs,
+    });
+    let result = result.and_then(|b| {
+        if b.header.hash == claimed.hash {
+            Ok(b)
+        } else {
+            Err(crate::chain::ProposalError::StateRoot {
+                claimed: claimed.state_root,
+                computed: b.header.state_root,
+            })
+        }
+    });
+    Some((id, result))
+}
+
+/// The header a proposal claims, if its proposer signed it. `None`: malformed or not signed by
+/// the claimed proposer (drop).
+fn signed_header(chain_id: u64, a: &Assembled) -> Option<sluice_protocol::rpc::BlockHeader> {
     let i = &a.init;
     if a.txs.len() != i.tx_count as usize {
         tracing::warn!(height = %i.height, "proposal tx count does not match its header; dropped");
@@ -679,26 +724,7 @@ fn check_proposal(
         tracing::warn!(height = %i.height, proposer = %i.proposer, "proposal signature does not verify; dropped");
         return None;
     }
-    let id = BlockId(claimed.hash.0);
-    let result = chain.execute_proposal(ProposedBlock {
-        height: i.height.0,
-        parent: Hash32(i.parent),
-        state_root: Hash32(i.state_root),
-        time_ms: i.time_ms,
-        proposer,
-        txs: a.txs,
-    });
-    let result = result.and_then(|b| {
-        if b.header.hash == claimed.hash {
-            Ok(b)
-        } else {
-            Err(crate::chain::ProposalError::StateRoot {
-                claimed: claimed.state_root,
-                computed: b.header.state_root,
-            })
-        }
-    });
-    Some((id, result))
+    Some(claimed)
 }
 
 /// Reads decided blocks `lo..=hi` (capped) with their certificates for a syncing peer.

@@ -27,11 +27,14 @@ pub enum CodecError {
 }
 
 /// Stream-id prefix the rogue fault uses for a part whose bytes are garbage.
+#[cfg(any(test, feature = "test-fixtures"))]
 pub const JUNK_STREAM: &[u8] = b"fault:junk:";
 /// Stream-id prefix the rogue fault uses for a part of [`HUGE_LEN`] bytes.
+#[cfg(any(test, feature = "test-fixtures"))]
 pub const HUGE_STREAM: &[u8] = b"fault:huge:";
 /// Oversized for a peer with a small limit (tests use 64 KiB), yet well under the gossip layer's own limit, so
 /// it reaches the peer's codec.
+#[cfg(any(test, feature = "test-fixtures"))]
 pub const HUGE_LEN: usize = 256 * 1024;
 
 /// Borsh with a size limit. Cheap to clone; one per engine component.
@@ -114,6 +117,7 @@ impl Codec<StreamMessage<BlockPart>> for WireCodec {
         self.decode_as("proposal stream message", &bytes)
     }
     fn encode(&self, msg: &StreamMessage<BlockPart>) -> Result<Bytes, CodecError> {
+        #[cfg(feature = "test-fixtures")]
         if self.junk_streams {
             let id = msg.stream_id.to_bytes();
             if id.starts_with(JUNK_STREAM) {

@@ -14,6 +14,7 @@
 pub mod app;
 pub mod codec;
 pub mod context;
+#[cfg(feature = "test-fixtures")]
 mod rogue;
 pub mod signing;
 pub mod startup;

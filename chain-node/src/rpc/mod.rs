@@ -11,7 +11,6 @@ pub mod methods;
 pub mod ws;
 
 use crate::chain::Chain;
-use crate::metrics::Metrics;
 use futures::{Stream, StreamExt};
 use jsonrpc::{error, Call, Parsed};
 use limits::{Caller, RateLimited, RateLimits};
@@ -74,16 +73,7 @@ fn routes(
         .and(warp::path::end())
         .and(warp::get())
         .and(with_chain.clone())
-        .map(|chain: Arc<Chain>| {
-            let tip = chain.tip();
-            warp::reply::json(&json!({
-                "status": "ok",
-                "chain_id": chain.genesis.chain_id,
-                "height": tip.height,
-                "tip_hash": tip.hash,
-                "mempool": chain.mempool_len(),
-            }))
-        });
+        .map(|chain: Arc<Chain>| health(&chain));
     let metrics = warp::path("metrics")
         .and(warp::path::end())
         .and(warp::get())
@@ -96,6 +86,36 @@ fn routes(
             )
         });
     rpc.or(ws).or(health).or(metrics)
+}
+
+/// `GET /health`: 200 with `"status": "ok"` while the node can do its job, else 503 with
+/// `"status": "unhealthy"`, a `reason` (`stalled`, `behind`), its figures and a `detail`
+/// sentence. The verdict is [`crate::health::assess`]; this only gathers what it judges.
+fn health(chain: &Chain) -> warp::reply::Response {
+    let seen = chain.observe(sluice_home::clock::unix_ms());
+    let tip = chain.tip();
+    let mut body = json!({
+        "status": "ok",
+        "chain_id": chain.genesis.chain_id,
+        "height": tip.height,
+        "tip_hash": tip.hash,
+        "mempool": chain.mempool_len(),
+    });
+    let status = match crate::health::assess(&seen, &chain.health_bounds()) {
+        Ok(()) => StatusCode::OK,
+        Err(why) => {
+            tracing::debug!(reason = why.code(), %why, "health check fails");
+            body["status"] = json!("unhealthy");
+            body["detail"] = json!(why.to_string());
+            if let (Some(out), Ok(Value::Object(fields))) =
+                (body.as_object_mut(), serde_json::to_value(&why))
+            {
+                out.extend(fields);
+            }
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    };
+    json_reply(body.to_string(), status)
 }
 
 #[derive(Debug)]
@@ -143,7 +163,7 @@ fn entry_id(entry: &Result<Call, Value>) -> Option<Value> {
 
 /// Answers a call the limits refused (nothing for a notification).
 fn refuse(chain: &Chain, e: &RateLimited, id: Option<Value>) -> Option<Value> {
-    Metrics::inc(&chain.metrics.rpc_errors, 1);
+    chain.metrics.rpc_errors.inc();
     tracing::debug!(error = %e, "call refused by a rate limit");
     e.reply(id)
 }
@@ -161,7 +181,7 @@ pub(crate) fn answer(
     result: Result<Value, sluice_protocol::rpc::RpcError>,
 ) -> Option<Value> {
     if result.is_err() {
-        Metrics::inc(&chain.metrics.rpc_errors, 1);
+        chain.metrics.rpc_errors.inc();
     }
     Some(match result {
         Ok(v) => jsonrpc::ok_response(id?, v),
@@ -188,7 +208,7 @@ where
             if let Some(refused) = refuse_body(&chain, &caller) {
                 return refused;
             }
-            Metrics::inc(&chain.metrics.rpc_errors, 1);
+            chain.metrics.rpc_errors.inc();
             let e = error(
                 code::LIMIT_EXCEEDED,
                 format!("request body exceeds the limit of {max} bytes"),
@@ -214,7 +234,7 @@ where
             if let Some(refused) = refuse_body(&chain, &caller) {
                 return refused;
             }
-            Metrics::inc(&chain.metrics.rpc_errors, 1);
+            chain.metrics.rpc_errors.inc();
             return json_reply(resp.to_string(), StatusCode::OK);
         }
         Parsed::Single(c) => (false, vec![c]),
@@ -223,7 +243,7 @@ where
     let (total, mut limited) = (calls.len(), 0);
     let mut responses = Vec::with_capacity(total);
     for c in calls {
-        Metrics::inc(&chain.metrics.rpc_requests, 1);
+        chain.metrics.rpc_requests.inc();
         if let Err(e) = caller.admit() {
             limited += 1;
             responses.push(refuse(&chain, &e, entry_id(&c)));
@@ -231,7 +251,7 @@ where
         }
         responses.push(match c {
             Err(resp) => {
-                Metrics::inc(&chain.metrics.rpc_errors, 1);
+                chain.metrics.rpc_errors.inc();
                 Some(resp)
             }
             Ok(call) => execute(&chain, call).await,

@@ -21,7 +21,6 @@ use super::jsonrpc::{self, error, Call, Parsed};
 use super::limits::Caller;
 use super::methods;
 use crate::chain::{BlockNotice, Chain};
-use crate::metrics::Metrics;
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -50,7 +49,7 @@ struct Outbox {
 
 impl Outbox {
     fn drop_slow(&self, chain: &Chain, sub: u64) {
-        Metrics::inc(&chain.metrics.subscribers_dropped, 1);
+        chain.metrics.subscribers_dropped.inc();
         tracing::warn!(subscription = sub, "dropping a subscriber that fell behind");
         let _ = self.close.send(Some(format!(
             "subscription {sub} dropped: the subscriber fell behind"
@@ -64,8 +63,7 @@ fn notification<T: Serialize>(method: &str, sub: u64, result: &T) -> String {
 }
 
 pub async fn connection(socket: WebSocket, chain: Arc<Chain>, caller: Caller) {
-    let gauge = &chain.metrics.ws_connections;
-    Metrics::inc(gauge, 1);
+    chain.metrics.ws_connections.inc();
     let (sink, mut stream) = socket.split();
     let (queue, rx) = mpsc::channel(chain.config.ws_queue_len);
     let (close, close_rx) = watch::channel(None);
@@ -108,11 +106,11 @@ pub async fn connection(socket: WebSocket, chain: Arc<Chain>, caller: Caller) {
     }
     for (_, h) in subs.drain() {
         h.abort();
-        chain.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        chain.metrics.subscriptions.dec();
     }
     drop(outbox);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
-    chain.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
+    chain.metrics.ws_connections.dec();
 }
 
 async fn write_loop(
@@ -204,7 +202,7 @@ async fn answer(
     subs: &mut HashMap<u64, JoinHandle<()>>,
     starts: &mut Vec<oneshot::Sender<()>>,
 ) -> Option<Value> {
-    Metrics::inc(&chain.metrics.rpc_requests, 1);
+    chain.metrics.rpc_requests.inc();
     let result = match (call.method.as_str(), &call.id) {
         (method::SUBSCRIBE_HEADS | method::SUBSCRIBE_EVENTS, None) => {
             tracing::debug!(method = %call.method, "subscription asked in a notification: ignored");
@@ -228,7 +226,7 @@ fn unsubscribe(
     match subs.remove(&subscription) {
         Some(h) => {
             h.abort();
-            chain.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
+            chain.metrics.subscriptions.dec();
             Ok(Value::Bool(true))
         }
         None => Ok(Value::Bool(false)),
@@ -246,7 +244,7 @@ fn subscribe(
     subs.retain(|_, h| {
         let done = h.is_finished();
         if done {
-            chain.metrics.subscriptions.fetch_sub(1, Ordering::Relaxed);
+            chain.metrics.subscriptions.dec();
         }
         !done
     });
@@ -280,7 +278,7 @@ fn subscribe(
         }
     });
     subs.insert(id, task);
-    Metrics::inc(&chain.metrics.subscriptions, 1);
+    chain.metrics.subscriptions.inc();
     Ok(json!(id))
 }
 

@@ -72,7 +72,7 @@ impl Node {
             home,
             child: None,
             addr: String::new(),
-            http: reqwest::Client::new(),
+            http: sluice_home::tls::http_client(),
             env: opts.env,
         };
         node.launch();

@@ -28,6 +28,18 @@ fn transport_limits() -> WebSocketConfig {
         .max_frame_size(Some(MAX_SESSION_FRAME))
 }
 
+/// Why the WebSocket could not be opened; an untrusted TLS certificate says what to do.
+fn dial_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    match e {
+        tokio_tungstenite::tungstenite::Error::Io(io)
+            if sluice_home::tls::is_certificate_error(io) =>
+        {
+            format!("TLS: the hub's certificate is not trusted ({io}); if a private CA signed it, name the CA's PEM file in the wallet's `ca_file`")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// A logged-in session, ready for resync.
 pub(crate) struct Opened {
     pub ws: Ws,
@@ -38,15 +50,24 @@ pub(crate) struct Opened {
 /// Connects and logs in.
 pub(crate) async fn connect(core: &Core) -> Result<Opened> {
     let url = core.config.hub_ws_url();
+    handshake(core, &url).await.map_err(|e| naming(e, &url))
+}
+
+async fn handshake(core: &Core, url: &str) -> Result<Opened> {
     let unreachable = |reason: String| WalletError::HubUnreachable {
-        url: url.clone(),
+        url: url.to_string(),
         reason,
     };
-    let dial = tokio_tungstenite::connect_async_with_config(&url, Some(transport_limits()), true);
+    let dial = tokio_tungstenite::connect_async_tls_with_config(
+        url,
+        Some(transport_limits()),
+        true,
+        Some(core.hub_tls.clone()),
+    );
     let (mut ws, _) = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial)
         .await
         .map_err(|_| unreachable("connect timed out".into()))?
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| unreachable(dial_error(&e)))?;
     let (chain_id, hub, nonce) = match recv(&mut ws).await? {
         SessionMsg::Challenge {
             chain_id,
@@ -157,9 +178,40 @@ where
     }
 }
 
+/// `e` with the hub's address filled in where the frame layer did not know it, so a user reads
+/// which hub was lost.
+pub(crate) fn naming(e: WalletError, hub_url: &str) -> WalletError {
+    match e {
+        WalletError::HubUnreachable { url, reason } if url.is_empty() => {
+            WalletError::HubUnreachable {
+                url: hub_url.to_string(),
+                reason,
+            }
+        }
+        other => other,
+    }
+}
+
 fn closed(reason: &str) -> WalletError {
     WalletError::HubUnreachable {
         url: String::new(),
         reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_names_the_hub_it_was_to() {
+        let e = naming(closed("hub closed the connection"), "ws://10.0.0.5:8650/ws");
+        let text = e.to_string();
+        assert!(text.contains("ws://10.0.0.5:8650/ws"), "{text}");
+        let known = WalletError::HubUnreachable {
+            url: "ws://a/ws".into(),
+            reason: "x".into(),
+        };
+        assert!(naming(known, "ws://b/ws").to_string().contains("ws://a/ws"));
     }
 }

@@ -81,7 +81,7 @@ impl<'a> Engine<'a> {
             Err(e) => e,
         };
         engine.abandon();
-        err
+        super::connect::naming(err, &core.config.hub_ws_url())
     }
 
     async fn event_loop(

@@ -76,10 +76,7 @@ impl Store {
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    i64::try_from(sluice_home::clock::unix_secs()).unwrap_or(i64::MAX)
 }
 
 /// Parses a stored text column, naming what was unreadable.

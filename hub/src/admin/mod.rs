@@ -147,10 +147,14 @@ pub fn routes(
     let openapi = v1.and(warp::path!("openapi.json")).map(|| {
         warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
     });
-    let metrics = warp::path!("metrics").and(with).map(|sh: Arc<Shared>| {
-        let text = sh.metrics.render();
-        warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4").into_response()
-    });
+    let metrics = warp::path!("metrics")
+        .and(with)
+        .then(|sh: Arc<Shared>| async move {
+            views::record_channel_totals(&sh).await;
+            let text = sh.metrics.render();
+            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+                .into_response()
+        });
     let any = channels
         .or(channel)
         .unify()

@@ -46,11 +46,15 @@ pub fn load_or_create(path: &Path) -> Result<AdminToken, TokenError> {
     };
     if !path.exists() {
         // Random 32 bytes, hex, mode 0600, never overwriting: what a fresh key file is.
-        match crate::keyfile::create(path) {
+        use sluice_home::keyfile::{write_secret, KeyFileError};
+        // A key's secret is 32 good random bytes.
+        match write_secret(path, &sluice_protocol::Keypair::generate().secret_bytes()) {
             // Another start wrote it meanwhile: read that one.
-            Ok(_) | Err(crate::keyfile::KeyFileError::Exists(_)) => {}
-            Err(crate::keyfile::KeyFileError::Io { source, .. }) => return Err(io(source)),
-            Err(crate::keyfile::KeyFileError::Invalid(p)) => return Err(TokenError::Invalid(p)),
+            Ok(()) | Err(KeyFileError::Exists(_)) => {}
+            Err(KeyFileError::Io { source, .. }) => return Err(io(source)),
+            Err(KeyFileError::Invalid(p) | KeyFileError::Missing(p)) => {
+                return Err(TokenError::Invalid(p))
+            }
         }
     }
     let text = std::fs::read_to_string(path).map_err(io)?;

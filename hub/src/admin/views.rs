@@ -3,7 +3,9 @@
 
 use super::AdminError;
 use crate::shared::Shared;
-use crate::store::{ChannelPhase, ChannelRow, PaymentCursor, PaymentEvent, PaymentRecord};
+use crate::store::{
+    ChannelPhase, ChannelRow, PaymentCursor, PaymentEvent, PaymentRecord, StoreError,
+};
 use serde::Serialize;
 use sluice_protocol::{Address, Amount, Hash32};
 use std::collections::HashMap;
@@ -154,18 +156,57 @@ pub struct PaymentView {
     history: Vec<PaymentEvent>,
 }
 
+/// The phases whose channels still hold funds.
+pub const LIVE_PHASES: [ChannelPhase; 2] = [ChannelPhase::Open, ChannelPhase::Closing];
+
+/// What the channels of one phase hold, by side of their latest co-signed states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTotals {
+    pub channels: usize,
+    pub hub_side: u128,
+    pub client_side: u128,
+}
+
+/// Totals over every channel in `phase`, however many.
+pub async fn phase_totals(sh: &Shared, phase: ChannelPhase) -> Result<PhaseTotals, StoreError> {
+    let mut t = PhaseTotals::default();
+    let mut pages = sh.store.pages(phase);
+    while let Some(page) = pages.next().await? {
+        for v in page.iter().map(ChannelView::from) {
+            t.channels += 1;
+            t.hub_side += v.collateral.map_or(0, u128::from);
+            t.client_side += v.balance_client.map_or(0, u128::from);
+        }
+    }
+    Ok(t)
+}
+
+/// Sets the per-phase channel gauges from the store, for `/metrics`. A phase the store cannot
+/// total keeps its last values (the failure is logged; `/api/v1/health` reports the store).
+pub async fn record_channel_totals(sh: &Shared) {
+    use crate::metrics::set_saturating;
+    for phase in LIVE_PHASES {
+        match phase_totals(sh, phase).await {
+            Ok(t) => {
+                let label = [phase.as_str()];
+                let m = &sh.metrics;
+                set_saturating(&m.channels.with_label_values(&label), t.channels);
+                set_saturating(&m.collateral.with_label_values(&label), t.hub_side);
+                set_saturating(&m.client_balance.with_label_values(&label), t.client_side);
+            }
+            Err(e) => tracing::warn!(phase = phase.as_str(), error = %e, "cannot total channels"),
+        }
+    }
+}
+
 /// Totals over every live channel, however many.
 pub async fn liquidity(sh: &Shared) -> Result<serde_json::Value, AdminError> {
     let (mut count, mut hub_side, mut clients) = (0usize, 0u128, 0u128);
-    for phase in [ChannelPhase::Open, ChannelPhase::Closing] {
-        let mut pages = sh.store.pages(phase);
-        while let Some(page) = pages.next().await? {
-            for v in page.iter().map(ChannelView::from) {
-                count += 1;
-                hub_side += v.collateral.map_or(0, u128::from);
-                clients += v.balance_client.map_or(0, u128::from);
-            }
-        }
+    for phase in LIVE_PHASES {
+        let t = phase_totals(sh, phase).await?;
+        count += t.channels;
+        hub_side += t.hub_side;
+        clients += t.client_side;
     }
     let wallet = match &sh.chain {
         Some(c) => c
@@ -192,8 +233,14 @@ pub async fn health(sh: &Shared) -> (bool, serde_json::Value) {
     let store = sh.store.ping().await;
     let chain = sh.live_height();
     let ok = store.is_ok() && chain.is_ok();
+    let reason = match (&store, &chain) {
+        (Err(_), _) => Some("store unreachable"),
+        (_, Err(_)) => Some("chain view stale"),
+        _ => None,
+    };
     let body = serde_json::json!({
         "ok": ok,
+        "reason": reason,
         "hub": sh.address(),
         "chain_id": sh.chain_id,
         "height": sh.height(),

@@ -41,6 +41,11 @@ pub async fn run(sh: Arc<Shared>, responder: Arc<Responder>) {
 async fn tick(sh: &Shared, r: &Responder) -> Result<(), GuardError> {
     let height = r.chain().client().chain_info().await?.height;
     sh.set_height(height);
+    // Watched, not relied on: a failed read must not hold up the duties below.
+    match r.chain().client().account(&sh.address()).await {
+        Ok(a) => crate::metrics::set_saturating(&sh.metrics.wallet_balance, a.balance),
+        Err(e) => tracing::debug!(error = %e, "cannot read the hub's balance"),
+    }
     claim_withheld(sh, r, height).await?;
     let mut pages = sh.store.pages(ChannelPhase::Closing);
     while let Some(page) = pages.next().await? {

@@ -265,6 +265,8 @@ pub async fn complete_with(
     match send_reserved(sh, claim, &pay.channel_in, change, vec![w]).await {
         Ok(_) => {
             sh.metrics.payments.with_label_values(&["completed"]).inc();
+            let fee = pay.amount_in.saturating_sub(pay.amount);
+            sh.metrics.fees_earned.inc_by(fee);
             notify(sh, pay, PaymentStatus::Completed, None);
         }
         // The payment stays `secret_known`: retried when the payer reconnects, enforced on chain

@@ -42,6 +42,7 @@ enum After {
 
 /// Handles one proposal and queues the answer (and any follow-up) on the client's session.
 pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
+    let _busy = sh.work.enter();
     let (channel_id, version) = (p.channel_id, p.state.version);
     let mut floor = 0;
     let reply = match handle(&sh, &client, &p, &mut floor).await {
@@ -86,14 +87,25 @@ pub async fn on_propose(sh: Arc<Shared>, client: Address, p: Proposal) {
                         status: PaymentStatus::Pending,
                         reason: None,
                     });
-                    tokio::spawn(router::route(sh.clone(), *pay, out));
+                    // The payment is taken on: a draining hub lets it finish.
+                    let busy = sh.work.enter();
+                    let sh = sh.clone();
+                    tokio::spawn(async move {
+                        router::route(sh, *pay, out).await;
+                        drop(busy);
+                    });
                 }
                 After::PayeeAnswered {
                     key, secret, claim, ..
                 } => {
                     let answer = Unlocked { secret, claim };
                     if let Some(answer) = sh.deliver_unlock(&key, answer) {
-                        tokio::spawn(recovery::payee_answered(sh.clone(), key, answer));
+                        let busy = sh.work.enter();
+                        let sh = sh.clone();
+                        tokio::spawn(async move {
+                            recovery::payee_answered(sh, key, answer).await;
+                            drop(busy);
+                        });
                     }
                 }
             }
@@ -126,9 +138,12 @@ async fn handle(
     );
     // Locks live and die by height: none is taken or settled on a view the node has not
     // confirmed lately (F18). Refused like any other signed proposal: its version is burnt.
+    // A stopping hub still settles what is under way, but starts no new payment.
+    let draining = sh.work.is_draining() && matches!(p.change, Change::AddLock { .. });
     let r = match (checked, sh.live_height()) {
         (Err(e), _) => Err(Refusal::of_session(e)),
         (Ok(_), Err(stale)) => Err(stale.into()),
+        (Ok(_), Ok(_)) if draining => Err(Refusal::Draining),
         (Ok(_), Ok(_)) => decide(sh, client, &row, p).await,
     };
     *floor = row.floor;

@@ -37,6 +37,8 @@ pub enum Refusal {
     InvoiceUsed,
     #[error("{0}")]
     StaleHeight(#[from] crate::shared::StaleHeight),
+    #[error("the hub is shutting down and takes no new payment; retry once it is back")]
+    Draining,
     #[error("hub store: {0}")]
     Store(String),
 }
@@ -48,7 +50,8 @@ impl Refusal {
             Refusal::HubProposalWins
             | Refusal::ChannelBusy
             | Refusal::VersionBurnt { .. }
-            | Refusal::StaleHeight(_) => ErrorCode::Busy,
+            | Refusal::StaleHeight(_)
+            | Refusal::Draining => ErrorCode::Busy,
             Refusal::UnknownChannel(_) => ErrorCode::UnknownChannel,
             Refusal::NotOpen | Refusal::Update(_) | Refusal::NoInvoice => ErrorCode::InvalidUpdate,
             Refusal::Session(r) => r.code(),

@@ -37,7 +37,11 @@ pub async fn start_hub(dir: &std::path::Path, cfg: HubConfig) -> Hub {
 }
 
 pub fn quick_config() -> HubConfig {
-    let mut cfg = HubConfig::default();
+    let mut cfg = HubConfig {
+        listen: "127.0.0.1:0".into(),
+        admin_listen: "127.0.0.1:0".into(),
+        ..HubConfig::default()
+    };
     cfg.limits.reply_timeout_ms = 1_500;
     cfg
 }

@@ -17,14 +17,18 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Wallet directory (key, database, config).
+    /// Wallet directory: key, database, config (default: $SLUICE_HOME/wallet, else
+    /// ~/.sluice/wallet).
     #[arg(
         long,
+        alias = "home",
         global = true,
-        env = "SLUICE_WALLET_DIR",
-        default_value = "sluice-wallet"
+        default_value_os_t = sluice_home::dirs::default_home("wallet")
     )]
     pub dir: PathBuf,
+    /// How log lines (on stderr) are written.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub log_format: sluice_home::logging::LogFormat,
     /// Chain node RPC address (overrides the config).
     #[arg(long, global = true)]
     pub node: Option<String>,
@@ -34,6 +38,10 @@ pub struct Global {
     /// Hub public key (overrides the config).
     #[arg(long, global = true)]
     pub hub_key: Option<Address>,
+    /// PEM file of a CA to trust for a `wss://` hub and an `https://` node, besides the webpki
+    /// roots (overrides the config's `ca_file`).
+    #[arg(long, global = true)]
+    pub ca_file: Option<String>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
@@ -95,6 +103,13 @@ pub enum Command {
     Settle {
         /// Channel id.
         channel: Hash32,
+    },
+    /// Send funds from the wallet's account on chain (not through a channel).
+    Send {
+        /// The receiving address.
+        to: Address,
+        /// Amount in base units (the fee comes on top).
+        amount: Amount,
     },
     /// Watchtowers.
     #[command(subcommand)]

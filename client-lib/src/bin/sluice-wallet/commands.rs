@@ -120,6 +120,10 @@ async fn wallet_command(g: &Global, cmd: Command) -> Result<()> {
                 &format!("settled; paid out {a}"),
             );
         }
+        Command::Send { to, amount } => {
+            let s = w.send(to, amount).await?;
+            out(g, json!(s), &s.to_string());
+        }
         Command::Run { for_secs } => run_online(g, &w, for_secs).await?,
         Command::Init | Command::Address | Command::Watchtower(_) => {}
     }
@@ -178,7 +182,9 @@ fn init(g: &Global) -> Result<()> {
         source,
     })?;
     let key = keyfile::load_or_create(&g.dir.join(KEY_FILE))?;
-    WalletConfig::new(node.clone(), hub.clone(), hub_key).save(&g.dir)?;
+    let mut config = WalletConfig::new(node.clone(), hub.clone(), hub_key);
+    config.ca_file = g.ca_file.clone();
+    config.save(&g.dir)?;
     let text = format!(
         "wallet ready in {}; address {}",
         g.dir.display(),
@@ -201,12 +207,12 @@ async fn open(g: &Global) -> Result<Wallet> {
     if let Some(k) = g.hub_key {
         config.hub_key = k;
     }
+    if let Some(ca) = &g.ca_file {
+        config.ca_file = Some(ca.clone());
+    }
     Wallet::open(&g.dir, config).await
 }
 
 fn out(g: &Global, value: serde_json::Value, text: &str) {
-    match g.json {
-        true => println!("{value}"),
-        false => println!("{text}"),
-    }
+    sluice_home::output::print(g.json, &value, text)
 }

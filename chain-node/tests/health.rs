@@ -1,0 +1,109 @@
+//! `/health` and `/metrics` of a real dev node: a node whose producer does not get to a waiting
+//! transaction in time answers 503 with the reason; one that includes it answers 200; the
+//! metrics carry the build and the work done.
+
+mod common;
+
+use common::{key, transfer, Node, Opts};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+async fn health(node: &Node) -> (u16, Value) {
+    let r = node
+        .http
+        .get(format!("{}/health", node.addr))
+        .send()
+        .await
+        .expect("health");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("health json"))
+}
+
+async fn metrics(node: &Node) -> String {
+    node.http
+        .get(format!("{}/metrics", node.addr))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+#[tokio::test]
+async fn a_transaction_waiting_past_the_bound_makes_the_node_unhealthy() {
+    // The dev producer's first tick comes at start; the next only after an hour.
+    let node = Node::start(Opts {
+        block_time_ms: 3_600_000,
+        env: vec![("SLUICE_NODE_HEALTH_MAX_STALL_MS", "300".into())],
+        ..Opts::default()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = health(&node).await;
+    assert_eq!(
+        status, 200,
+        "an idle node without blocks is healthy: {body}"
+    );
+
+    node.submit(&transfer(&key(1), 0, key(2).address(), 5, 1))
+        .await
+        .expect("submit");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = health(&node).await;
+        if status == 503 {
+            break body;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(Instant::now() < deadline, "never unhealthy: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(body["status"], "unhealthy", "{body}");
+    assert_eq!(body["reason"], "stalled", "{body}");
+    assert_eq!(body["max_stall_ms"], 300, "{body}");
+    assert!(
+        body["waited_ms"].as_u64().expect("waited_ms") > 300,
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not advancing")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_includes_transactions_is_healthy_and_counts_them() {
+    let node = Node::start(Opts {
+        env: vec![("SLUICE_NODE_HEALTH_MAX_STALL_MS", "2000".into())],
+        ..Opts::default()
+    });
+    for nonce in 0..3 {
+        node.exec(&transfer(&key(1), nonce, key(2).address(), 5, 1))
+            .await;
+    }
+    let (status, body) = health(&node).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok", "{body}");
+
+    let text = metrics(&node).await;
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        text.contains(&format!(
+            "sluice_node_build_info{{version=\"{version}\"}} 1"
+        )),
+        "{text}"
+    );
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {text}"))
+    };
+    assert!(value("sluice_node_txs_included_total") >= 3.0, "{text}");
+    assert!(value("sluice_node_txs_admitted_total") >= 3.0, "{text}");
+    assert!(value("sluice_node_height") >= 1.0, "{text}");
+    assert!(value("sluice_node_blocks_total") >= 1.0, "{text}");
+    assert!(value("sluice_node_last_block_seconds") > 0.0, "{text}");
+    assert!(value("sluice_node_rpc_requests_total") >= 3.0, "{text}");
+}
