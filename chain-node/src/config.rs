@@ -19,6 +19,9 @@ pub const DATA_DIR: &str = "data";
 pub struct NodeConfig {
     /// Where JSON-RPC (HTTP `POST /`, WebSocket `/ws`, `/health`, `/metrics`) listens.
     pub rpc_addr: SocketAddr,
+    /// `tls = { cert_file = "node.crt", key_file = "node.tls.key" }`: PEM files (relative paths
+    /// under the home) for RPC over TLS (`https://`, `wss://`). Absent: plain.
+    pub tls: Option<sluice_listener::TlsFiles>,
     /// Dev producer: seal a block this often when transactions wait.
     pub block_time_ms: u64,
     /// Most transactions this node puts in one block (capped by genesis `limits.max_block_txs`).
@@ -84,6 +87,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 8645)),
+            tls: None,
             block_time_ms: 500,
             max_block_txs: 10_000,
             mempool_max_txs: 200_000,

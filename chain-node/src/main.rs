@@ -332,6 +332,15 @@ async fn serve(
     let relay_peers = cfg.relay_peers.clone();
     let relay_batch = cfg.relay_batch;
     let chain = Chain::open(&home.join(DATA_DIR), genesis, cfg)?;
+    // A certificate that cannot be used stops the start, naming the file.
+    let tls = match &chain.config.tls {
+        Some(files) => Some(
+            files
+                .load(&home)
+                .map_err(|e| CliError::Other(e.to_string()))?,
+        ),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(rpc_addr)
         .await
         .map_err(|e| CliError::Other(format!("bind {rpc_addr}: {e}")))?;
@@ -339,7 +348,7 @@ async fn serve(
         .local_addr()
         .map_err(|e| CliError::Other(e.to_string()))?;
     write_addr_file(&home, bound)?;
-    tracing::info!("rpc listening on {bound}");
+    tracing::info!(tls = tls.is_some(), "rpc listening on {bound}");
     if !relay_peers.is_empty() {
         let (tx, rx) = tokio::sync::mpsc::channel(sluice_node::relay::RELAY_QUEUE);
         chain.set_relay(tx);
@@ -351,6 +360,7 @@ async fn serve(
     let server = tokio::spawn(sluice_node::rpc::serve(
         chain.clone(),
         listener,
+        tls,
         async move {
             let _ = server_stop.wait_for(|s| *s).await;
         },

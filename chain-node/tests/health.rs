@@ -107,3 +107,57 @@ async fn a_node_that_includes_transactions_is_healthy_and_counts_them() {
     assert!(value("sluice_node_last_block_seconds") > 0.0, "{text}");
     assert!(value("sluice_node_rpc_requests_total") >= 3.0, "{text}");
 }
+
+/// RPC over TLS with a certificate made at test time: a client that trusts the CA calls the
+/// node over `https://` and follows heads over `wss://`; a plain-HTTP client gets nothing.
+#[tokio::test]
+async fn rpc_speaks_tls_to_a_client_that_trusts_the_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = sluice_test_support::TestCa::generate().unwrap();
+    ca.issue()
+        .unwrap()
+        .write(certs.path(), "node.crt", "node.key")
+        .unwrap();
+    let ca_file = certs.path().join("ca.crt");
+    ca.write_cert(&ca_file).unwrap();
+    let path = |name: &str| certs.path().join(name).display().to_string();
+    let mut node = Node::start(Opts {
+        env: vec![
+            ("SLUICE_NODE_TLS__CERT_FILE", path("node.crt")),
+            ("SLUICE_NODE_TLS__KEY_FILE", path("node.key")),
+        ],
+        ..Opts::default()
+    });
+    let plain = node.addr.clone();
+    assert!(
+        node.http
+            .get(format!("{plain}/health"))
+            .send()
+            .await
+            .is_err(),
+        "a plain request to a TLS listener must fail"
+    );
+    let hostport = plain.trim_start_matches("http://").to_string();
+    node.addr = format!("https://{hostport}");
+    let trusted = sluice_home::tls::client_config(Some(&ca_file)).unwrap();
+    node.http = sluice_home::tls::http_client_builder(trusted)
+        .build()
+        .unwrap();
+    let (status, body) = health(&node).await;
+    assert_eq!(status, 200, "{body}");
+
+    let client =
+        sluice_chain_client::ChainClient::with_ca_file(&node.addr, Some(&ca_file)).unwrap();
+    let info = client.chain_info().await.expect("chain_info over https");
+    assert_eq!(info.chain_id, common::CHAIN);
+    let mut heads = client.subscribe_heads().await.expect("heads over wss");
+    client
+        .submit(&transfer(&key(1), 0, key(2).address(), 5, 1))
+        .await
+        .expect("submit over https");
+    let head = tokio::time::timeout(Duration::from_secs(10), heads.next())
+        .await
+        .expect("a head within 10 s")
+        .expect("a head over wss");
+    assert!(head.height >= 1);
+}

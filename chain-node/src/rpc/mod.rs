@@ -25,13 +25,14 @@ use warp::{Buf, Filter, Reply};
 pub async fn serve(
     chain: Arc<Chain>,
     listener: tokio::net::TcpListener,
+    tls: Option<sluice_listener::Tls>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let listener_limits = chain.config.listener_limits();
     let rate_limits = Arc::new(RateLimits::from_config(&chain.config));
     let pruner = tokio::spawn(rate_limits.clone().prune_forever());
     let routes = routes(chain, rate_limits);
-    sluice_listener::serve(routes, listener, listener_limits, shutdown).await;
+    sluice_listener::serve_tls(routes, listener, listener_limits, tls, shutdown).await;
     pruner.abort();
 }
 
