@@ -7,7 +7,8 @@ use tracing_subscriber::EnvFilter;
 pub const FILTER_ENV: &str = "SLUICE_LOG";
 
 /// How log lines are written (`--log-format`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum LogFormat {
     /// One human-readable line per event.
     #[default]
