@@ -1,6 +1,6 @@
 //! Prometheus metrics, served as text on `/metrics`; every name starts `sluice_node_`.
 
-use prometheus::{Encoder, Gauge, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, IntCounter, IntGauge, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -30,14 +30,7 @@ impl Metrics {
         let registry = Registry::new_custom(Some("sluice_node".into()), None)?;
         let counter = |name: &str, help: &str| IntCounter::new(name, help);
         let gauge = |name: &str, help: &str| IntGauge::new(name, help);
-        let build_info = IntGaugeVec::new(
-            Opts::new("build_info", "The running build; always 1"),
-            &["version"],
-        )?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
-        registry.register(Box::new(build_info))?;
+        sluice_listener::register_build_info(&registry)?;
         let m = Metrics {
             height: gauge("height", "Height of the last committed block")?,
             blocks: counter("blocks_total", "Blocks committed since start")?,

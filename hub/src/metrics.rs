@@ -38,14 +38,7 @@ pub fn set_saturating(gauge: &IntGauge, v: impl TryInto<i64>) {
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new_custom(Some("sluice_hub".into()), None)?;
-        let build_info = IntGaugeVec::new(
-            Opts::new("build_info", "The running build; always 1"),
-            &["version"],
-        )?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
-        registry.register(Box::new(build_info))?;
+        sluice_listener::register_build_info(&registry)?;
         let by_phase = |name: &str, help: &str| IntGaugeVec::new(Opts::new(name, help), &["phase"]);
         let m = Metrics {
             sessions: IntGauge::new("sessions", "authenticated client sessions")?,

@@ -295,6 +295,17 @@ async fn serve_connection<I, S, B>(
     }
 }
 
+/// Registers `build_info{version="…"} 1` (under the registry's prefix, e.g.
+/// `sluice_hub_build_info`): which build a daemon runs, the same way on every daemon.
+pub fn register_build_info(registry: &prometheus::Registry) -> Result<(), prometheus::Error> {
+    let info = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new("build_info", "The running build; always 1"),
+        &["version"],
+    )?;
+    info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+    registry.register(Box::new(info))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

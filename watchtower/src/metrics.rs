@@ -1,8 +1,6 @@
 //! Prometheus counters and gauges, served as text at `/metrics`.
 
-use prometheus::{
-    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -46,14 +44,7 @@ impl Metrics {
             &["outcome"],
         )?;
         let counter = |name: &str, help: &str| IntCounter::new(name, help);
-        let build_info = IntGaugeVec::new(
-            Opts::new("build_info", "The running build; always 1"),
-            &["version"],
-        )?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
-        registry.register(Box::new(build_info))?;
+        sluice_listener::register_build_info(&registry)?;
         let m = Metrics {
             appointments_accepted: counter("appointments_accepted_total", "Appointments stored")?,
             registrations: counter("registrations_total", "Registration requests accepted")?,
