@@ -66,7 +66,7 @@ impl TlsFiles {
             path: key.clone(),
             reason: e.to_string(),
         })?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = sluice_home::tls::provider();
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Certificate {
@@ -88,19 +88,13 @@ impl TlsFiles {
     }
 }
 
+/// The certificate chain, read the one way every Sluice TLS file is read (`sluice_home::tls`).
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bad = |reason: String| TlsError::Certificate {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| bad(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(e.to_string()))?;
-    match certs.is_empty() {
-        true => Err(bad("no PEM certificate in it".into())),
-        false => Ok(certs),
-    }
+    sluice_home::tls::read_certificates(path).map_err(|e| match e {
+        sluice_home::tls::TlsError::CaFile { path, reason } => {
+            TlsError::Certificate { path, reason }
+        }
+    })
 }
 
 #[cfg(test)]
