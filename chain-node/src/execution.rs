@@ -253,6 +253,7 @@ fn execute_kind<S: StateRead>(
             ov.put_channel(rec);
             Ok(vec![(ev, parties)])
         }
+        TxKind::Withdraw { cosigned } => withdraw(ov, p, from, cosigned),
         TxKind::RegisterSecret { secret } => {
             let hashlock = sha256(&secret.0);
             if let Some(known) = ov.secret(&hashlock).map_err(store)? {
@@ -394,6 +395,36 @@ fn deposit<S: StateRead>(
     let parties = vec![rec.a, rec.b];
     ov.put_channel(rec);
     Ok(vec![(ev, parties)])
+}
+
+/// Pays each side what the co-signed state withdraws beyond earlier withdrawals; one event per
+/// side paid.
+fn withdraw<S: StateRead>(
+    ov: &mut Overlay<'_, S>,
+    p: &ExecParams,
+    from: &Address,
+    cosigned: &sluice_protocol::CoSigned,
+) -> Result<Vec<Emitted>, Fail> {
+    let mut rec = load_channel(ov, &cosigned.state.channel_id)?;
+    let (to_a, to_b) = rec.withdraw(p.chain_id, from, cosigned)?;
+    let mut out = Vec::new();
+    let w = rec.withdrawn;
+    for (party, paid, total) in [(rec.a, to_a, w.a), (rec.b, to_b, w.b)] {
+        if paid == 0 {
+            continue;
+        }
+        credit(ov, &party, paid)?;
+        let ev = EventKind::Withdrawn {
+            channel_id: rec.id,
+            party,
+            amount: paid,
+            total,
+            version: w.version,
+        };
+        out.push((ev, vec![rec.a, rec.b]));
+    }
+    ov.put_channel(rec);
+    Ok(out)
 }
 
 /// Pays a settled channel's parties and stores the settled record.

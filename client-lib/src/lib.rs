@@ -15,7 +15,7 @@
 //! let wallet = Wallet::open(std::path::Path::new("wallet"), config).await?;
 //! wallet.connect().await?;
 //! let channel = wallet.open_channel(10_000).await?;
-//! let proof = wallet.pay("sluice1…").await?;
+//! let proof = wallet.pay("slinv1…").await?;
 //! # let _ = (channel, proof); Ok(()) }
 //! ```
 

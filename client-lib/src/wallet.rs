@@ -61,7 +61,7 @@ pub struct Balances {
 /// A created invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CreatedInvoice {
-    /// The `sluice1…` string to give the payer.
+    /// The `slinv1…` string to give the payer.
     pub invoice: String,
     /// Its hashlock, to follow the payment.
     pub hashlock: Hash32,
@@ -265,7 +265,7 @@ impl Wallet {
             memo: memo.to_string(),
         }
         .sign(&core.key)?;
-        let encoded = signed.encode_string();
+        let encoded = signed.encode_string()?;
         let row = InvoiceRow {
             hashlock,
             secret,

@@ -25,6 +25,7 @@ fn invoice(chain_id: u64, hub: &Hub, expires_at: u64, amount: u64) -> String {
     .sign(&payee)
     .unwrap()
     .encode_string()
+    .unwrap()
 }
 
 const LATER: u64 = 4_000_000_000;
@@ -38,7 +39,7 @@ async fn offline() -> (tempfile::TempDir, Chain, Hub, sluice_client::Wallet) {
 #[tokio::test]
 async fn malformed_invoice_is_refused() {
     let (_d, chain, hub, w) = offline().await;
-    for bad in ["", "lnbc1xyz", "sluice1zz", "sluice1abcd"] {
+    for bad in ["", "lnbc1xyz", "slinv1zz", "slinv1abcd", "sluice:slinv1qq"] {
         assert!(
             matches!(w.pay(bad).await, Err(WalletError::Invoice(_))),
             "{bad}"

@@ -100,7 +100,7 @@ async fn a_payment_from_init_to_close_through_the_cli() {
     );
     let inv = json(b, &["invoice", "700", "--memo", "tea"]);
     let invoice = inv["invoice"].as_str().unwrap();
-    assert!(invoice.starts_with("sluice1"));
+    assert!(invoice.starts_with("slinv1"));
 
     // The payee stays online to take the payment.
     let mut run = Command::new(BIN);
@@ -113,7 +113,7 @@ async fn a_payment_from_init_to_close_through_the_cli() {
     )
     .await;
 
-    let (ok, bad, err) = cli(a, &["pay", "sluice1garbage"]);
+    let (ok, bad, err) = cli(a, &["pay", "slinv1garbage"]);
     assert!(
         !ok && bad.is_empty() && err.starts_with("error: invoice rejected"),
         "{err}"

@@ -145,7 +145,8 @@ async fn payments_that_cannot_complete_fail_fast_with_a_reason() {
     }
     .sign(&stranger)
     .unwrap()
-    .encode_string();
+    .encode_string()
+    .unwrap();
     assert!(failed_with(&wa.pay(&a, &inv, 100).await, "offline"));
     // Nothing above touched the payer's channel.
     assert_eq!(

@@ -361,7 +361,8 @@ async fn a_resync_crossing_the_hubs_proposal_neither_stalls_nor_undoes_it() {
     }
     .sign(&payee)
     .unwrap()
-    .encode_string();
+    .encode_string()
+    .unwrap();
     let paying = tokio::spawn(async move {
         let status = wa.pay(&a, &invoice, AMOUNT).await;
         (wa, status)

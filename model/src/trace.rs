@@ -38,6 +38,7 @@ pub fn change_text(c: &Change) -> String {
         }
         Change::Finalize => "Finalize".into(),
         Change::Bump => "Bump".into(),
+        Change::Withdraw { party, amount } => format!("Withdraw {amount} by {party:?}"),
     }
 }
 

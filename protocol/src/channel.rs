@@ -134,6 +134,13 @@ pub struct ChannelState {
     pub locked_b: Amount,
     pub locks_root: Hash32,
     pub is_final: bool,
+    /// Cumulative amount a took out of the open channel ([`crate::Change::Withdraw`]); paid by
+    /// a `Withdraw` transaction, or at settlement if it never reached the chain.
+    #[serde(default)]
+    pub withdrawn_a: Amount,
+    /// Cumulative amount b took out of the open channel.
+    #[serde(default)]
+    pub withdrawn_b: Amount,
 }
 
 impl Canonical for ChannelState {
@@ -146,7 +153,9 @@ impl Canonical for ChannelState {
             .u64(self.locked_a)
             .u64(self.locked_b)
             .hash(&self.locks_root)
-            .bool(self.is_final);
+            .bool(self.is_final)
+            .u64(self.withdrawn_a)
+            .u64(self.withdrawn_b);
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(ChannelState {
@@ -159,6 +168,8 @@ impl Canonical for ChannelState {
             locked_b: r.amount()?,
             locks_root: r.hash()?,
             is_final: r.bool()?,
+            withdrawn_a: r.amount()?,
+            withdrawn_b: r.amount()?,
         })
     }
 }
@@ -178,6 +189,8 @@ pub enum StateError {
     LocksNotCanonical,
     #[error("too many locks: {0}")]
     TooManyLocks(usize),
+    #[error("the state takes back a withdrawal the chain already paid")]
+    WithdrawalUndone,
     #[error("version 0 must be the untouched opening state")]
     BadOpeningState,
     #[error("signature of party {0:?} is invalid: {1}")]
@@ -199,6 +212,8 @@ impl ChannelState {
             locked_b: 0,
             locks_root: locks_root(&[]),
             is_final: false,
+            withdrawn_a: 0,
+            withdrawn_b: 0,
         }
     }
 
@@ -212,24 +227,35 @@ impl ChannelState {
     }
 
     /// Derived balances `(balance_a, balance_b)` given the on-chain deposits; an error if either
-    /// would be negative. `balance_a = deposit_a + sent_b − sent_a − locked_a`.
+    /// would be negative. `balance_a = deposit_a + sent_b − sent_a − locked_a − withdrawn_a`.
     pub fn balances(
         &self,
         deposit_a: Amount,
         deposit_b: Amount,
     ) -> Result<(Amount, Amount), StateError> {
-        let side = |deposit: Amount, received: Amount, sent: Amount, locked: Amount, p: Party| {
-            let v = deposit as i128 + received as i128 - sent as i128 - locked as i128;
+        let side = |deposit: Amount, received: Amount, out: [Amount; 3], p: Party| {
+            let v =
+                deposit as i128 + received as i128 - out.iter().map(|x| *x as i128).sum::<i128>();
             if v < 0 {
                 Err(StateError::NegativeBalance(p))
             } else {
                 crate::amount::check(v.min(u64::MAX as i128) as u64).map_err(StateError::from)
             }
         };
+        let out_a = [self.sent_a, self.locked_a, self.withdrawn_a];
+        let out_b = [self.sent_b, self.locked_b, self.withdrawn_b];
         Ok((
-            side(deposit_a, self.sent_b, self.sent_a, self.locked_a, Party::A)?,
-            side(deposit_b, self.sent_a, self.sent_b, self.locked_b, Party::B)?,
+            side(deposit_a, self.sent_b, out_a, Party::A)?,
+            side(deposit_b, self.sent_a, out_b, Party::B)?,
         ))
+    }
+
+    /// What `party` has taken out of the open channel so far.
+    pub fn withdrawn(&self, party: Party) -> Amount {
+        match party {
+            Party::A => self.withdrawn_a,
+            Party::B => self.withdrawn_b,
+        }
     }
 
     /// Checks that `locks` are exactly the locks this state commits to: canonical order, the

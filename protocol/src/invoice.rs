@@ -1,21 +1,30 @@
-//! Invoices: a payee's signed request to be paid, shared as a `sluice1…` string (hex of the
-//! canonical bytes and signature, plus a 4-byte checksum so typos and truncation are caught
-//! before any signature work).
+//! Invoices: a payee's signed request to be paid, shared as a bech32m `slinv1…` string over
+//! the canonical bytes and signature (see [`crate::text`] for why checksummed text), or as the
+//! payment URI `sluice:slinv1…` (`SLUICE:SLINV1…` in a QR code). A typo or a truncation fails
+//! the checksum before any signature work.
 
 use crate::amount::Amount;
 use crate::encoding::{Canonical, DecodeError, Reader, Writer};
-use crate::hash::{sha256, Hash32, Tag};
-use crate::hex::{self, HexError};
+use crate::hash::{Hash32, Tag};
 use crate::keys::{Address, KeyError, Keypair, Signature};
+use crate::text::{self, TextError, CHECKSUM_LEN, MAX_TEXT_LEN};
 use crate::ChainId;
 use serde::{Deserialize, Serialize};
 
-pub const INVOICE_PREFIX: &str = "sluice1";
+/// Human-readable prefix of an invoice string.
+pub const INVOICE_HRP: &str = "slinv";
+/// Scheme of the payment URI `sluice:<invoice>`.
+pub const URI_SCHEME: &str = "sluice";
 /// Longest memo, in bytes.
 pub const MAX_MEMO_LEN: usize = 256;
-/// Longest invoice string any parser accepts.
+/// Largest canonical signed invoice, in bytes.
+pub const MAX_INVOICE_BYTES: usize = 8 + 32 + 32 + 8 + 32 + 8 + 4 + MAX_MEMO_LEN + 64;
+/// Longest invoice string any parser accepts: its length is checked before anything is decoded.
 pub const MAX_INVOICE_STR_LEN: usize =
-    2 * (8 + 32 + 32 + 8 + 32 + 8 + 4 + MAX_MEMO_LEN + 64 + 4) + 7;
+    INVOICE_HRP.len() + 1 + (MAX_INVOICE_BYTES * 8).div_ceil(5) + CHECKSUM_LEN;
+/// Longest payment URI any parser accepts.
+pub const MAX_URI_LEN: usize = URI_SCHEME.len() + 1 + MAX_INVOICE_STR_LEN;
+const _: () = assert!(MAX_INVOICE_STR_LEN <= MAX_TEXT_LEN);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
@@ -41,10 +50,14 @@ pub struct SignedInvoice {
 pub enum InvoiceError {
     #[error("invoice string is {0} characters, longer than allowed")]
     TooLong(usize),
-    #[error("invoice must start with \"{INVOICE_PREFIX}\"")]
-    BadPrefix,
-    #[error("invoice is not valid hex: {0}")]
-    Hex(#[from] HexError),
+    #[error(
+        "an invoice starts with \"{INVOICE_HRP}1\" or \"{URI_SCHEME}:{INVOICE_HRP}1\", not \"{0}\""
+    )]
+    BadPrefix(String),
+    #[error("invoice mixes upper and lower case; use one case throughout")]
+    MixedCase,
+    #[error("invoice has {c:?} at position {pos}, not a bech32 character")]
+    BadChar { c: char, pos: usize },
     #[error("invoice checksum does not match (mistyped or truncated)")]
     BadChecksum,
     #[error("invoice is malformed: {0}")]
@@ -61,6 +74,20 @@ pub enum InvoiceError {
     MemoTooLong,
     #[error("invoice amount must be positive")]
     ZeroAmount,
+}
+
+impl From<TextError> for InvoiceError {
+    fn from(e: TextError) -> Self {
+        match e {
+            TextError::TooLong { len, .. } => InvoiceError::TooLong(len),
+            TextError::WrongHrp { got, .. } => InvoiceError::BadPrefix(got),
+            TextError::MixedCase => InvoiceError::MixedCase,
+            TextError::BadChar { c, pos } => InvoiceError::BadChar { c, pos },
+            TextError::BadChecksum | TextError::NonCanonical | TextError::WrongLength { .. } => {
+                InvoiceError::BadChecksum
+            }
+        }
+    }
 }
 
 impl Canonical for Invoice {
@@ -116,40 +143,42 @@ impl Invoice {
     }
 }
 
-fn checksum(payload: &[u8]) -> [u8; 4] {
-    let h = sha256(payload).0;
-    [h[0], h[1], h[2], h[3]]
-}
-
 impl SignedInvoice {
-    /// The shareable `sluice1…` string.
-    pub fn encode_string(&self) -> String {
-        let mut bytes = self.to_bytes();
-        let sum = checksum(&bytes);
-        bytes.extend_from_slice(&sum);
-        format!("{INVOICE_PREFIX}{}", hex::encode(&bytes))
+    /// The shareable `slinv1…` string (lower case).
+    pub fn encode_string(&self) -> Result<String, InvoiceError> {
+        if self.invoice.memo.len() > MAX_MEMO_LEN {
+            return Err(InvoiceError::MemoTooLong);
+        }
+        Ok(text::encode(INVOICE_HRP, &self.to_bytes())?)
     }
 
-    /// Parses a `sluice1…` string and checks the payee's signature. Any tampering or truncation
-    /// fails the checksum or the signature.
+    /// The payment URI `sluice:slinv1…`, for links.
+    pub fn to_uri(&self) -> Result<String, InvoiceError> {
+        Ok(format!("{URI_SCHEME}:{}", self.encode_string()?))
+    }
+
+    /// The payment URI in upper case, `SLUICE:SLINV1…`: a QR code holds upper case in its
+    /// compact alphanumeric mode.
+    pub fn to_qr_uri(&self) -> Result<String, InvoiceError> {
+        Ok(self.to_uri()?.to_ascii_uppercase())
+    }
+
+    /// Parses an invoice string or payment URI (either case, not mixed) and checks the payee's
+    /// signature. Any tampering or truncation fails the checksum or the signature.
     pub fn parse(s: &str) -> Result<Self, InvoiceError> {
-        if s.len() > MAX_INVOICE_STR_LEN {
-            return Err(InvoiceError::TooLong(s.len()));
-        }
-        let body = s
-            .strip_prefix(INVOICE_PREFIX)
-            .ok_or(InvoiceError::BadPrefix)?;
-        let bytes = hex::decode(body)?;
-        if bytes.len() < 4 {
-            return Err(InvoiceError::BadChecksum);
-        }
-        let (payload, sum) = bytes.split_at(bytes.len() - 4);
-        if checksum(payload) != sum {
-            return Err(InvoiceError::BadChecksum);
-        }
-        let signed = SignedInvoice::from_bytes(payload)?;
+        let signed = Self::parse_unverified(s)?;
         signed.verify()?;
         Ok(signed)
+    }
+
+    /// [`SignedInvoice::parse`] without the signature check, to show what a string says (a
+    /// forged one included). Never pay what this returns without [`SignedInvoice::verify`].
+    pub fn parse_unverified(s: &str) -> Result<Self, InvoiceError> {
+        if s.len() > MAX_URI_LEN {
+            return Err(InvoiceError::TooLong(s.len()));
+        }
+        let bytes = text::decode(INVOICE_HRP, strip_scheme(s), MAX_INVOICE_STR_LEN)?;
+        Ok(SignedInvoice::from_bytes(&bytes)?)
     }
 
     pub fn verify(&self) -> Result<(), InvoiceError> {
@@ -186,9 +215,18 @@ impl SignedInvoice {
     }
 }
 
+/// The invoice inside a `sluice:` URI (scheme in either case, as URI schemes are), or `s` itself.
+fn strip_scheme(s: &str) -> &str {
+    match s.split_once(':') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case(URI_SCHEME) => rest,
+        _ => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::sha256;
 
     fn payee() -> Keypair {
         Keypair::from_secret(&[4; 32]).unwrap()
@@ -209,60 +247,59 @@ mod tests {
     }
 
     #[test]
-    fn string_round_trips() {
+    fn string_and_uri_round_trip_in_either_case() {
         let inv = invoice();
-        let s = inv.encode_string();
-        assert!(s.starts_with("sluice1"));
-        assert_eq!(SignedInvoice::parse(&s), Ok(inv));
-    }
-
-    #[test]
-    fn any_single_character_change_is_rejected() {
-        let s = invoice().encode_string();
-        for i in INVOICE_PREFIX.len()..s.len() {
-            let mut b = s.clone().into_bytes();
-            b[i] = if b[i] == b'0' { b'1' } else { b'0' };
-            let t = String::from_utf8(b).unwrap();
-            assert!(
-                SignedInvoice::parse(&t).is_err(),
-                "tampered at {i} accepted"
-            );
-        }
-    }
-
-    #[test]
-    fn truncation_is_rejected() {
-        let s = invoice().encode_string();
-        for cut in [s.len() - 1, s.len() - 2, s.len() / 2, 8, 7, 0] {
-            assert!(
-                SignedInvoice::parse(&s[..cut]).is_err(),
-                "truncated to {cut} accepted"
-            );
-        }
-    }
-
-    #[test]
-    fn bad_prefix_and_oversize_are_typed() {
-        assert_eq!(
-            SignedInvoice::parse("lnbc1abc"),
-            Err(InvoiceError::BadPrefix)
+        let s = inv.encode_string().unwrap();
+        assert!(
+            s.starts_with("slinv1") && s.len() <= MAX_INVOICE_STR_LEN,
+            "{s}"
         );
-        let long = "sluice1".to_string() + &"0".repeat(MAX_INVOICE_STR_LEN);
+        let uri = inv.to_uri().unwrap();
+        assert_eq!(uri, format!("sluice:{s}"));
+        assert_eq!(inv.to_qr_uri().unwrap(), uri.to_uppercase());
+        for t in [s.clone(), s.to_uppercase(), uri.clone(), uri.to_uppercase()] {
+            assert_eq!(SignedInvoice::parse(&t), Ok(inv.clone()), "{t}");
+        }
+    }
+
+    #[test]
+    fn mixed_case_and_foreign_schemes_are_refused() {
+        let s = invoice().encode_string().unwrap();
+        let mixed = format!("{}{}", &s[..20].to_uppercase(), &s[20..]);
+        assert_eq!(SignedInvoice::parse(&mixed), Err(InvoiceError::MixedCase));
+        let other = format!("bitcoin:{s}");
         assert!(matches!(
-            SignedInvoice::parse(&long),
-            Err(InvoiceError::TooLong(_))
+            SignedInvoice::parse(&other),
+            Err(InvoiceError::BadPrefix(_))
         ));
+    }
+
+    #[test]
+    fn the_longest_invoice_fits_the_bound() {
+        let mut i = invoice().invoice;
+        i.memo = "x".repeat(MAX_MEMO_LEN);
+        let s = i.sign(&payee()).unwrap().encode_string().unwrap();
+        assert_eq!(s.len(), MAX_INVOICE_STR_LEN);
+        assert!(SignedInvoice::parse(&s).is_ok());
+    }
+
+    #[test]
+    fn an_unsignable_memo_is_not_encoded() {
+        let mut inv = invoice();
+        inv.invoice.memo = "x".repeat(MAX_MEMO_LEN + 1);
+        assert_eq!(inv.encode_string(), Err(InvoiceError::MemoTooLong));
     }
 
     #[test]
     fn forged_signature_is_rejected_even_with_valid_checksum() {
         let mut inv = invoice();
         inv.invoice.amount = 1;
-        let s = inv.encode_string();
+        let s = inv.encode_string().unwrap();
         assert!(matches!(
             SignedInvoice::parse(&s),
             Err(InvoiceError::BadSignature(_))
         ));
+        assert_eq!(SignedInvoice::parse_unverified(&s), Ok(inv));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use crate::hash::{tagged_hash, Hash32, Tag};
 use secp256k1::{schnorr, XOnlyPublicKey, SECP256K1};
 
-/// An account or channel party: its 32-byte x-only public key, shown as lowercase hex.
+/// An account or channel party: its 32-byte x-only public key. Hex on the wire and in logs
+/// (`Display`, serde); people see and type its checksummed `sl1…` text ([`crate::text`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Address(pub [u8; 32]);
 crate::hex_newtype!(Address, 32);

@@ -6,7 +6,8 @@
 //! - [`channel`], [`update`]: off-chain channel state and the update rules (`apply`).
 //! - [`session`]: the sans-IO channel session every party drives (versions never reused).
 //! - [`onchain`], [`settlement`]: what the chain does with a channel and what it pays out.
-//! - [`invoice`]: signed payment requests and their `sluice1…` string form.
+//! - [`invoice`]: signed payment requests, their `slinv1…` string and `sluice:` URI.
+//! - [`text`]: checksummed bech32m text for what people copy: `sl1…` addresses, invoices.
 //! - [`wire`]: JSON messages of the hub session and the watchtower API.
 
 pub mod amount;
@@ -21,6 +22,7 @@ pub mod routing;
 pub mod rpc;
 pub mod session;
 pub mod settlement;
+pub mod text;
 pub mod tx;
 pub mod update;
 pub mod wire;
@@ -32,6 +34,7 @@ pub use channel::{
 pub use encoding::{Canonical, DecodeError};
 pub use hash::{sha256, tagged_hash, Hash32, Tag};
 pub use keys::{Address, KeyError, Keypair, Signature};
+pub use text::TextError;
 pub use tx::{SignedTx, Transaction, TxKind};
 pub use update::{
     apply, apply_at, check_proposal, next_version, Change, Context, Policy, Position, UpdateError,

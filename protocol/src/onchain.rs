@@ -2,7 +2,7 @@
 //! settled, and the events it emits. Pure; the chain node executes these and stores the result.
 
 use crate::amount::{self, Amount};
-use crate::channel::{channel_id, CoSigned, Lock, Snapshot, StateError};
+use crate::channel::{channel_id, ChannelState, CoSigned, Lock, Snapshot, StateError};
 use crate::hash::Hash32;
 use crate::keys::Address;
 use crate::settlement::payouts;
@@ -20,6 +20,19 @@ pub struct ChannelRecord {
     pub challenge_period: Height,
     pub opened_at: Height,
     pub status: ChannelStatus,
+    /// What `Withdraw` transactions paid a and b out of the open channel so far.
+    #[serde(default)]
+    pub withdrawn: Withdrawn,
+}
+
+/// The chain's record of withdrawals from an open channel: the amounts paid and the version of
+/// the state that paid them. No state below `version` may close the channel any more (it would
+/// undo the withdrawal), and every state used later must carry at least these amounts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawn {
+    pub a: Amount,
+    pub b: Amount,
+    pub version: u64,
 }
 
 /// Whether a challenge sent at `height` can still land: the next block is inside the window
@@ -100,6 +113,12 @@ pub enum ChannelError {
     TooEarly(Height),
     #[error("cannot settle before every lock expired (latest expiry {0})")]
     LocksPending(Height),
+    #[error("version {got} is below {floor}, the state a withdrawal was paid with")]
+    BelowWithdrawal { floor: u64, got: u64 },
+    #[error("version {got} is not above {paid_at}, the state of the last withdrawal paid")]
+    WithdrawalReplayed { paid_at: u64, got: u64 },
+    #[error("the state withdraws nothing the chain has not paid already")]
+    NothingToWithdraw,
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -148,6 +167,14 @@ pub enum EventKind {
         payout_a: Amount,
         payout_b: Amount,
     },
+    /// A withdrawal from the open channel was paid to `party`; `total` is all it took out.
+    Withdrawn {
+        channel_id: Hash32,
+        party: Address,
+        amount: Amount,
+        total: Amount,
+        version: u64,
+    },
 }
 
 impl EventKind {
@@ -161,6 +188,7 @@ impl EventKind {
             EventKind::ChannelChallenged { .. } => "ChannelChallenged",
             EventKind::SecretRegistered { .. } => "SecretRegistered",
             EventKind::ChannelSettled { .. } => "ChannelSettled",
+            EventKind::Withdrawn { .. } => "Withdrawn",
         }
     }
 
@@ -171,7 +199,8 @@ impl EventKind {
             | EventKind::Deposited { channel_id, .. }
             | EventKind::ChannelClosing { channel_id, .. }
             | EventKind::ChannelChallenged { channel_id, .. }
-            | EventKind::ChannelSettled { channel_id, .. } => Some(*channel_id),
+            | EventKind::ChannelSettled { channel_id, .. }
+            | EventKind::Withdrawn { channel_id, .. } => Some(*channel_id),
             _ => None,
         }
     }
@@ -182,7 +211,9 @@ impl EventKind {
         match self {
             EventKind::Transfer { from, to, .. } => vec![*from, *to],
             EventKind::ChannelOpened { a, b, .. } => vec![*a, *b],
-            EventKind::Deposited { party, .. } => vec![*party],
+            EventKind::Deposited { party, .. } | EventKind::Withdrawn { party, .. } => {
+                vec![*party]
+            }
             EventKind::ChannelClosing { by, .. } | EventKind::ChannelChallenged { by, .. } => {
                 vec![*by]
             }
@@ -224,6 +255,7 @@ impl ChannelRecord {
             challenge_period,
             opened_at: height,
             status: ChannelStatus::Open,
+            withdrawn: Withdrawn::default(),
         })
     }
 
@@ -257,13 +289,69 @@ impl ChannelRecord {
     }
 
     /// Whether a `Close` or `Challenge` with `snapshot` passes this channel's checks: the
-    /// parties' signatures and balances that fit the deposits. A watcher holding a state for this
+    /// parties' signatures, balances that fit the deposits, and nothing a paid withdrawal rules
+    /// out (a version below it, or smaller withdrawn amounts). A watcher holding a state for this
     /// channel asks this before it spends a fee on it (deposits only grow, so a state that fits
     /// now fits later).
     pub fn admits(&self, chain_id: ChainId, snapshot: &Snapshot) -> Result<(), ChannelError> {
         snapshot.verify(chain_id, &self.id, &self.a, &self.b)?;
+        self.keeps_withdrawals(snapshot.state())?;
         snapshot.state().balances(self.deposit_a, self.deposit_b)?;
         Ok(())
+    }
+
+    /// A state may follow the paid withdrawals only at or above their version and carrying at
+    /// least the amounts paid: a signature that left a party is never taken back, and neither is
+    /// money the chain paid out.
+    fn keeps_withdrawals(&self, state: &ChannelState) -> Result<(), ChannelError> {
+        let w = self.withdrawn;
+        if state.version < w.version {
+            return Err(ChannelError::BelowWithdrawal {
+                floor: w.version,
+                got: state.version,
+            });
+        }
+        if state.withdrawn_a < w.a || state.withdrawn_b < w.b {
+            return Err(StateError::WithdrawalUndone.into());
+        }
+        Ok(())
+    }
+
+    /// Pays what `cosigned` withdraws beyond what the chain paid already, only while the channel
+    /// is open and only with a version above the last withdrawal's (so one state pays once).
+    /// Either participant may send it; each side's part goes to that side. Returns the amounts
+    /// paid `(to_a, to_b)`.
+    pub fn withdraw(
+        &mut self,
+        chain_id: ChainId,
+        by: &Address,
+        cosigned: &CoSigned,
+    ) -> Result<(Amount, Amount), ChannelError> {
+        self.require_participant(by)?;
+        if self.status != ChannelStatus::Open {
+            return Err(ChannelError::NotOpen);
+        }
+        let state = &cosigned.state;
+        if state.version <= self.withdrawn.version && self.withdrawn.version > 0 {
+            return Err(ChannelError::WithdrawalReplayed {
+                paid_at: self.withdrawn.version,
+                got: state.version,
+            });
+        }
+        cosigned.verify(chain_id, &self.id, &self.a, &self.b)?;
+        self.keeps_withdrawals(state)?;
+        state.balances(self.deposit_a, self.deposit_b)?;
+        let to_a = state.withdrawn_a - self.withdrawn.a;
+        let to_b = state.withdrawn_b - self.withdrawn.b;
+        if to_a == 0 && to_b == 0 {
+            return Err(ChannelError::NothingToWithdraw);
+        }
+        self.withdrawn = Withdrawn {
+            a: state.withdrawn_a,
+            b: state.withdrawn_b,
+            version: state.version,
+        };
+        Ok((to_a, to_b))
     }
 
     /// A final, lock-free, co-signed state pays out at once, only while the channel is open:
@@ -289,9 +377,20 @@ impl ChannelRecord {
             ChannelError::State(StateError::LocksMismatch) => ChannelError::NotFinal,
             e => e,
         })?;
-        let (payout_a, payout_b) = snapshot.state().balances(self.deposit_a, self.deposit_b)?;
+        let (payout_a, payout_b) = payouts(
+            self.deposits(),
+            self.withdrawn,
+            snapshot.state(),
+            &[],
+            |_| None,
+        )?;
         self.status = ChannelStatus::Settled { payout_a, payout_b };
         Ok((payout_a, payout_b))
+    }
+
+    /// `(deposit_a, deposit_b)`: everything each side ever put in.
+    pub fn deposits(&self) -> (Amount, Amount) {
+        (self.deposit_a, self.deposit_b)
     }
 
     /// A participant starts the dispute window with `snapshot`. Returns `settle_after`.
@@ -376,8 +475,8 @@ impl ChannelRecord {
             return Err(ChannelError::LocksPending(latest));
         }
         let (payout_a, payout_b) = payouts(
-            self.deposit_a,
-            self.deposit_b,
+            self.deposits(),
+            self.withdrawn,
             stored.state(),
             &stored.locks,
             registered_at,
@@ -664,6 +763,122 @@ mod tests {
             f.rec.cooperative_close(CHAIN, &sign(&f, &fin).cosigned),
             Err(ChannelError::NotOpen)
         );
+    }
+
+    fn withdraw(p: &Position, party: Party, amount: Amount) -> Position {
+        apply(p, &Change::Withdraw { party, amount }, party, &ctx()).unwrap()
+    }
+
+    #[test]
+    fn a_withdrawal_is_paid_once_and_no_older_state_closes_after_it() {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        let v2 = pay(&v0, 1, 40);
+        let v3 = withdraw(&v2, Party::A, 25);
+        let (a, b) = (f.ka.address(), f.kb.address());
+        let signed = sign(&f, &v3).cosigned;
+        assert_eq!(
+            f.rec.withdraw(CHAIN, &Address([7; 32]), &signed),
+            Err(ChannelError::NotParticipant)
+        );
+        assert_eq!(
+            f.rec.withdraw(CHAIN, &b, &signed),
+            Ok((25, 0)),
+            "either side may send it"
+        );
+        assert_eq!(
+            f.rec.withdraw(CHAIN, &a, &signed),
+            Err(ChannelError::WithdrawalReplayed { paid_at: 3, got: 3 })
+        );
+        // A later state that withdraws nothing more pays nothing.
+        let v5 = pay(&v3, 2, 5);
+        assert_eq!(
+            f.rec.withdraw(CHAIN, &a, &sign(&f, &v5).cosigned),
+            Err(ChannelError::NothingToWithdraw)
+        );
+        assert_eq!(
+            f.rec.close(CHAIN, &a, sign(&f, &v2), 20),
+            Err(ChannelError::BelowWithdrawal { floor: 3, got: 2 }),
+            "a state from before the withdrawal would pay it twice"
+        );
+        assert_eq!(f.rec.close(CHAIN, &a, sign(&f, &v5), 20), Ok(25));
+        // a: 100 - 40 - 5 - 25 withdrawn = 30; b: 50 + 45.
+        assert_eq!(f.rec.settle(25, |_| None), Ok((30, 95)));
+        assert_eq!(
+            30 + 95 + 25,
+            100 + 50,
+            "payouts and withdrawals sum to the deposits"
+        );
+    }
+
+    #[test]
+    fn a_withdrawal_that_never_reached_the_chain_is_paid_at_settlement() {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        let v1 = withdraw(&v0, Party::B, 20);
+        let v2 = withdraw(&v1, Party::A, 10);
+        let a = f.ka.address();
+        f.rec.close(CHAIN, &a, sign(&f, &v1), 20).unwrap();
+        assert_eq!(
+            f.rec.withdraw(CHAIN, &a, &sign(&f, &v2).cosigned),
+            Err(ChannelError::NotOpen),
+            "a closing channel pays at settlement, not twice"
+        );
+        f.rec.challenge(CHAIN, sign(&f, &v2), 21).unwrap();
+        assert_eq!(f.rec.settle(25, |_| None), Ok((100, 50)));
+    }
+
+    #[test]
+    fn a_state_that_takes_back_a_paid_withdrawal_is_refused() {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        let v1 = withdraw(&v0, Party::A, 30);
+        let a = f.ka.address();
+        f.rec.withdraw(CHAIN, &a, &sign(&f, &v1).cosigned).unwrap();
+        // Both keys sign a later state without the withdrawal: the chain keeps what it paid.
+        let mut undone = pay(&v0, 1, 10);
+        undone.state.version = 9;
+        assert_eq!(
+            f.rec.close(CHAIN, &a, sign(&f, &undone), 20),
+            Err(ChannelError::State(StateError::WithdrawalUndone))
+        );
+        let fin = apply(&v1, &Change::Finalize, Party::A, &ctx()).unwrap();
+        assert_eq!(
+            f.rec.cooperative_close(CHAIN, &sign(&f, &fin).cosigned),
+            Ok((70, 50))
+        );
+    }
+
+    #[test]
+    fn a_withdrawal_beyond_the_deposits_or_unsigned_is_refused() {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        let over = Context {
+            deposit_a: 1_000,
+            ..ctx()
+        };
+        let big = apply(
+            &v0,
+            &Change::Withdraw {
+                party: Party::A,
+                amount: 500,
+            },
+            Party::A,
+            &over,
+        )
+        .unwrap();
+        let a = f.ka.address();
+        assert_eq!(
+            f.rec.withdraw(CHAIN, &a, &sign(&f, &big).cosigned),
+            Err(ChannelError::State(StateError::NegativeBalance(Party::A)))
+        );
+        let mut half = sign(&f, &withdraw(&v0, Party::A, 5)).cosigned;
+        half.sig_b = half.sig_a;
+        assert!(matches!(
+            f.rec.withdraw(CHAIN, &a, &half),
+            Err(ChannelError::State(StateError::BadSignature(..)))
+        ));
+        assert_eq!(f.rec.withdrawn, Withdrawn::default(), "nothing changed");
     }
 
     #[test]

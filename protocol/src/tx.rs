@@ -44,6 +44,10 @@ pub enum TxKind {
     Settle {
         channel_id: Hash32,
     },
+    /// Pays out of an open channel what `cosigned` withdraws beyond earlier withdrawals.
+    Withdraw {
+        cosigned: CoSigned,
+    },
 }
 
 impl TxKind {
@@ -58,6 +62,7 @@ impl TxKind {
             TxKind::Challenge { .. } => "challenge",
             TxKind::RegisterSecret { .. } => "register_secret",
             TxKind::Settle { .. } => "settle",
+            TxKind::Withdraw { .. } => "withdraw",
         }
     }
 
@@ -112,6 +117,10 @@ impl Canonical for TxKind {
             TxKind::Settle { channel_id } => {
                 w.u8(7).hash(channel_id);
             }
+            TxKind::Withdraw { cosigned } => {
+                w.u8(8);
+                cosigned.encode(w);
+            }
         }
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -144,6 +153,9 @@ impl Canonical for TxKind {
             6 => TxKind::RegisterSecret { secret: r.hash()? },
             7 => TxKind::Settle {
                 channel_id: r.hash()?,
+            },
+            8 => TxKind::Withdraw {
+                cosigned: CoSigned::decode(r)?,
             },
             tag => {
                 return Err(DecodeError::UnknownTag {

@@ -29,6 +29,12 @@ pub enum Change {
     /// below it (a proposal that was rejected or left unanswered), since a challenge with it
     /// beats any of them on chain.
     Bump,
+    /// Takes `amount` of `party`'s balance out of the open channel, proposed by `party` only.
+    /// The state's cumulative `withdrawn_*` grows by it; the co-signed state is the party's
+    /// claim, paid by a `Withdraw` transaction (which raises the chain's version floor, so no
+    /// older state can close the channel afterwards) or, if it never reached the chain, at
+    /// settlement. Either way it is paid once.
+    Withdraw { party: Party, amount: Amount },
 }
 
 impl Canonical for Change {
@@ -50,6 +56,9 @@ impl Canonical for Change {
             Change::Bump => {
                 w.u8(4);
             }
+            Change::Withdraw { party, amount } => {
+                w.u8(5).u8(party_tag(*party)).u64(*amount);
+            }
         }
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -63,6 +72,14 @@ impl Canonical for Change {
             },
             3 => Change::Finalize,
             4 => Change::Bump,
+            5 => Change::Withdraw {
+                party: match r.u8()? {
+                    0 => Party::A,
+                    1 => Party::B,
+                    tag => return Err(DecodeError::UnknownTag { what: "party", tag }),
+                },
+                amount: r.amount()?,
+            },
             tag => {
                 return Err(DecodeError::UnknownTag {
                     what: "change",
@@ -70,6 +87,13 @@ impl Canonical for Change {
                 })
             }
         })
+    }
+}
+
+fn party_tag(party: Party) -> u8 {
+    match party {
+        Party::A => 0,
+        Party::B => 1,
     }
 }
 
@@ -113,7 +137,7 @@ pub enum UpdateError {
     VersionTooFar { latest: u64, got: u64 },
     #[error("party {0:?} may not propose this change")]
     WrongProposer(Party),
-    #[error("lock amount must be positive")]
+    #[error("amount must be positive")]
     ZeroAmount,
     #[error("a lock with this hashlock is already pending")]
     DuplicateHashlock,
@@ -223,6 +247,7 @@ pub fn apply_at(
             next.state.is_final = true;
         }
         Change::Bump => {}
+        Change::Withdraw { party, amount } => withdraw(&mut next, *party, *amount, proposer)?,
     }
     next.state.locks_root = locks_root(&next.locks);
     next.state.balances(ctx.deposit_a, ctx.deposit_b)?;
@@ -340,6 +365,27 @@ fn remove_lock(
     if proposer == lock.direction.sender() && ctx.height < lock.expiry {
         return Err(UpdateError::LockNotExpired(lock.expiry));
     }
+    Ok(())
+}
+
+/// Only the owner takes its own funds out; the balance check in `apply_at` keeps it within them.
+fn withdraw(
+    next: &mut Position,
+    party: Party,
+    value: Amount,
+    proposer: Party,
+) -> Result<(), UpdateError> {
+    if party != proposer {
+        return Err(UpdateError::WrongProposer(proposer));
+    }
+    if value == 0 {
+        return Err(UpdateError::ZeroAmount);
+    }
+    let slot = match party {
+        Party::A => &mut next.state.withdrawn_a,
+        Party::B => &mut next.state.withdrawn_b,
+    };
+    *slot = amount::add(*slot, value)?;
     Ok(())
 }
 
@@ -628,5 +674,49 @@ mod tests {
             Change::from_bytes(&Change::Finalize.to_bytes()),
             Ok(Change::Finalize)
         );
+    }
+
+    #[test]
+    fn only_the_owner_withdraws_and_only_what_it_has() {
+        let w = |party, amount, proposer| {
+            apply(
+                &open(),
+                &Change::Withdraw { party, amount },
+                proposer,
+                &ctx(),
+            )
+        };
+        let p = w(Party::A, 400, Party::A).unwrap();
+        assert_eq!((p.state.withdrawn_a, p.state.version), (400, 1));
+        assert_eq!(p.state.balances(1_000, 500), Ok((600, 500)));
+        assert_eq!(
+            w(Party::A, 400, Party::B),
+            Err(UpdateError::WrongProposer(Party::B))
+        );
+        assert_eq!(w(Party::B, 0, Party::B), Err(UpdateError::ZeroAmount));
+        assert_eq!(
+            w(Party::B, 501, Party::B),
+            Err(UpdateError::State(StateError::NegativeBalance(Party::B)))
+        );
+        let locked = add(&open(), lock(Direction::AtoB, 900, 1)).unwrap();
+        let r = apply(
+            &locked,
+            &Change::Withdraw {
+                party: Party::A,
+                amount: 101,
+            },
+            Party::A,
+            &ctx(),
+        );
+        assert_eq!(
+            r,
+            Err(UpdateError::State(StateError::NegativeBalance(Party::A))),
+            "locked funds stay"
+        );
+        let change = Change::Withdraw {
+            party: Party::B,
+            amount: 7,
+        };
+        assert_eq!(Change::from_bytes(&change.to_bytes()), Ok(change));
     }
 }

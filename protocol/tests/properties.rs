@@ -7,6 +7,7 @@ use sluice_protocol::encoding::Canonical;
 use sluice_protocol::hash::{sha256, Hash32, Tag};
 use sluice_protocol::invoice::SignedInvoice;
 use sluice_protocol::keys::{Address, Keypair};
+use sluice_protocol::onchain::Withdrawn;
 use sluice_protocol::settlement::payouts;
 use sluice_protocol::tx::{SignedTx, Transaction, TxKind};
 use sluice_protocol::update::{apply, Change, Context, Policy, Position};
@@ -31,6 +32,10 @@ enum Op {
         blocks: u64,
     },
     Finalize,
+    Withdraw {
+        party: Party,
+        amount: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -41,6 +46,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..12, any::<bool>()).prop_map(|(n, by_sender)| Op::Remove { n, by_sender }),
         1 => (0u64..400).prop_map(|blocks| Op::Advance { blocks }),
         1 => Just(Op::Finalize),
+        2 => (any::<bool>(), 0u64..900).prop_map(|(a, amount)| Op::Withdraw { party: if a { Party::A } else { Party::B }, amount }),
     ]
 }
 
@@ -50,7 +56,13 @@ fn secret(n: u8) -> Hash32 {
 
 /// Runs `ops`, skipping rejected ones, checking invariants after every accepted step.
 fn run(deposit_a: u64, deposit_b: u64, ops: &[Op]) -> (Position, u64) {
-    let mut pos = Position::opening(ChannelState::opening(1, Hash32([3; 32])));
+    let pos = Position::opening(ChannelState::opening(1, Hash32([3; 32])));
+    run_from(&pos, deposit_a, deposit_b, ops)
+}
+
+/// [`run`] from `start`.
+fn run_from(start: &Position, deposit_a: u64, deposit_b: u64, ops: &[Op]) -> (Position, u64) {
+    let mut pos = start.clone();
     let mut height = 100u64;
     let total = deposit_a + deposit_b;
     for op in ops {
@@ -111,6 +123,15 @@ fn run(deposit_a: u64, deposit_b: u64, ops: &[Op]) -> (Position, u64) {
                 continue;
             }
             Op::Finalize => apply(&pos, &Change::Finalize, Party::A, &ctx),
+            Op::Withdraw { party, amount } => apply(
+                &pos,
+                &Change::Withdraw {
+                    party: *party,
+                    amount: *amount,
+                },
+                *party,
+                &ctx,
+            ),
         };
         if let Ok(next) = step {
             assert_eq!(next.state.version, pos.state.version + 1);
@@ -118,8 +139,9 @@ fn run(deposit_a: u64, deposit_b: u64, ops: &[Op]) -> (Position, u64) {
                 .state
                 .balances(deposit_a, deposit_b)
                 .expect("accepted state has valid balances");
+            let s = &next.state;
             assert_eq!(
-                ba + bb + next.state.locked_a + next.state.locked_b,
+                ba + bb + s.locked_a + s.locked_b + s.withdrawn_a + s.withdrawn_b,
                 total,
                 "funds not conserved"
             );
@@ -146,7 +168,7 @@ proptest! {
     ) {
         let (pos, _) = run(deposit_a, deposit_b, &ops);
         let registry = |h: &Hash32| registered.iter().find(|(n, _)| sha256(&[*n; 32]) == *h).map(|(_, at)| *at);
-        let (pa, pb) = payouts(deposit_a, deposit_b, &pos.state, &pos.locks, registry).unwrap();
+        let (pa, pb) = payouts((deposit_a, deposit_b), Withdrawn::default(), &pos.state, &pos.locks, registry).unwrap();
         prop_assert_eq!(pa + pb, deposit_a + deposit_b);
     }
 
@@ -201,7 +223,7 @@ proptest! {
 
     #[test]
     fn states_and_snapshots_round_trip(v in any::<u64>(), sa in 0u64..=i64::MAX as u64, lb in 0u64..=i64::MAX as u64, fin in any::<bool>(), root in any::<[u8; 32]>()) {
-        let state = ChannelState { chain_id: v, channel_id: Hash32(root), version: v, sent_a: sa, sent_b: lb, locked_a: sa, locked_b: lb, locks_root: Hash32(root), is_final: fin };
+        let state = ChannelState { chain_id: v, channel_id: Hash32(root), version: v, sent_a: sa, sent_b: lb, locked_a: sa, locked_b: lb, locks_root: Hash32(root), is_final: fin, withdrawn_a: lb, withdrawn_b: sa };
         prop_assert_eq!(ChannelState::from_bytes(&state.to_bytes()).unwrap(), state);
         let snap = Snapshot { cosigned: CoSigned { state, sig_a: Default::default(), sig_b: Default::default() }, locks: vec![] };
         prop_assert_eq!(Snapshot::from_bytes(&snap.to_bytes()).unwrap(), snap);
@@ -219,7 +241,10 @@ proptest! {
     #[test]
     fn text_decoders_never_panic(s in ".{0,300}") {
         let _ = SignedInvoice::parse(&s);
-        let _ = SignedInvoice::parse(&format!("sluice1{s}"));
+        let _ = SignedInvoice::parse(&format!("slinv1{s}"));
+        let _ = SignedInvoice::parse(&format!("sluice:slinv1{s}"));
+        let _ = sluice_protocol::Address::parse_text(&s);
+        let _ = sluice_protocol::Address::parse_text(&format!("sl1{s}"));
         let _ = wire::decode::<SessionMsg>(s.as_bytes(), 1 << 16);
         let _ = serde_json::from_str::<SignedTx>(&s);
     }
@@ -251,4 +276,79 @@ fn truncations_of_a_valid_transaction_all_fail_cleanly() {
     let mut longer = bytes.clone();
     longer.push(0);
     assert!(SignedTx::from_bytes(&longer).is_err());
+}
+
+/// Signs `pos` with both keys, as the channel's parties would have.
+fn cosign(pos: &Position, ka: &Keypair, kb: &Keypair) -> Snapshot {
+    let s = pos.state;
+    Snapshot {
+        cosigned: CoSigned {
+            state: s,
+            sig_a: s.sign(ka),
+            sig_b: s.sign(kb),
+        },
+        locks: pos.locks.clone(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Withdrawals on chain: whichever states get withdrawn with and whichever older state a
+    /// cheater closes with, each side receives in total (withdrawals paid plus settlement)
+    /// exactly what the latest state gives it, and nothing is paid twice.
+    #[test]
+    fn withdrawals_are_paid_once_and_never_undone(
+        deposit_a in 0u64..2_000,
+        deposit_b in 0u64..2_000,
+        ops in proptest::collection::vec(op(), 0..40),
+        submit in proptest::collection::vec(any::<bool>(), 40),
+        stale in any::<prop::sample::Index>(),
+        answered in any::<bool>(),
+    ) {
+        use sluice_protocol::onchain::{ChannelLimits, ChannelRecord};
+        let (ka, kb) = (Keypair::from_secret(&[1; 32]).unwrap(), Keypair::from_secret(&[2; 32]).unwrap());
+        let (a, b) = (ka.address(), kb.address());
+        let mut rec = ChannelRecord::open(1, a, b, deposit_a, 5, &Hash32([0; 32]), 0, &ChannelLimits::default()).unwrap();
+        rec.deposit(&b, deposit_b).unwrap();
+        let mut pos = Position::opening(ChannelState::opening(1, rec.id));
+        let mut history = vec![cosign(&pos, &ka, &kb)];
+        let mut received = (0u64, 0u64);
+        for (i, op) in ops.iter().enumerate() {
+            let (next, _) = run_from(&pos, deposit_a, deposit_b, std::slice::from_ref(op));
+            if next.state.version == pos.state.version {
+                continue;
+            }
+            pos = next;
+            let snap = cosign(&pos, &ka, &kb);
+            history.push(snap.clone());
+            if submit[i] {
+                if let Ok((to_a, to_b)) = rec.withdraw(1, &a, &snap.cosigned) {
+                    received.0 += to_a;
+                    received.1 += to_b;
+                }
+            }
+        }
+        let old = stale.get(&history).clone();
+        let latest = history.last().unwrap().clone();
+        let closed_with_old = rec.close(1, &b, old, 10).is_ok();
+        if !closed_with_old {
+            rec.close(1, &b, latest.clone(), 10).unwrap();
+        } else if answered {
+            // The honest side answers an older close with its latest state.
+            let _ = rec.challenge(1, latest.clone(), 11);
+        }
+        if !answered && closed_with_old {
+            // Nobody answered the older close: it pays what it says, but never more than the
+            // deposits, never a withdrawal twice, and it settles.
+            let (pa, pb) = rec.settle(10_000, |_| None).unwrap();
+            prop_assert_eq!(received.0 + received.1 + pa + pb, deposit_a + deposit_b);
+            return Ok(());
+        }
+        let (pa, pb) = rec.settle(10_000, |_| None).unwrap();
+        let (ba, bb) = latest.state().balances(deposit_a, deposit_b).unwrap();
+        let refund = |dir: Direction| latest.locks.iter().filter(|l| l.direction == dir).map(|l| l.amount).sum::<u64>();
+        prop_assert_eq!(received.0 + pa, ba + latest.state().withdrawn_a + refund(Direction::AtoB));
+        prop_assert_eq!(received.1 + pb, bb + latest.state().withdrawn_b + refund(Direction::BtoA));
+    }
 }

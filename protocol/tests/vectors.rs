@@ -9,7 +9,7 @@ use sluice_protocol::encoding::Canonical;
 use sluice_protocol::hash::{sha256, tagged_hash, Hash32, Tag};
 use sluice_protocol::hex;
 use sluice_protocol::invoice::Invoice;
-use sluice_protocol::keys::Keypair;
+use sluice_protocol::keys::{Address, Keypair};
 use sluice_protocol::tx::{Transaction, TxKind};
 
 fn key(n: u8) -> Keypair {
@@ -47,6 +47,8 @@ fn compute() -> Value {
         locked_b: 0,
         locks_root: locks_root(&locks),
         is_final: false,
+        withdrawn_a: 0,
+        withdrawn_b: 5,
     };
     let invoice = Invoice {
         chain_id: 7,
@@ -62,6 +64,8 @@ fn compute() -> Value {
     json!({
         "address_1": a.to_string(),
         "address_2": b.to_string(),
+        "address_1_text": a.to_text(),
+        "address_2_text": b.to_text(),
         "tagged_hash_tx_abc": tagged_hash(Tag::Tx, b"abc").to_string(),
         "tagged_hash_state_abc": tagged_hash(Tag::State, b"abc").to_string(),
         "tagged_hash_auth_abc": tagged_hash(Tag::Auth, b"abc").to_string(),
@@ -74,7 +78,8 @@ fn compute() -> Value {
         "state_bytes": hex::encode(&state.to_bytes()),
         "state_hash": state.signing_hash().to_string(),
         "state_sig_a": state.sign(&ka).to_string(),
-        "invoice": invoice.encode_string(),
+        "invoice": invoice.encode_string().unwrap(),
+        "invoice_uri": invoice.to_uri().unwrap(),
     })
 }
 
@@ -100,6 +105,52 @@ fn committed_signatures_verify() {
     assert!(a.verify_hash(&id, &sig).is_ok());
     let bytes = hex::decode(v["transfer_bytes"].as_str().unwrap()).unwrap();
     assert_eq!(Transaction::from_bytes(&bytes).unwrap().id(), id);
+}
+
+/// Every string a person copies, changed in any one character to any other character of the
+/// alphabet (or its case flipped), is refused.
+#[test]
+fn every_single_character_change_of_a_committed_string_is_refused() {
+    use sluice_protocol::invoice::SignedInvoice;
+    use sluice_protocol::text::CHARSET;
+    let v: Value = serde_json::from_str(include_str!("vectors.json")).unwrap();
+    type Accepts = fn(&str) -> bool;
+    let cases: [(&str, usize, Accepts); 3] = [
+        ("address_1_text", 3, |s| Address::parse_text(s).is_ok()),
+        ("invoice", 6, |s| SignedInvoice::parse(s).is_ok()),
+        ("invoice_uri", 13, |s| SignedInvoice::parse(s).is_ok()),
+    ];
+    for (name, data_start, accepts) in cases {
+        let s = v[name].as_str().unwrap();
+        assert!(accepts(s), "{name} itself refused");
+        assert!(accepts(&s.to_uppercase()), "{name} upper case refused");
+        let mut tried = 0;
+        for (i, orig) in s.char_indices().skip(data_start) {
+            let flipped = Some(orig.to_ascii_uppercase()).filter(|&u| u != orig);
+            let others = CHARSET.chars().filter(|&c| c != orig);
+            for c in others.chain(flipped) {
+                let mut t = s.to_string();
+                t.replace_range(i..i + 1, &c.to_string());
+                assert!(!accepts(&t), "{name} changed at {i} to {c:?} accepted");
+                tried += 1;
+            }
+        }
+        let letters = s[data_start..]
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .count();
+        assert_eq!(tried, (s.len() - data_start) * 31 + letters);
+    }
+}
+
+#[test]
+fn committed_address_texts_name_the_committed_keys() {
+    let v: Value = serde_json::from_str(include_str!("vectors.json")).unwrap();
+    for n in ["1", "2"] {
+        let hex: Address = v[format!("address_{n}")].as_str().unwrap().parse().unwrap();
+        let text = v[format!("address_{n}_text")].as_str().unwrap();
+        assert_eq!(Address::parse_text(text), Ok(hex));
+    }
 }
 
 #[test]

@@ -81,6 +81,8 @@ pub(crate) fn of_change(
             )
         }
         Change::Finalize => (vec![Effect::Status(ChannelStatus::Final)], vec![]),
-        Change::Bump => (vec![], vec![]),
+        // Withdrawals are paid by a transaction the withdrawer sends (see `withdraw`), or at
+        // settlement; no payment or invoice changes.
+        Change::Bump | Change::Withdraw { .. } => (vec![], vec![]),
     }
 }

@@ -18,7 +18,7 @@ pub struct InvoiceRow {
     pub memo: String,
     /// Unix seconds.
     pub expires_at: u64,
-    /// The `sluice1…` string.
+    /// The `slinv1…` string.
     pub encoded: String,
     /// Whether it has been paid.
     pub paid: bool,

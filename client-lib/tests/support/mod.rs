@@ -534,4 +534,5 @@ pub fn payee_invoice(hub: &Hub, secret: Hash32, amount: u64) -> String {
     .sign(&payee)
     .unwrap()
     .encode_string()
+    .unwrap()
 }

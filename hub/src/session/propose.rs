@@ -260,7 +260,9 @@ async fn plan(
                 )),
             }
         }
-        Change::Finalize | Change::Bump => Ok((vec![], After::Nothing)),
+        // A client's withdrawal takes only its own balance (the update rules see to it); the
+        // client sends the on-chain transaction, and settlement pays it if it never does.
+        Change::Finalize | Change::Bump | Change::Withdraw { .. } => Ok((vec![], After::Nothing)),
     }
 }
 

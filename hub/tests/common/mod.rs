@@ -328,7 +328,7 @@ impl Wallet {
             .unwrap()
             .invoices
             .insert(inv.invoice.hashlock, secret);
-        (inv.encode_string(), inv.invoice.hashlock)
+        (inv.encode_string().unwrap(), inv.invoice.hashlock)
     }
 
     /// The proposal paying `invoice` on `channel` (not sent; see [`Wallet::proposal`]).

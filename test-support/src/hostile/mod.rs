@@ -440,7 +440,7 @@ impl Wallet {
         if let Some(s) = secret {
             lock(&self.inner).invoices.insert(hashlock, s);
         }
-        inv.encode_string()
+        inv.encode_string().expect("encode invoice")
     }
 
     /// Proposes `change` through the machine on session `conn`, retrying while the channel is

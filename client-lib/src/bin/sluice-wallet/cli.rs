@@ -81,7 +81,7 @@ pub enum Command {
     },
     /// Pay an invoice; prints the secret (proof of payment).
     Pay {
-        /// The `sluice1…` invoice.
+        /// The `slinv1…` invoice.
         invoice: String,
         /// Refuse to pay if the hub's fee is above this (the fee is printed either way).
         #[arg(long)]

@@ -173,7 +173,7 @@ impl LeanClient {
         }
         .sign(&self.key)?;
         lock(&self.issued).insert(hashlock, (secret, amount));
-        Ok((inv.encode_string(), hashlock))
+        Ok((inv.encode_string()?, hashlock))
     }
 
     /// Pays `invoice`; returns the secret (the proof of payment) once the hub unlocked our lock.
@@ -466,7 +466,7 @@ impl Session {
             Change::RemoveLock { hashlock } => {
                 self.finish(&hashlock, Err("the hub removed our lock".into()))
             }
-            Change::Finalize | Change::Bump => {}
+            Change::Finalize | Change::Bump | Change::Withdraw { .. } => {}
         }
         Ok(())
     }
