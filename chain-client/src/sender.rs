@@ -58,11 +58,24 @@ impl TxSender {
         fee: Amount,
     ) -> Result<(Hash32, u64), ClientError> {
         let mut guard = self.next_nonce.lock().await;
-        let nonce = match *guard {
+        let mut nonce = match *guard {
             Some(n) => n,
-            None => self.client.account(&self.key.address()).await?.nonce,
+            None => self.account_nonce().await?,
         };
-        match self.client.submit(&self.sign(nonce, kind, fee)).await {
+        let mut result = self
+            .client
+            .submit(&self.sign(nonce, kind.clone(), fee))
+            .await;
+        if result.is_err() {
+            // The key may have sent elsewhere (another copy of the wallet, a tool): once, take
+            // the chain's count and try again if it differs from the one used.
+            let fresh = self.account_nonce().await?;
+            if fresh != nonce {
+                nonce = fresh;
+                result = self.client.submit(&self.sign(nonce, kind, fee)).await;
+            }
+        }
+        match result {
             Ok(id) => {
                 *guard = Some(nonce + 1);
                 Ok((id, nonce))
@@ -72,6 +85,10 @@ impl TxSender {
                 Err(e)
             }
         }
+    }
+
+    async fn account_nonce(&self) -> Result<u64, ClientError> {
+        Ok(self.client.account(&self.key.address()).await?.nonce)
     }
 
     /// Signs `kind` at `nonce` (a transaction of ours still waiting there) with a higher `fee`,

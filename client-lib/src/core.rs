@@ -22,6 +22,9 @@ pub(crate) struct Core {
     pub events: broadcast::Sender<WalletEvent>,
     /// The hub's terms from its latest `Welcome`.
     pub terms: RwLock<Option<RoutingTerms>>,
+    /// Held while a withdrawal is submitted, so the caller and the guard never race the same
+    /// one to the chain.
+    pub withdrawing: tokio::sync::Mutex<()>,
 }
 
 impl Core {

@@ -64,6 +64,25 @@ pub enum WalletEvent {
         /// Which term and why.
         reason: String,
     },
+    /// A withdrawal from a channel was co-signed (ours, or the hub taking back its own
+    /// collateral); the channel's balance already shows it.
+    WithdrawalAgreed {
+        /// Channel id.
+        channel_id: Hash32,
+        /// Whether the hub withdrew (from its side) rather than this wallet.
+        by_hub: bool,
+        /// Amount withdrawn.
+        amount: Amount,
+    },
+    /// The chain paid a withdrawal of ours to the wallet's account.
+    WithdrawalPaid {
+        /// Channel id.
+        channel_id: Hash32,
+        /// Amount paid.
+        amount: Amount,
+        /// The paying transaction.
+        tx: Hash32,
+    },
     /// A channel was paid out on chain.
     Settled {
         /// Channel id.

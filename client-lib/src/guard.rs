@@ -1,4 +1,5 @@
 //! The receiver's guard, whether or not the hub is reachable:
+//! - a withdrawal of ours that was co-signed but not paid (a crash in between) is submitted;
 //! - on an open channel, if the hub has not co-signed our unlock of an incoming payment by
 //!   `expiry − unlock_margin`, register the secret on chain (so the lock resolves to us) and
 //!   force-close; a close that failed is retried as long as the registration was in time (F10);
@@ -40,6 +41,9 @@ async fn check(core: &Core) -> crate::error::Result<()> {
 }
 
 async fn guard_open(core: &Core, ch: &ChannelRow, height: Height) -> crate::error::Result<()> {
+    if ch.snapshot.state().withdrawn_a > 0 {
+        crate::withdraw::submit(core, ch).await?;
+    }
     let margin = core.config.unlock_margin;
     let mut close = false;
     for lock in ch.snapshot.locks.iter().filter(|l| near(l, height, margin)) {

@@ -34,8 +34,10 @@ mod session;
 pub mod store;
 pub mod towers;
 mod wallet;
+mod withdraw;
 
 pub use config::WalletConfig;
 pub use error::{Result, WalletError};
 pub use events::WalletEvent;
 pub use wallet::{Balances, ChannelInfo, CreatedInvoice, Wallet};
+pub use withdraw::Withdrawal;

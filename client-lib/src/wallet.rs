@@ -118,6 +118,7 @@ impl Wallet {
             sender,
             events,
             terms: Default::default(),
+            withdrawing: Default::default(),
         };
         Ok(Wallet {
             core: Arc::new(core),
@@ -486,6 +487,19 @@ impl Wallet {
     /// Every payment, newest first.
     pub async fn payments(&self) -> Result<Vec<PaymentRow>> {
         self.core.store.payments().await
+    }
+
+    /// Takes `amount` out of our side of an open channel without closing it: co-signs the
+    /// withdrawal with the hub, then has the chain pay it to our account; returns once paid.
+    /// Refused with nothing signed if the channel holds less (or the amount is zero). A crash
+    /// after the co-signing is finished by the guard on the next start.
+    pub async fn withdraw(
+        &self,
+        channel_id: &Hash32,
+        amount: Amount,
+    ) -> Result<crate::withdraw::Withdrawal> {
+        check_amount(amount)?;
+        crate::withdraw::withdraw(&self.core, self.session()?, channel_id, amount).await
     }
 
     /// Closes cooperatively: co-signs a final state with the hub, then submits it; returns the

@@ -81,7 +81,8 @@ pub struct Limits {
     pub drain_timeout_ms: u64,
 }
 
-/// Keep the hub's side of each channel funded: below `threshold`, deposit up to `target`.
+/// Keep the hub's side of each channel funded: below `threshold`, deposit up to `target`; idle
+/// above `reclaim_threshold` for `reclaim_idle_secs`, withdraw back down to `target`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CollateralPolicy {
@@ -92,6 +93,12 @@ pub struct CollateralPolicy {
     pub min_client_deposit: Amount,
     /// Seconds between retries of a job whose transaction is not yet included.
     pub retry_secs: u64,
+    /// The hub's side above this, untouched for `reclaim_idle_secs`, is withdrawn back to the
+    /// hub's account down to `target` (0: never). Must exceed `target`, or the hub would
+    /// deposit and reclaim the same funds in turn.
+    pub reclaim_threshold: Amount,
+    /// How long a channel's state must go unchanged before its collateral counts as idle.
+    pub reclaim_idle_secs: u64,
 }
 
 impl Default for HubConfig {
@@ -172,6 +179,8 @@ impl Default for CollateralPolicy {
             target: 0,
             min_client_deposit: 1_000,
             retry_secs: 5,
+            reclaim_threshold: 0,
+            reclaim_idle_secs: 3_600,
         }
     }
 }
@@ -252,6 +261,13 @@ impl HubConfig {
                 "collateral.threshold",
                 &c.threshold,
                 "must not exceed collateral.target",
+            );
+        }
+        if c.reclaim_threshold > 0 && c.reclaim_threshold <= c.target {
+            return invalid(
+                "collateral.reclaim_threshold",
+                &c.reclaim_threshold,
+                "must exceed collateral.target (or be 0), or deposits and reclaims alternate",
             );
         }
         if t.policy.min_expiry_delta > t.policy.max_expiry_delta {
@@ -413,6 +429,9 @@ mod tests {
         cfg.collateral.threshold = 10;
         cfg.collateral.target = 5;
         assert_eq!(key_of(&cfg), Some("collateral.threshold"));
+        cfg.collateral.threshold = 5;
+        cfg.collateral.reclaim_threshold = 5;
+        assert_eq!(key_of(&cfg), Some("collateral.reclaim_threshold"));
     }
 
     #[test]

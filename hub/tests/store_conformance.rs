@@ -30,6 +30,7 @@ fn channel(n: u8) -> ChannelRow {
         snapshot: Snapshot::opening(7, id),
         pending: None,
         floor: 0,
+        updated_at: 0,
     }
 }
 

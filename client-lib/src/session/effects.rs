@@ -4,7 +4,7 @@
 
 use crate::events::WalletEvent;
 use crate::store::{ChannelStatus, Effect, PaymentDirection, PaymentRow, PaymentStatus};
-use sluice_protocol::{sha256, Change, Direction, Hash32, Position};
+use sluice_protocol::{sha256, Change, Direction, Hash32, Party, Position};
 
 /// Effects and events of `change` applied to `before` (the client is party `a`).
 pub(crate) fn of_change(
@@ -83,6 +83,14 @@ pub(crate) fn of_change(
         Change::Finalize => (vec![Effect::Status(ChannelStatus::Final)], vec![]),
         // Withdrawals are paid by a transaction the withdrawer sends (see `withdraw`), or at
         // settlement; no payment or invoice changes.
-        Change::Bump | Change::Withdraw { .. } => (vec![], vec![]),
+        Change::Withdraw { party, amount } => (
+            vec![],
+            vec![WalletEvent::WithdrawalAgreed {
+                channel_id,
+                by_hub: *party == Party::B,
+                amount: *amount,
+            }],
+        ),
+        Change::Bump => (vec![], vec![]),
     }
 }

@@ -1,12 +1,14 @@
 //! Collateral policy: when the hub's side of a channel is below `threshold`, a persisted job
-//! deposits up to `target`; one live job per channel, resubmitted until included. Channels
-//! whose client put in less than `min_client_deposit`, or whose latest state is final, get
-//! nothing (F12: such channels would freeze the hub's capital for free). Every round pages
-//! through all open channels.
+//! deposits up to `target`; idle above `reclaim_threshold`, a job withdraws it back (see
+//! `reclaim`). One live job per channel, resubmitted until included. Channels whose client has
+//! less than `min_client_deposit` at stake, or whose latest state is final, get nothing (F12:
+//! such channels would freeze the hub's capital for free). Every round pages through all open
+//! channels.
 
+use super::reclaim;
 use crate::config::CollateralPolicy;
 use crate::shared::Shared;
-use crate::store::{ChannelPhase, ChannelRow, JobStatus};
+use crate::store::{ChannelPhase, ChannelRow, CollateralJob, JobKind, JobStatus, StoreError};
 use sluice_protocol::Amount;
 use sluice_protocol::TxKind;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 pub async fn run(sh: Arc<Shared>) {
     let policy = sh.cfg.collateral.clone();
-    if policy.target == 0 {
+    if policy.target == 0 && policy.reclaim_threshold == 0 {
         return;
     }
     loop {
@@ -27,25 +29,32 @@ pub async fn run(sh: Arc<Shared>) {
 
 /// What the hub should deposit into `row` now under `p`, if anything.
 pub fn owed(row: &ChannelRow, p: &CollateralPolicy) -> Option<Amount> {
-    let served = row.phase == ChannelPhase::Open
-        && row.deposit_a >= p.min_client_deposit.max(1)
-        && !row.snapshot.state().is_final;
-    let (_, hub_side) = row
-        .snapshot
-        .state()
-        .balances(row.deposit_a, row.deposit_b)
-        .ok()?;
+    let state = row.snapshot.state();
+    // What the client still has at stake: a deposit withdrawn again does not count (F12).
+    let stake = row.deposit_a.saturating_sub(state.withdrawn_a);
+    let served =
+        row.phase == ChannelPhase::Open && stake >= p.min_client_deposit.max(1) && !state.is_final;
+    let (_, hub_side) = state.balances(row.deposit_a, row.deposit_b).ok()?;
     (served && hub_side < p.threshold).then(|| p.target.saturating_sub(hub_side))
 }
 
-async fn tick(sh: &Arc<Shared>) -> Result<(), crate::store::StoreError> {
+async fn tick(sh: &Arc<Shared>) -> Result<(), StoreError> {
     let p = &sh.cfg.collateral;
+    let now = crate::store::now_secs();
     let mut pages = sh.store.pages(ChannelPhase::Open);
     while let Some(page) = pages.next().await? {
         for row in &page {
-            let Some(amount) = owed(row, p) else { continue };
-            if sh.store.queue_collateral(&row.id, amount).await? {
-                tracing::info!(channel = %row.id, amount, "collateral job queued");
+            if let Some(amount) = owed(row, p) {
+                if sh.store.queue_collateral(&row.id, amount).await? {
+                    tracing::info!(channel = %row.id, amount, "collateral job queued");
+                }
+            } else if let Some(goal) = reclaim::goal(row, p, now) {
+                if recently_refused(sh, &row.id, now).await? {
+                    continue;
+                }
+                if sh.store.queue_reclaim(&row.id, goal).await? {
+                    tracing::info!(channel = %row.id, goal, "collateral reclaim queued");
+                }
             }
         }
     }
@@ -55,10 +64,21 @@ async fn tick(sh: &Arc<Shared>) -> Result<(), crate::store::StoreError> {
     Ok(())
 }
 
-async fn advance(
-    sh: &Arc<Shared>,
-    job: &crate::store::CollateralJob,
-) -> Result<(), crate::store::StoreError> {
+/// A reclaim of this channel ended without reaching its goal less than an idle period ago (the
+/// client refused, or payments spent the collateral): not asked again before then.
+async fn recently_refused(
+    sh: &Shared,
+    id: &sluice_protocol::Hash32,
+    now: u64,
+) -> Result<bool, StoreError> {
+    let Some(job) = sh.store.job(id).await? else {
+        return Ok(false);
+    };
+    let recent = now.saturating_sub(job.updated_at) < sh.cfg.collateral.reclaim_idle_secs;
+    Ok(job.kind == JobKind::Reclaim && job.last_error.is_some() && recent)
+}
+
+async fn advance(sh: &Arc<Shared>, job: &CollateralJob) -> Result<(), StoreError> {
     let Some(chain) = sh.chain.clone() else {
         return Ok(());
     };
@@ -73,8 +93,8 @@ async fn advance(
             Ok(None) if !vanished(sh, job) => return Ok(()), // not yet included
             Ok(None) => {
                 // The node never heard of it (dropped, or lost with a restart): unless the
-                // deposit reached the chain some other way, submit it again.
-                if funded_on_chain(sh, &chain, &job.channel_id).await {
+                // move reached the chain some other way, submit it again.
+                if done_on_chain(sh, &chain, job).await {
                     return sh
                         .store
                         .update_job(&job.channel_id, JobStatus::Done, None, None)
@@ -101,9 +121,15 @@ async fn advance(
             }
         }
     }
-    let kind = TxKind::Deposit {
-        channel_id: job.channel_id,
-        amount: job.amount,
+    let kind = match job.kind {
+        JobKind::Deposit => TxKind::Deposit {
+            channel_id: job.channel_id,
+            amount: job.amount,
+        },
+        JobKind::Reclaim => match reclaim::next_tx(sh, &chain, job).await? {
+            Some(kind) => kind,
+            None => return Ok(()),
+        },
     };
     match chain.submit(kind).await {
         Ok(tx) => {
@@ -125,20 +151,25 @@ async fn advance(
 }
 
 /// A submitted job whose transaction the node still does not know after three retry periods.
-fn vanished(sh: &Shared, job: &crate::store::CollateralJob) -> bool {
+fn vanished(sh: &Shared, job: &CollateralJob) -> bool {
     let wait = sh.cfg.collateral.retry_secs.max(1).saturating_mul(3);
     crate::store::now_secs().saturating_sub(job.updated_at) >= wait
 }
 
-/// Whether the hub's side on chain already meets the threshold (so no deposit is owed).
-async fn funded_on_chain(
+/// Whether the job's move is already on chain: for a deposit, the hub's side meets the
+/// threshold; for a reclaim, the chain paid the hub its goal.
+async fn done_on_chain(
     sh: &Shared,
     chain: &sluice_chain_client::TxSender,
-    id: &sluice_protocol::Hash32,
+    job: &CollateralJob,
 ) -> bool {
+    let id = &job.channel_id;
     let Ok(Some(rec)) = chain.client().channel(id).await else {
         return false;
     };
+    if job.kind == JobKind::Reclaim {
+        return reclaim::paid(job, &rec);
+    }
     let Ok(Some(row)) = sh.store.channel(id).await else {
         return false;
     };
@@ -159,6 +190,8 @@ mod tests {
             target: 1_000,
             min_client_deposit: 100,
             retry_secs: 1,
+            reclaim_threshold: 0,
+            reclaim_idle_secs: 60,
         }
     }
 
@@ -174,6 +207,7 @@ mod tests {
             snapshot: Snapshot::opening(1, id),
             pending: None,
             floor: 0,
+            updated_at: 0,
         }
     }
 
@@ -193,6 +227,15 @@ mod tests {
             ..policy()
         };
         assert_eq!(owed(&row(0, 0), &zero_min), None, "never for nothing");
+    }
+
+    #[test]
+    fn a_withdrawn_deposit_is_no_stake() {
+        let mut r = row(1_000, 0);
+        r.snapshot.cosigned.state.withdrawn_a = 901;
+        assert_eq!(owed(&r, &policy()), None, "99 left at stake");
+        r.snapshot.cosigned.state.withdrawn_a = 900;
+        assert_eq!(owed(&r, &policy()), Some(1_000));
     }
 
     #[test]

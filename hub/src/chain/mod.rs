@@ -5,6 +5,7 @@
 
 mod collateral;
 mod guard;
+mod reclaim;
 mod responder;
 mod secrets;
 mod watcher;

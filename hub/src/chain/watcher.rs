@@ -88,6 +88,7 @@ async fn apply(sh: &Arc<Shared>, r: &Responder, ev: &Event) -> Result<(), Follow
                 snapshot: Snapshot::opening(sh.chain_id, *channel_id),
                 pending: None,
                 floor: 0,
+                updated_at: crate::store::now_secs(),
             })));
         }
         EventKind::Deposited {

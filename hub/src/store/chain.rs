@@ -2,7 +2,7 @@
 //! advance commit together, so a restart replays exactly what was not yet applied.
 
 use super::codec::{self, int, uint};
-use super::{now_secs, on_pool, ChainWrite, Store, StoreError};
+use super::{on_pool, ChainWrite, Store, StoreError};
 use sluice_protocol::Height;
 
 macro_rules! chain_write {
@@ -22,7 +22,7 @@ macro_rules! chain_write {
                 .bind(row.phase.as_str())
                 .bind(int(row.version())?)
                 .bind(codec::snapshot_bytes(&row.snapshot))
-                .bind(int(now_secs())?)
+                .bind(int(row.updated_at)?)
                 .execute($conn)
                 .await?;
             }

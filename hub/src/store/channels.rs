@@ -20,6 +20,7 @@ pub(super) struct ChannelDb {
     pending_snapshot: Option<Vec<u8>>,
     pending_until: Option<i64>,
     floor_version: i64,
+    updated_at: i64,
 }
 
 impl ChannelDb {
@@ -41,12 +42,13 @@ impl ChannelDb {
                 _ => None,
             },
             floor: uint(self.floor_version)?,
+            updated_at: uint(self.updated_at)?,
         })
     }
 }
 
 pub(super) const COLUMNS: &str = "id, client, deposit_a, deposit_b, challenge_period, status, \
-                                  snapshot, pending_snapshot, pending_until, floor_version";
+                                  snapshot, pending_snapshot, pending_until, floor_version, updated_at";
 
 /// What an update closure returns: the new snapshot, payment writes for the same transaction,
 /// and a value handed back to the caller once everything is committed. Committing a snapshot
@@ -129,7 +131,7 @@ impl Store {
         let (v, snap, now) = (
             int(row.version())?,
             codec::snapshot_bytes(&row.snapshot),
-            int(now_secs())?,
+            int(row.updated_at)?,
         );
         let done = on_pool!(self, p => sqlx::query(sql)
             .bind(&row.id.0[..]).bind(&row.client.0[..]).bind(da).bind(db).bind(cp)

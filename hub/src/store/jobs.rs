@@ -1,12 +1,14 @@
-//! Collateral jobs: at most one live on-chain deposit per channel, persisted until included.
+//! Collateral jobs: at most one live on-chain deposit or reclaim per channel, persisted until
+//! included.
 
 use super::codec::{self, int, uint};
-use super::{now_secs, on_pool, CollateralJob, JobStatus, Store, StoreError};
+use super::{now_secs, on_pool, CollateralJob, JobKind, JobStatus, Store, StoreError};
 use sluice_protocol::{Amount, Hash32};
 
 #[derive(sqlx::FromRow)]
 struct JobDb {
     channel_id: Vec<u8>,
+    kind: String,
     amount: i64,
     status: String,
     tx_id: Option<Vec<u8>>,
@@ -19,6 +21,8 @@ impl JobDb {
     fn into_job(self) -> Result<CollateralJob, StoreError> {
         Ok(CollateralJob {
             channel_id: codec::hash(&self.channel_id)?,
+            kind: JobKind::parse(&self.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("job kind {:?}", self.kind)))?,
             amount: uint(self.amount)?,
             status: JobStatus::parse(&self.status)
                 .ok_or_else(|| StoreError::Corrupt(format!("job status {:?}", self.status)))?,
@@ -30,7 +34,7 @@ impl JobDb {
     }
 }
 
-const COLUMNS: &str = "channel_id, amount, status, tx_id, attempts, last_error, updated_at";
+const COLUMNS: &str = "channel_id, kind, amount, status, tx_id, attempts, last_error, updated_at";
 
 impl Store {
     /// Queues a deposit for the channel unless a live (queued or submitted) job exists; returns
@@ -40,14 +44,33 @@ impl Store {
         channel_id: &Hash32,
         amount: Amount,
     ) -> Result<bool, StoreError> {
-        let sql = "INSERT INTO collateral_jobs (channel_id, amount, status, tx_id, attempts, last_error, updated_at) \
-                   VALUES ($1, $2, 'queued', NULL, 0, NULL, $3) \
-                   ON CONFLICT (channel_id) DO UPDATE SET amount = excluded.amount, status = 'queued', \
-                   tx_id = NULL, attempts = 0, last_error = NULL, updated_at = excluded.updated_at \
-                   WHERE collateral_jobs.status = 'done'";
+        self.queue_job(channel_id, JobKind::Deposit, amount).await
+    }
+
+    /// Queues a reclaim bringing the hub's withdrawn total on the channel to `goal`, unless a
+    /// live job (of either kind) exists; returns whether a job was queued.
+    pub async fn queue_reclaim(
+        &self,
+        channel_id: &Hash32,
+        goal: Amount,
+    ) -> Result<bool, StoreError> {
+        self.queue_job(channel_id, JobKind::Reclaim, goal).await
+    }
+
+    async fn queue_job(
+        &self,
+        channel_id: &Hash32,
+        kind: JobKind,
+        amount: Amount,
+    ) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO collateral_jobs (channel_id, kind, amount, status, tx_id, attempts, last_error, updated_at) \
+                   VALUES ($1, $2, $3, 'queued', NULL, 0, NULL, $4) \
+                   ON CONFLICT (channel_id) DO UPDATE SET kind = excluded.kind, amount = excluded.amount, \
+                   status = 'queued', tx_id = NULL, attempts = 0, last_error = NULL, \
+                   updated_at = excluded.updated_at WHERE collateral_jobs.status = 'done'";
         let (a, now) = (int(amount)?, int(now_secs())?);
-        let done = on_pool!(self, p => sqlx::query(sql).bind(&channel_id.0[..]).bind(a).bind(now)
-            .execute(p).await.map(|r| r.rows_affected()))?;
+        let done = on_pool!(self, p => sqlx::query(sql).bind(&channel_id.0[..]).bind(kind.as_str())
+            .bind(a).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 

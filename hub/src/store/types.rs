@@ -45,6 +45,9 @@ pub struct ChannelRow {
     pub pending: Option<Reservation>,
     /// The highest version either side is known to have signed: the next state goes above it.
     pub floor: u64,
+    /// Unix seconds of the last change to the row (a committed state, a deposit): how long its
+    /// collateral has been idle.
+    pub updated_at: u64,
 }
 
 impl ChannelRow {
@@ -290,10 +293,39 @@ impl JobStatus {
     }
 }
 
-/// A collateral deposit the hub owes a channel; at most one live job per channel.
+/// What a collateral job moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Deposit `amount` into the channel.
+    Deposit,
+    /// Withdraw the hub's idle collateral until the hub has withdrawn `amount` in all.
+    Reclaim,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Deposit => "deposit",
+            JobKind::Reclaim => "reclaim",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "deposit" => JobKind::Deposit,
+            "reclaim" => JobKind::Reclaim,
+            _ => return None,
+        })
+    }
+}
+
+/// An on-chain collateral move of the hub's on one channel: a deposit it owes, or a reclaim of
+/// idle collateral. At most one live job per channel, whatever its kind, so the two never race.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CollateralJob {
     pub channel_id: Hash32,
+    pub kind: JobKind,
+    /// A deposit's amount; for a reclaim, the hub's withdrawn total it brings the channel to.
     pub amount: Amount,
     pub status: JobStatus,
     pub tx_id: Option<Hash32>,

@@ -64,6 +64,7 @@ pub async fn open_channel(hub: &Hub, client: &Keypair, deposit_a: u64, deposit_b
         snapshot: Snapshot::opening(hub.shared.chain_id, id),
         pending: None,
         floor: 0,
+        updated_at: 0,
     };
     hub.shared.store.insert_channel(&row).await.unwrap();
     id
