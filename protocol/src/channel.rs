@@ -189,8 +189,6 @@ pub enum StateError {
     LocksNotCanonical,
     #[error("too many locks: {0}")]
     TooManyLocks(usize),
-    #[error("the state takes back a withdrawal the chain already paid")]
-    WithdrawalUndone,
     #[error("version 0 must be the untouched opening state")]
     BadOpeningState,
     #[error("signature of party {0:?} is invalid: {1}")]

@@ -2,7 +2,7 @@
 //! settled, and the events it emits. Pure; the chain node executes these and stores the result.
 
 use crate::amount::{self, Amount};
-use crate::channel::{channel_id, ChannelState, CoSigned, Lock, Snapshot, StateError};
+use crate::channel::{channel_id, CoSigned, Lock, Snapshot, StateError};
 use crate::hash::Hash32;
 use crate::keys::Address;
 use crate::settlement::payouts;
@@ -25,9 +25,10 @@ pub struct ChannelRecord {
     pub withdrawn: Withdrawn,
 }
 
-/// The chain's record of withdrawals from an open channel: the amounts paid and the version of
-/// the state that paid them. No state below `version` may close the channel any more (it would
-/// undo the withdrawal), and every state used later must carry at least these amounts.
+/// What withdrawals paid out of an open channel, and the version of the last state that paid
+/// one. A withdrawal is an advance on the settlement: settlement pays each side its balance in
+/// the settled state plus what that state withdraws, less what the chain paid it already (see
+/// [`payouts`]). So no state, older or newer, is refused for a withdrawal, and none pays twice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Withdrawn {
     pub a: Amount,
@@ -113,8 +114,6 @@ pub enum ChannelError {
     TooEarly(Height),
     #[error("cannot settle before every lock expired (latest expiry {0})")]
     LocksPending(Height),
-    #[error("version {got} is below {floor}, the state a withdrawal was paid with")]
-    BelowWithdrawal { floor: u64, got: u64 },
     #[error("version {got} is not above {paid_at}, the state of the last withdrawal paid")]
     WithdrawalReplayed { paid_at: u64, got: u64 },
     #[error("the state withdraws nothing the chain has not paid already")]
@@ -289,38 +288,23 @@ impl ChannelRecord {
     }
 
     /// Whether a `Close` or `Challenge` with `snapshot` passes this channel's checks: the
-    /// parties' signatures, balances that fit the deposits, and nothing a paid withdrawal rules
-    /// out (a version below it, or smaller withdrawn amounts). A watcher holding a state for this
-    /// channel asks this before it spends a fee on it (deposits only grow, so a state that fits
-    /// now fits later).
+    /// parties' signatures and balances that fit the deposits. A watcher holding a state for
+    /// this channel asks this before it spends a fee on it (deposits only grow, so a state that
+    /// fits now fits later).
     pub fn admits(&self, chain_id: ChainId, snapshot: &Snapshot) -> Result<(), ChannelError> {
         snapshot.verify(chain_id, &self.id, &self.a, &self.b)?;
-        self.keeps_withdrawals(snapshot.state())?;
         snapshot.state().balances(self.deposit_a, self.deposit_b)?;
         Ok(())
     }
 
-    /// A state may follow the paid withdrawals only at or above their version and carrying at
-    /// least the amounts paid: a signature that left a party is never taken back, and neither is
-    /// money the chain paid out.
-    fn keeps_withdrawals(&self, state: &ChannelState) -> Result<(), ChannelError> {
-        let w = self.withdrawn;
-        if state.version < w.version {
-            return Err(ChannelError::BelowWithdrawal {
-                floor: w.version,
-                got: state.version,
-            });
-        }
-        if state.withdrawn_a < w.a || state.withdrawn_b < w.b {
-            return Err(StateError::WithdrawalUndone.into());
-        }
-        Ok(())
-    }
-
-    /// Pays what `cosigned` withdraws beyond what the chain paid already, only while the channel
-    /// is open and only with a version above the last withdrawal's (so one state pays once).
-    /// Either participant may send it; each side's part goes to that side. Returns the amounts
-    /// paid `(to_a, to_b)`.
+    /// Pays what `cosigned` withdraws beyond what the chain paid each side already, only while
+    /// the channel is open and only with a version above the last withdrawal's (so one state
+    /// pays once), and never more than the channel still holds. Either participant may send
+    /// it; each side's part goes to that side. Returns the amounts paid `(to_a, to_b)`.
+    ///
+    /// A hostile peer may co-sign a party's withdrawal proposal and send it here without
+    /// answering; the party then goes on from the state below it. Nothing is lost: the party
+    /// was paid early, and settlement nets the advance out (see [`payouts`]).
     pub fn withdraw(
         &mut self,
         chain_id: ChainId,
@@ -339,16 +323,19 @@ impl ChannelRecord {
             });
         }
         cosigned.verify(chain_id, &self.id, &self.a, &self.b)?;
-        self.keeps_withdrawals(state)?;
         state.balances(self.deposit_a, self.deposit_b)?;
-        let to_a = state.withdrawn_a - self.withdrawn.a;
-        let to_b = state.withdrawn_b - self.withdrawn.b;
+        let w = self.withdrawn;
+        let held = amount::add(self.deposit_a, self.deposit_b)?
+            .saturating_sub(w.a)
+            .saturating_sub(w.b);
+        let to_a = state.withdrawn_a.saturating_sub(w.a).min(held);
+        let to_b = state.withdrawn_b.saturating_sub(w.b).min(held - to_a);
         if to_a == 0 && to_b == 0 {
             return Err(ChannelError::NothingToWithdraw);
         }
         self.withdrawn = Withdrawn {
-            a: state.withdrawn_a,
-            b: state.withdrawn_b,
+            a: w.a + to_a,
+            b: w.b + to_b,
             version: state.version,
         };
         Ok((to_a, to_b))
@@ -379,7 +366,7 @@ impl ChannelRecord {
         })?;
         let (payout_a, payout_b) = payouts(
             self.deposits(),
-            self.withdrawn,
+            self.paid_out(),
             snapshot.state(),
             &[],
             |_| None,
@@ -391,6 +378,11 @@ impl ChannelRecord {
     /// `(deposit_a, deposit_b)`: everything each side ever put in.
     pub fn deposits(&self) -> (Amount, Amount) {
         (self.deposit_a, self.deposit_b)
+    }
+
+    /// `(a, b)`: what withdrawals paid each side so far.
+    pub fn paid_out(&self) -> (Amount, Amount) {
+        (self.withdrawn.a, self.withdrawn.b)
     }
 
     /// A participant starts the dispute window with `snapshot`. Returns `settle_after`.
@@ -476,7 +468,7 @@ impl ChannelRecord {
         }
         let (payout_a, payout_b) = payouts(
             self.deposits(),
-            self.withdrawn,
+            self.paid_out(),
             stored.state(),
             &stored.locks,
             registered_at,
@@ -770,7 +762,7 @@ mod tests {
     }
 
     #[test]
-    fn a_withdrawal_is_paid_once_and_no_older_state_closes_after_it() {
+    fn a_withdrawal_is_paid_once_and_netted_at_settlement() {
         let mut f = fx();
         let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
         let v2 = pay(&v0, 1, 40);
@@ -796,11 +788,10 @@ mod tests {
             f.rec.withdraw(CHAIN, &a, &sign(&f, &v5).cosigned),
             Err(ChannelError::NothingToWithdraw)
         );
-        assert_eq!(
-            f.rec.close(CHAIN, &a, sign(&f, &v2), 20),
-            Err(ChannelError::BelowWithdrawal { floor: 3, got: 2 }),
-            "a state from before the withdrawal would pay it twice"
-        );
+        // A state from before the withdrawal settles with the advance taken off: a: 60 - 25.
+        let mut stale = f.rec.clone();
+        stale.close(CHAIN, &a, sign(&f, &v2), 20).unwrap();
+        assert_eq!(stale.settle(25, |_| None), Ok((35, 90)));
         assert_eq!(f.rec.close(CHAIN, &a, sign(&f, &v5), 20), Ok(25));
         // a: 100 - 40 - 5 - 25 withdrawn = 30; b: 50 + 45.
         assert_eq!(f.rec.settle(25, |_| None), Ok((30, 95)));
@@ -829,24 +820,49 @@ mod tests {
     }
 
     #[test]
-    fn a_state_that_takes_back_a_paid_withdrawal_is_refused() {
+    fn a_state_without_a_paid_withdrawal_settles_net_of_it() {
         let mut f = fx();
         let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
         let v1 = withdraw(&v0, Party::A, 30);
         let a = f.ka.address();
         f.rec.withdraw(CHAIN, &a, &sign(&f, &v1).cosigned).unwrap();
-        // Both keys sign a later state without the withdrawal: the chain keeps what it paid.
-        let mut undone = pay(&v0, 1, 10);
-        undone.state.version = 9;
-        assert_eq!(
-            f.rec.close(CHAIN, &a, sign(&f, &undone), 20),
-            Err(ChannelError::State(StateError::WithdrawalUndone))
-        );
+        // The peer co-signed A's withdrawal behind A's back; A went on from v0.
+        let mut branch = pay(&v0, 1, 10);
+        branch.state.version = 9;
+        let mut closing = f.rec.clone();
+        closing.close(CHAIN, &a, sign(&f, &branch), 20).unwrap();
+        assert_eq!(closing.settle(25, |_| None), Ok((90 - 30, 60)));
         let fin = apply(&v1, &Change::Finalize, Party::A, &ctx()).unwrap();
         assert_eq!(
             f.rec.cooperative_close(CHAIN, &sign(&f, &fin).cosigned),
             Ok((70, 50))
         );
+    }
+
+    #[test]
+    fn an_advance_beyond_a_branch_is_charged_to_the_peer_and_the_chain_pays_no_more_than_it_holds()
+    {
+        let mut f = fx();
+        let v0 = Position::opening(ChannelState::opening(CHAIN, f.rec.id));
+        let a = f.ka.address();
+        f.rec
+            .withdraw(CHAIN, &a, &sign(&f, &withdraw(&v0, Party::A, 30)).cosigned)
+            .unwrap();
+        // On the branch below the withdrawal A pays B everything, and B withdraws it all.
+        let mut all = pay(&v0, 1, 100);
+        all.state.version = 5;
+        let emptied = withdraw(&all, Party::B, 150);
+        let mut net = f.rec.clone();
+        net.close(CHAIN, &a, sign(&f, &all), 20).unwrap();
+        assert_eq!(net.settle(25, |_| None), Ok((0, 150 - 30)), "B bears A's advance");
+        assert_eq!(
+            f.rec.withdraw(CHAIN, &a, &sign(&f, &emptied).cosigned),
+            Ok((0, 120)),
+            "only what the channel still holds"
+        );
+        f.rec.close(CHAIN, &a, sign(&f, &emptied), 20).unwrap();
+        assert_eq!(f.rec.settle(25, |_| None), Ok((0, 0)));
+        assert_eq!(f.rec.withdrawn.a + f.rec.withdrawn.b, 150);
     }
 
     #[test]

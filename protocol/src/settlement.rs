@@ -5,36 +5,50 @@
 use crate::amount::{self, Amount};
 use crate::channel::{ChannelState, Direction, Lock, StateError};
 use crate::hash::Hash32;
-use crate::onchain::Withdrawn;
 use crate::Height;
 
 /// Payouts `(to_a, to_b)`. A lock goes to its receiver only if its secret was registered at a
-/// height strictly below the lock's expiry; otherwise it returns to its sender. What the state
-/// withdraws beyond the withdrawals the chain paid (`paid`) is paid now, to its side.
+/// height strictly below the lock's expiry; otherwise it returns to its sender.
+///
+/// Withdrawals are advances: each side gets its balance in the state plus what the state
+/// withdraws, less what the chain paid it already (`paid`). A side paid more than that was paid
+/// from a state this one does not follow: its peer co-signed its withdrawal proposal and then
+/// kept signing on the state below. That side gets nothing more, and the difference comes out
+/// of the peer's payout, the one who made it possible. Payouts and `paid` together always sum to
+/// the deposits.
 pub fn payouts(
     (deposit_a, deposit_b): (Amount, Amount),
-    paid: Withdrawn,
+    paid: (Amount, Amount),
     state: &ChannelState,
     locks: &[Lock],
     registered_at: impl Fn(&Hash32) -> Option<Height>,
 ) -> Result<(Amount, Amount), StateError> {
     state.check_locks(locks)?;
-    let (mut to_a, mut to_b) = state.balances(deposit_a, deposit_b)?;
-    let unpaid_a =
-        amount::sub(state.withdrawn_a, paid.a).map_err(|_| StateError::WithdrawalUndone)?;
-    let unpaid_b =
-        amount::sub(state.withdrawn_b, paid.b).map_err(|_| StateError::WithdrawalUndone)?;
-    to_a = amount::add(to_a, unpaid_a)?;
-    to_b = amount::add(to_b, unpaid_b)?;
+    let (bal_a, bal_b) = state.balances(deposit_a, deposit_b)?;
+    let wide = |x: Amount| i128::from(x);
+    let mut a = wide(bal_a) + wide(state.withdrawn_a) - wide(paid.0);
+    let mut b = wide(bal_b) + wide(state.withdrawn_b) - wide(paid.1);
     for lock in locks {
         let paid = registered_at(&lock.hashlock).is_some_and(|h| h < lock.expiry);
         let to_receiver_a = lock.direction == Direction::BtoA;
         let credit_a = if paid { to_receiver_a } else { !to_receiver_a };
-        let side = if credit_a { &mut to_a } else { &mut to_b };
-        *side = amount::add(*side, lock.amount)?;
+        *(if credit_a { &mut a } else { &mut b }) += wide(lock.amount);
     }
+    if a < 0 {
+        (a, b) = (0, b + a);
+    }
+    if b < 0 {
+        (a, b) = (a + b, 0);
+    }
+    // a + b is the deposits less `paid`, which the chain never lets exceed the deposits.
+    let narrow = |x: i128| {
+        u64::try_from(x.max(0))
+            .map_err(|_| amount::AmountError::Overflow)
+            .and_then(amount::check)
+    };
+    let (to_a, to_b) = (narrow(a)?, narrow(b)?);
     debug_assert_eq!(
-        to_a as u128 + to_b as u128 + paid.a as u128 + paid.b as u128,
+        to_a as u128 + to_b as u128 + paid.0 as u128 + paid.1 as u128,
         deposit_a as u128 + deposit_b as u128,
         "settlement must conserve the deposits"
     );
@@ -76,7 +90,7 @@ mod tests {
     fn unregistered_locks_refund_their_senders() {
         let (s, locks) = setup();
         assert_eq!(
-            payouts((100, 100), Withdrawn::default(), &s, &locks, |_| None),
+            payouts((100, 100), (0, 0), &s, &locks, |_| None),
             Ok((90, 110))
         );
     }
@@ -85,7 +99,7 @@ mod tests {
     fn registered_in_time_pays_the_receiver() {
         let (s, locks) = setup();
         let a_to_b = sha256(&[1]);
-        let r = payouts((100, 100), Withdrawn::default(), &s, &locks, |h| {
+        let r = payouts((100, 100), (0, 0), &s, &locks, |h| {
             (*h == a_to_b).then_some(49)
         });
         assert_eq!(r, Ok((60, 140)));
@@ -95,7 +109,7 @@ mod tests {
     fn registered_at_or_after_expiry_refunds() {
         let (s, locks) = setup();
         let a_to_b = sha256(&[1]);
-        let r = payouts((100, 100), Withdrawn::default(), &s, &locks, |h| {
+        let r = payouts((100, 100), (0, 0), &s, &locks, |h| {
             (*h == a_to_b).then_some(50)
         });
         assert_eq!(r, Ok((90, 110)));
@@ -106,7 +120,7 @@ mod tests {
         let (s, mut locks) = setup();
         locks.pop();
         assert_eq!(
-            payouts((100, 100), Withdrawn::default(), &s, &locks, |_| None),
+            payouts((100, 100), (0, 0), &s, &locks, |_| None),
             Err(StateError::LocksMismatch)
         );
     }
@@ -115,7 +129,7 @@ mod tests {
     fn state_beyond_deposits_is_rejected() {
         let (s, locks) = setup();
         assert!(matches!(
-            payouts((10, 100), Withdrawn::default(), &s, &locks, |_| None),
+            payouts((10, 100), (0, 0), &s, &locks, |_| None),
             Err(StateError::NegativeBalance(_))
         ));
     }

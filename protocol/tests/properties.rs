@@ -7,7 +7,6 @@ use sluice_protocol::encoding::Canonical;
 use sluice_protocol::hash::{sha256, Hash32, Tag};
 use sluice_protocol::invoice::SignedInvoice;
 use sluice_protocol::keys::{Address, Keypair};
-use sluice_protocol::onchain::Withdrawn;
 use sluice_protocol::settlement::payouts;
 use sluice_protocol::tx::{SignedTx, Transaction, TxKind};
 use sluice_protocol::update::{apply, Change, Context, Policy, Position};
@@ -168,7 +167,7 @@ proptest! {
     ) {
         let (pos, _) = run(deposit_a, deposit_b, &ops);
         let registry = |h: &Hash32| registered.iter().find(|(n, _)| sha256(&[*n; 32]) == *h).map(|(_, at)| *at);
-        let (pa, pb) = payouts((deposit_a, deposit_b), Withdrawn::default(), &pos.state, &pos.locks, registry).unwrap();
+        let (pa, pb) = payouts((deposit_a, deposit_b), (0, 0), &pos.state, &pos.locks, registry).unwrap();
         prop_assert_eq!(pa + pb, deposit_a + deposit_b);
     }
 
@@ -332,6 +331,7 @@ proptest! {
         let old = stale.get(&history).clone();
         let latest = history.last().unwrap().clone();
         let closed_with_old = rec.close(1, &b, old, 10).is_ok();
+        prop_assert!(closed_with_old, "every co-signed state may start a close");
         if !closed_with_old {
             rec.close(1, &b, latest.clone(), 10).unwrap();
         } else if answered {
@@ -339,8 +339,8 @@ proptest! {
             let _ = rec.challenge(1, latest.clone(), 11);
         }
         if !answered && closed_with_old {
-            // Nobody answered the older close: it pays what it says, but never more than the
-            // deposits, never a withdrawal twice, and it settles.
+            // Nobody answered the older close: it pays what it says net of the withdrawals paid
+            // since, never more than the deposits, and it settles.
             let (pa, pb) = rec.settle(10_000, |_| None).unwrap();
             prop_assert_eq!(received.0 + received.1 + pa + pb, deposit_a + deposit_b);
             return Ok(());
