@@ -1,18 +1,18 @@
 //! The settlement chain as far as one channel sees it: the real [`ChannelRecord`] transitions
-//! of `sluice_protocol::onchain` (close, challenge, cooperative close, settle with the real
-//! payout rule), the secret registry, and a clock with two heights: [`NOW`], while the channel
+//! of `sluice_protocol::onchain` (withdraw, close, challenge, cooperative close, settle with
+//! the real payout rule), the secret registry, and a clock with two heights: [`NOW`], while the channel
 //! is used and closed, and [`LATER`], past the challenge window and every lock's expiry.
 
 use crate::encode;
 use crate::fixture::{channel_key, record_of, Ch, CHAIN, LATER, MAIN, NOW};
 use crate::memo::Cache;
-use sluice_protocol::onchain::{ChannelError, ChannelRecord, ChannelStatus};
+use sluice_protocol::onchain::{ChannelError, ChannelRecord, ChannelStatus, Withdrawn};
 use sluice_protocol::{sha256, Amount, CoSigned, Hash32, Height, Party, Snapshot};
 use std::hash::{Hash, Hasher};
 
-/// The cache of the chain's signature-checking transitions: (call, status, height) to the new
-/// status or the chain's refusal.
-pub type Verdicts = Cache<Vec<u8>, Result<ChannelStatus, String>>;
+/// The cache of the chain's signature-checking transitions: (call, status, withdrawals, height)
+/// to the new status and withdrawals, or the chain's refusal.
+pub type Verdicts = Cache<Vec<u8>, Result<(ChannelStatus, Withdrawn), String>>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chain {
@@ -52,6 +52,7 @@ impl Hash for Chain {
     fn hash<H: Hasher>(&self, h: &mut H) {
         self.ch.hash(h);
         encode::status(&self.record.status).hash(h);
+        paid(&self.record).hash(h);
         self.height.hash(h);
         self.registry.hash(h);
         self.challenged.hash(h);
@@ -94,6 +95,23 @@ impl Chain {
         })
     }
 
+    /// `by` has the chain pay what `snapshot` withdraws beyond what it paid (open channel only).
+    pub fn withdraw(&self, by: Party, snapshot: &Snapshot, cache: &Verdicts) -> Option<Chain> {
+        let who = channel_key(self.ch, by).address();
+        let call = [3, u8::from(by == Party::B)];
+        self.transition(&call, snapshot, cache, |rec, _| {
+            rec.withdraw(CHAIN, &who, &snapshot.cosigned).map(|_| ())
+        })
+    }
+
+    /// What withdrawals paid each side so far.
+    pub fn withdrawn(&self, p: Party) -> Amount {
+        match p {
+            Party::A => self.record.withdrawn.a,
+            Party::B => self.record.withdrawn.b,
+        }
+    }
+
     /// Anyone replaces the stored state with a strictly newer one inside the window.
     pub fn challenge(&self, snapshot: &Snapshot, cache: &Verdicts) -> Option<Chain> {
         let mut next = self.transition(&[1], snapshot, cache, |rec, h| {
@@ -126,18 +144,22 @@ impl Chain {
             vec![self.ch],
             call.to_vec(),
             encode::status(&self.record.status),
+            paid(&self.record)
+                .iter()
+                .flat_map(|x| x.to_be_bytes())
+                .collect(),
             self.height.to_be_bytes().to_vec(),
             encode::snapshot(snapshot),
         ]
         .concat();
-        let status = cache.get(key, || {
+        let after = cache.get(key, || {
             let mut rec = self.record.clone();
             f(&mut rec, self.height)
-                .map(|()| rec.status)
+                .map(|()| (rec.status, rec.withdrawn))
                 .map_err(|e| e.to_string())
         });
         let mut next = self.clone();
-        next.record.status = status.ok()?;
+        (next.record.status, next.record.withdrawn) = after.ok()?;
         Some(next)
     }
 
@@ -173,4 +195,10 @@ impl Chain {
         next.settled_version = self.stored().map(|s| s.state().version);
         Some(next)
     }
+}
+
+/// The chain's record of paid withdrawals, as plain numbers.
+fn paid(rec: &ChannelRecord) -> [u64; 3] {
+    let w = rec.withdrawn;
+    [w.a, w.b, w.version]
 }

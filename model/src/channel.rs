@@ -57,6 +57,11 @@ pub enum Action {
         by: Party,
         snapshot: Snapshot,
     },
+    /// `by` has the chain pay the withdrawals in `snapshot` (the channel stays open).
+    Withdraw {
+        by: Party,
+        snapshot: Snapshot,
+    },
     /// The challenge window ends with the secrets of `registered` on chain (registered at
     /// [`NOW`](crate::fixture::NOW), in time; one registered later pays nothing, as if never),
     /// the chain reaches [`LATER`](crate::fixture::LATER) and the channel settles. One step:
@@ -178,6 +183,17 @@ impl ChannelModel {
             .flat_map(|p| self.snapshots_of(w, p).into_iter().map(move |s| (p, s)))
             .collect();
         if w.chain.is_open() {
+            for (by, snapshot) in &closers {
+                let s = snapshot.state();
+                let owed = s.withdrawn_a > w.chain.withdrawn(Party::A)
+                    || s.withdrawn_b > w.chain.withdrawn(Party::B);
+                if owed && s.version > w.chain.record.withdrawn.version {
+                    out.push(Action::Withdraw {
+                        by: *by,
+                        snapshot: snapshot.clone(),
+                    });
+                }
+            }
             // A close ends the off-chain updates and drops the messages in flight, so closing with
             // messages in flight reaches what closing after losing them all does.
             if !w.net.items().is_empty() {
@@ -334,6 +350,10 @@ impl ChannelModel {
             }
             Action::Challenge { snapshot, .. } => {
                 w.chain = w.chain.challenge(&snapshot, &caches.chain)?;
+                Some(())
+            }
+            Action::Withdraw { by, snapshot } => {
+                w.chain = w.chain.withdraw(by, &snapshot, &caches.chain)?;
                 Some(())
             }
             Action::Settle { registered } => {

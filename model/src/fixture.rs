@@ -97,6 +97,10 @@ pub fn ctx() -> Context {
     }
 }
 
+/// What A and B each take out of the open channel when they withdraw.
+pub const WITHDRAW_A: Amount = 4;
+pub const WITHDRAW_B: Amount = 3;
+
 /// The secret of [`lock_to_b`], known to B (the payee).
 pub const SECRET_B: Hash32 = Hash32([0x51; 32]);
 /// The secret of [`lock_to_a`], known to A (the payee).
@@ -136,13 +140,18 @@ pub fn secret_of(p: Party) -> Hash32 {
 }
 
 /// The changes `p` may propose (the machine refuses those that do not apply): each side pays
-/// with a lock, takes the other's lock with its secret, and either may end the channel. A also
-/// bumps (the change that buries states in doubt), B removes A's lock (the receiver's refund).
+/// with a lock, takes the other's lock with its secret, withdraws part of its side, and either
+/// may end the channel. A also bumps (the change that buries states in doubt), B removes A's
+/// lock (the receiver's refund).
 pub fn menu(p: Party) -> Vec<Change> {
     match p {
         Party::A => vec![
             Change::AddLock { lock: lock_to_b() },
             Change::Unlock { secret: SECRET_A },
+            Change::Withdraw {
+                party: Party::A,
+                amount: WITHDRAW_A,
+            },
             Change::Finalize,
             Change::Bump,
         ],
@@ -151,6 +160,10 @@ pub fn menu(p: Party) -> Vec<Change> {
             Change::Unlock { secret: SECRET_B },
             Change::RemoveLock {
                 hashlock: lock_to_b().hashlock,
+            },
+            Change::Withdraw {
+                party: Party::B,
+                amount: WITHDRAW_B,
             },
             Change::Finalize,
         ],

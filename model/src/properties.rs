@@ -9,12 +9,15 @@ use stateright::Property;
 
 pub const NO_FORK: &str = "an honest party never signs two states at one version";
 pub const FINAL_IS_LAST: &str = "an honest party signs nothing after a final state";
-pub const PAYOUT: &str =
-    "an honest party's payout covers its latest co-signed balance less its own locks in doubt";
-pub const CONSERVED: &str = "payouts sum to the deposits";
+pub const PAYOUT: &str = "an honest party's payout and withdrawals cover its latest co-signed \
+     balance and withdrawals less its own locks in doubt";
+pub const CONSERVED: &str = "payouts and withdrawals sum to the deposits";
 pub const SETTLES: &str = "the channel settles";
 pub const CHALLENGED: &str = "a challenge replaces a stale close and the channel settles";
 pub const IN_DOUBT_ENFORCED: &str = "a state the honest party holds only in doubt is enforced";
+pub const WITHDRAWN_SETTLES: &str = "a withdrawal is paid and the channel settles later";
+pub const IN_DOUBT_WITHDRAWN: &str =
+    "A's withdrawal it holds only in doubt is paid, and the channel settles";
 
 pub fn all() -> Vec<Property<ChannelModel>> {
     vec![
@@ -29,7 +32,9 @@ pub fn all() -> Vec<Property<ChannelModel>> {
         }),
         Property::always(CONSERVED, |_, w: &World| {
             w.chain.payouts().is_none_or(|(a, b)| {
-                u128::from(a) + u128::from(b) == u128::from(DEPOSIT_A + DEPOSIT_B)
+                let paid = w.chain.withdrawn(Party::A) + w.chain.withdrawn(Party::B);
+                u128::from(a) + u128::from(b) + u128::from(paid)
+                    == u128::from(DEPOSIT_A + DEPOSIT_B)
             })
         }),
         Property::sometimes(SETTLES, |_, w: &World| w.chain.payouts().is_some()),
@@ -41,6 +46,14 @@ pub fn all() -> Vec<Property<ChannelModel>> {
                 && w.chain
                     .settled_version
                     .is_some_and(|v| v > w.a.store.latest.state().version)
+        }),
+        Property::sometimes(WITHDRAWN_SETTLES, |_, w: &World| {
+            w.chain.payouts().is_some() && w.chain.record.withdrawn.version > 0
+        }),
+        Property::sometimes(IN_DOUBT_WITHDRAWN, |_, w: &World| {
+            w.chain.payouts().is_some()
+                && w.chain.record.withdrawn.version > w.a.store.latest.state().version
+                && w.chain.withdrawn(Party::A) > 0
         }),
     ]
 }
@@ -69,16 +82,17 @@ pub fn final_is_last(h: &Honest) -> bool {
 }
 
 /// What `latest` says `p` owns: its derived balance, which leaves out every pending lock
-/// (its own outgoing ones are spent unless they come back; incoming ones it may never claim).
+/// (its own outgoing ones are spent unless they come back; incoming ones it may never claim),
+/// plus what it withdrew (paid already, or owed at settlement).
 pub fn owned(p: Party, latest: &Snapshot) -> i128 {
-    let (a, b) = latest
-        .state()
+    let state = latest.state();
+    let (a, b) = state
         .balances(DEPOSIT_A, DEPOSIT_B)
         .expect("a co-signed state has non-negative balances");
     i128::from(match p {
         Party::A => a,
         Party::B => b,
-    })
+    }) + i128::from(state.withdrawn(p))
 }
 
 /// `p`'s own locks in doubt: the locks from `p` that some state `p` signed above its latest
@@ -103,8 +117,9 @@ pub fn in_doubt(p: Party, h: &Honest) -> i128 {
     locks.iter().map(|l| i128::from(l.amount)).sum()
 }
 
-/// Once settled: `payout(p) >= owned(p, latest) - in_doubt(p)`, with `latest` the honest
-/// party's latest co-signed state (in its store), whatever state the chain settled.
+/// Once settled: `payout(p) + withdrawn(p) >= owned(p, latest) - in_doubt(p)`, with `latest`
+/// the honest party's latest co-signed state (in its store) and `withdrawn(p)` what the chain
+/// paid `p` before, whatever state the chain settled and whichever withdrawals it paid.
 pub fn payout_covers(w: &World, h: &Honest) -> bool {
     let Some((a, b)) = w.chain.payouts() else {
         return true;
@@ -112,6 +127,6 @@ pub fn payout_covers(w: &World, h: &Honest) -> bool {
     let paid = i128::from(match h.me {
         Party::A => a,
         Party::B => b,
-    });
+    }) + i128::from(w.chain.withdrawn(h.me));
     paid >= owned(h.me, &h.store.latest) - in_doubt(h.me, h)
 }

@@ -123,6 +123,11 @@ pub fn action_line(a: &Action) -> String {
             party(*by),
             snapshot_text(snapshot)
         ),
+        Action::Withdraw { by, snapshot } => format!(
+            "{} has the chain pay the withdrawals of co-signed {}",
+            party(*by),
+            snapshot_text(snapshot)
+        ),
         Action::CooperativeClose { by, snapshot } => format!(
             "{} closes cooperatively with final {}",
             party(*by),
