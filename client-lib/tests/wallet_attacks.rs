@@ -351,3 +351,68 @@ async fn f18_an_impostor_announcing_the_hubs_key_is_refused_at_login() {
     let (paid, _) = chain.settle(&id).await;
     assert_eq!(paid, DEPOSIT, "nothing left the wallet");
 }
+
+/// W1: the hub co-signs the wallet's withdrawal proposal, answers `Reject` and sends the
+/// co-signed state to the chain itself. The wallet is paid early, goes on from the state below
+/// (a payment from the hub completes there), and settlement nets the advance out: what the
+/// chain paid the wallet in all is exactly what the wallet's own books say it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn w1_a_withdrawal_the_hub_rejected_but_sent_to_the_chain_costs_the_wallet_nothing() {
+    let (_dir, chain, hub, w, id, mut conn) = funded().await;
+    let c = ctx(&chain).await;
+    let me = w.address();
+    let start = chain.client.account(&me).await.unwrap().balance;
+    let withdrawing = async { w.withdraw(&id, 400).await };
+    let hub_side = async {
+        let checked = conn.take_proposal(&c).await;
+        let version = checked.proposal.state.version;
+        let kept = conn.keep(checked, me);
+        conn.send(&Conn::reject(id, version, ErrorCode::Internal))
+            .await;
+        kept
+    };
+    let (withdrawn, kept) = tokio::join!(withdrawing, hub_side);
+    assert!(withdrawn.is_err(), "refused as far as the wallet knows");
+    assert_eq!(kept.state().withdrawn_a, 400);
+    let pay = TxKind::Withdraw {
+        cosigned: kept.cosigned,
+    };
+    chain
+        .hub_sender()
+        .send(pay, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        chain.client.account(&me).await.unwrap().balance,
+        start + 400
+    );
+    // The wallet goes on from the state below the withdrawal: the hub pays it Z there.
+    let lock = forward_and_swallow_unlock(&chain, &w, &mut conn, &id, 60).await;
+    let ours = w.channels().await.unwrap()[0].clone();
+    assert_eq!(
+        ours.balance, DEPOSIT,
+        "the wallet's books know nothing of the 400"
+    );
+    // The hub closes with the withdrawal state; the wallet's later one wins the challenge,
+    // and the wallet registers the secret of the lock the hub never took back.
+    chain.hub_close(&kept).await;
+    until(
+        &chain,
+        60,
+        "the wallet's challenge and secret",
+        async || {
+            let rec = chain.client.channel(&id).await.unwrap().unwrap();
+            let challenged = matches!(&rec.status,
+            sluice_protocol::onchain::ChannelStatus::Closing { stored, .. }
+                if stored.state().version > kept.state().version);
+            challenged && chain.client.secret(&lock.hashlock).await.unwrap().is_some()
+        },
+    )
+    .await;
+    let (paid, _) = chain.settle(&id).await;
+    assert_eq!(
+        paid + 400,
+        ours.balance + lock.amount,
+        "the advance is netted out: the wallet has exactly what its books said"
+    );
+}

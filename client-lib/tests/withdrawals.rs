@@ -7,7 +7,9 @@ mod support;
 use sluice_chain_client::TxSender;
 use sluice_client::config::KEY_FILE;
 use sluice_client::{keyfile, WalletError, WalletEvent};
+use sluice_protocol::onchain::ChannelStatus;
 use sluice_protocol::{Amount, TxKind};
+use sluice_test_support::advance_to;
 use std::time::Duration;
 use support::net::{self, wait_until, Net, DEPOSIT};
 
@@ -22,8 +24,8 @@ async fn wallet_sender(n: &Net, i: usize) -> TxSender {
 }
 
 /// A wallet takes 30,000 out of its open channel: its account gets it at once, the channel
-/// keeps working, the state from before the withdrawal can no longer close the channel, and
-/// the cooperative close pays only what is left.
+/// keeps working, a close with the state from before the withdrawal is answered, and the
+/// settlement pays only what is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_withdrawal_is_paid_once_and_a_stale_close_cannot_undo_it() {
     let n = net::start(2, false).await;
@@ -77,20 +79,40 @@ async fn a_withdrawal_is_paid_once_and_a_stale_close_cannot_undo_it() {
     let ch = info.iter().find(|c| c.id == ca).unwrap();
     assert!(ch.balance < DEPOSIT - 30_000 - 10_000 + 1, "{ch:?}");
 
-    // The state from before the withdrawal would pay the wallet its whole deposit again.
+    // A close with the state from before the withdrawal: the wallet answers with its latest,
+    // and settlement pays what is left (a stale state would be netted of the withdrawal too).
     let s = wallet_sender(&n, 0).await;
     let stale = TxKind::Close {
         cosigned: before_state.cosigned,
         locks: before_state.locks.clone(),
     };
-    let refused = s.send(stale, Duration::from_secs(10)).await;
-    assert!(refused.is_err(), "a close below the withdrawal was taken");
-    let rec = n.chain().channel(&ca).await.unwrap().unwrap();
-    assert_eq!(rec.status, sluice_protocol::onchain::ChannelStatus::Open);
-
-    // The cooperative close pays the rest, and only the rest.
-    let (ours, hubs) = a.close(&ca).await.unwrap();
+    s.send(stale, Duration::from_secs(10)).await.unwrap();
+    let latest = a.store().require_channel(&ca).await.unwrap().snapshot;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let settle_after = loop {
+        let rec = n.chain().channel(&ca).await.unwrap().unwrap();
+        let ChannelStatus::Closing {
+            stored,
+            settle_after,
+        } = rec.status
+        else {
+            panic!("not closing: {:?}", rec.status)
+        };
+        if stored.state().version == latest.state().version {
+            break settle_after;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the wallet never challenged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    advance_to(&n.miner().await, settle_after + 1)
+        .await
+        .unwrap();
+    let (ours, hubs) = a.settle(&ca).await.unwrap();
     assert_eq!(ours, ch.balance);
+    let rec = n.chain().channel(&ca).await.unwrap().unwrap();
     assert_eq!(
         ours + hubs + 30_000,
         rec.deposit_a + rec.deposit_b,
@@ -178,10 +200,12 @@ async fn idle_collateral_is_reclaimed_while_payments_still_route() {
 async fn a_hub_killed_mid_reclaim_finishes_it_once_after_restart() {
     let mut n = net::start(2, false).await;
     reclaim_after(&mut n, 1);
-    let (a, ca, b, _cb) = net::pair(&n).await;
+    let (a, ca, b, cb) = net::pair(&n).await;
     net::collateral(&a, &ca).await;
     let mut events = a.subscribe();
     net::pay(&a, &b, 60_000).await.unwrap();
+    let chain = n.chain();
+    let hub_deposit_b = async || chain.channel(&cb).await.unwrap().unwrap().deposit_b;
     let amount = loop {
         match tokio::time::timeout(Duration::from_secs(30), events.recv()).await {
             Ok(Ok(WalletEvent::WithdrawalAgreed {
@@ -194,7 +218,8 @@ async fn a_hub_killed_mid_reclaim_finishes_it_once_after_restart() {
         }
     };
     n.net.hub.kill();
-    let hub_account = n.account(&n.net.hub_key).await;
+    // The hub also tops up B's channel (B received 60,000): its deposits count as its own.
+    let hub_account = n.account(&n.net.hub_key).await + hub_deposit_b().await;
     let rec = n.chain().channel(&ca).await.unwrap().unwrap();
     let paid_before = rec.withdrawn.b;
     n.net.hub.restart().unwrap();
@@ -207,7 +232,8 @@ async fn a_hub_killed_mid_reclaim_finishes_it_once_after_restart() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let rec = n.chain().channel(&ca).await.unwrap().unwrap();
     assert_eq!(rec.withdrawn.b, amount, "paid once");
-    let moved = n.account(&n.net.hub_key).await as i128 - hub_account as i128;
+    let now = n.account(&n.net.hub_key).await + hub_deposit_b().await;
+    let moved = now as i128 - hub_account as i128;
     let expected = (amount - paid_before) as i128;
     assert!(
         (expected - 8..=expected).contains(&moved),
