@@ -81,11 +81,8 @@ async fn act(core: &Core, event: &EventKind) -> crate::error::Result<()> {
     if let EventKind::SecretRegistered { hashlock, secret } = event {
         let row = core.store.payment(hashlock, PaymentDirection::Out).await?;
         if row.is_some_and(|r| r.status == crate::store::PaymentStatus::Pending) {
-            core.store.complete_payment(hashlock, secret).await?;
-            core.emit(WalletEvent::PaymentSent {
-                hashlock: *hashlock,
-                secret: *secret,
-            });
+            let sent = core.store.complete_payment(hashlock, secret).await?;
+            core.announce(sent.into_iter().collect());
         }
         return Ok(());
     }
@@ -111,11 +108,12 @@ async fn act(core: &Core, event: &EventKind) -> crate::error::Result<()> {
                     .set_channel_status(&id, ChannelStatus::Closing)
                     .await?;
             }
-            core.emit(WalletEvent::ChannelClosing {
+            core.emit_durable(WalletEvent::ChannelClosing {
                 channel_id: id,
                 version: *version,
                 settle_after: *settle_after,
-            });
+            })
+            .await?;
             challenge(core, &id).await
         }
         EventKind::ChannelChallenged { .. } => challenge(core, &id).await,
@@ -125,12 +123,12 @@ async fn act(core: &Core, event: &EventKind) -> crate::error::Result<()> {
             core.store
                 .set_channel_status(&id, ChannelStatus::Settled)
                 .await?;
-            core.emit(WalletEvent::Settled {
+            core.emit_durable(WalletEvent::Settled {
                 channel_id: id,
                 payout_a: *payout_a,
                 payout_b: *payout_b,
-            });
-            Ok(())
+            })
+            .await
         }
         _ => Ok(()),
     }
@@ -138,10 +136,11 @@ async fn act(core: &Core, event: &EventKind) -> crate::error::Result<()> {
 
 async fn challenge(core: &Core, id: &sluice_protocol::Hash32) -> crate::error::Result<()> {
     if let Some(version) = crate::onchain::challenge_if_stale(core, id).await? {
-        core.emit(WalletEvent::ChallengeSubmitted {
+        core.emit_durable(WalletEvent::ChallengeSubmitted {
             channel_id: *id,
             version,
-        });
+        })
+        .await?;
     }
     Ok(())
 }

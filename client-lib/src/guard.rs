@@ -73,10 +73,11 @@ fn near(lock: &Lock, height: Height, margin: Height) -> bool {
 async fn guard_closing(core: &Core, ch: &ChannelRow, height: Height) -> crate::error::Result<()> {
     // A challenge the follower sent that did not land is sent again while the window is open.
     if let Some(version) = crate::onchain::challenge_if_stale(core, &ch.id).await? {
-        core.emit(crate::events::WalletEvent::ChallengeSubmitted {
+        core.emit_durable(crate::events::WalletEvent::ChallengeSubmitted {
             channel_id: ch.id,
             version,
-        });
+        })
+        .await?;
     }
     let rec = crate::chain::record(&core.chain, &ch.id).await?;
     let OnChain::Closing { stored, .. } = rec.status else {

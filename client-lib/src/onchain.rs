@@ -108,11 +108,12 @@ async fn settled(core: &Core, id: &Hash32) -> Result<(Amount, Amount)> {
             core.store
                 .set_channel_status(id, ChannelStatus::Settled)
                 .await?;
-            core.emit(crate::events::WalletEvent::Settled {
+            core.emit_durable(crate::events::WalletEvent::Settled {
                 channel_id: *id,
                 payout_a,
                 payout_b,
-            });
+            })
+            .await?;
             Ok((payout_a, payout_b))
         }
         _ => Err(WalletError::Corrupt(
@@ -133,8 +134,9 @@ pub(crate) async fn register_secret(core: &Core, hashlock: &Hash32) -> Result<()
         .send(TxKind::RegisterSecret { secret: inv.secret }, TX_TIMEOUT)
         .await?;
     tracing::warn!(%hashlock, "registered a payment secret on chain");
-    core.emit(crate::events::WalletEvent::SecretRegistered {
+    core.emit_durable(crate::events::WalletEvent::SecretRegistered {
         hashlock: *hashlock,
-    });
+    })
+    .await?;
     Ok(())
 }

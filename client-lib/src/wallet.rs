@@ -3,8 +3,9 @@
 use crate::config::{WalletConfig, DB_FILE, KEY_FILE};
 use crate::core::Core;
 use crate::error::{Result, WalletError};
-use crate::events::{WalletEvent, EVENT_CAPACITY};
+use crate::events::{EventStream, StoredEvent, WalletEvent, EVENT_CAPACITY};
 use crate::onchain::{random32, TX_TIMEOUT};
+use crate::pay_handle::PayHandle;
 use crate::session::{SessionHandle, UpdateCmd};
 use crate::store::{
     ChannelRow, ChannelStatus, InvoiceRow, PaymentDirection, PaymentRow, PaymentStatus, Store,
@@ -108,6 +109,7 @@ impl Wallet {
         }
         let sender = TxSender::new(chain.clone(), key.clone(), chain_id, config.tx_fee);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (stored, _) = broadcast::channel(EVENT_CAPACITY);
         let core = Core {
             key,
             config,
@@ -117,6 +119,7 @@ impl Wallet {
             hub_tls: sluice_home::tls::ws_connector(tls),
             sender,
             events,
+            stored,
             terms: Default::default(),
             withdrawing: Default::default(),
         };
@@ -142,9 +145,28 @@ impl Wallet {
         &self.core.store
     }
 
-    /// Events from now on.
+    /// Every event from now on, transient connection notices included, live only: a receiver
+    /// that lags or was not there misses events. To miss nothing across restarts use
+    /// [`Wallet::subscribe_from`] or [`Wallet::events_since`].
     pub fn subscribe(&self) -> broadcast::Receiver<WalletEvent> {
         self.core.events.subscribe()
+    }
+
+    /// Stored events with `seq` above `cursor`, oldest first, at most `limit` (capped at
+    /// [`crate::store::EVENT_PAGE_MAX`]): what an app missed while it was not listening. Pass
+    /// the last `seq` read as the next cursor; 0 reads from the oldest kept event (the log
+    /// keeps the newest [`crate::store::EVENT_RETENTION`]). Transient connection notices
+    /// ([`WalletEvent::is_transient`]) are not stored.
+    pub async fn events_since(&self, cursor: u64, limit: u32) -> Result<Vec<StoredEvent>> {
+        self.core.store.events_since(cursor, limit).await
+    }
+
+    /// A subscription that cannot miss: [`EventStream::next`] yields the stored events after
+    /// `cursor` first, then live ones as they are stored, each exactly once and in `seq`
+    /// order. Keep [`EventStream::cursor`] to resume after a restart.
+    pub fn subscribe_from(&self, cursor: u64) -> EventStream {
+        let live = self.core.stored.subscribe();
+        EventStream::new(self.core.store.clone(), live, cursor)
     }
 
     /// Starts following the chain (closes, challenges, settlements, secrets), guarding incoming
@@ -293,7 +315,9 @@ impl Wallet {
     }
 
     /// Pays an invoice through the hub and returns the secret (the proof of payment). Waits up
-    /// to the configured pay timeout; a payment still pending then finishes in the background.
+    /// to the configured pay timeout; a payment still pending then finishes in the background
+    /// (follow it with [`Wallet::payment_handle`]). A payment of the same invoice already under
+    /// way is waited for rather than sent twice; one already completed returns its secret.
     pub async fn pay(&self, invoice: &str) -> Result<Hash32> {
         self.pay_at_most(invoice, None).await
     }
@@ -309,16 +333,59 @@ impl Wallet {
 
     /// [`Wallet::pay`], refused before anything is locked if the hub's fee is above `max_fee`.
     pub async fn pay_at_most(&self, invoice: &str, max_fee: Option<Amount>) -> Result<Hash32> {
+        let handle = self.pay_handle_at_most(invoice, max_fee).await?;
+        handle.wait(self.core.config.pay_timeout()).await
+    }
+
+    /// Starts paying an invoice and returns as soon as the hub co-signed the lock, without
+    /// waiting for the outcome: follow it with [`PayHandle::status`] or [`PayHandle::wait`].
+    /// The same checks as [`Wallet::pay`]; an earlier payment of this invoice that is under way
+    /// or done is returned instead of a new one. A refusal before or of the lock (bad invoice,
+    /// no balance, the hub's `Reject`) is the error, and is recorded as a failed payment.
+    pub async fn pay_handle(&self, invoice: &str) -> Result<PayHandle> {
+        self.pay_handle_at_most(invoice, None).await
+    }
+
+    /// [`Wallet::pay_handle`], refused before anything is locked if the hub's fee is above
+    /// `max_fee`.
+    pub async fn pay_handle_at_most(
+        &self,
+        invoice: &str,
+        max_fee: Option<Amount>,
+    ) -> Result<PayHandle> {
         let fee = self.fee_for(invoice)?;
         if let Some(max) = max_fee.filter(|m| fee > *m) {
             return Err(WalletError::FeeTooHigh { fee, max });
         }
         let signed = self.check_invoice(invoice)?;
-        let inv = &signed.invoice;
-        let core = &self.core;
-        if let Some(done) = self.earlier_payment(&inv.hashlock).await? {
-            return done;
+        let hashlock = signed.invoice.hashlock;
+        if self.earlier_payment(&hashlock).await? {
+            return Ok(self.handle(hashlock));
         }
+        self.lock_payment(invoice.trim(), &signed.invoice).await?;
+        tracing::info!(%hashlock, amount = signed.invoice.amount, "payment locked; waiting");
+        Ok(self.handle(hashlock))
+    }
+
+    /// The handle of an outgoing payment of this wallet (also one made before a restart), or
+    /// `None` if it never paid `hashlock`.
+    pub async fn payment_handle(&self, hashlock: &Hash32) -> Result<Option<PayHandle>> {
+        let row = self
+            .core
+            .store
+            .payment(hashlock, PaymentDirection::Out)
+            .await?;
+        Ok(row.map(|r| self.handle(r.hashlock)))
+    }
+
+    fn handle(&self, hashlock: Hash32) -> PayHandle {
+        PayHandle::new(hashlock, self.core.store.clone(), &self.core.stored)
+    }
+
+    /// Proposes the payer's lock for `inv` and waits until the hub co-signed it (the payment
+    /// row is stored before the proposal is signed).
+    async fn lock_payment(&self, encoded: &str, inv: &Invoice) -> Result<()> {
+        let core = &self.core;
         let session = self.session()?;
         let terms = self.terms_checked()?;
         let height = core.chain.chain_info().await?.height;
@@ -335,22 +402,18 @@ impl Wallet {
             status: PaymentStatus::Pending,
             secret: None,
             reason: None,
-            invoice: Some(invoice.trim().to_string()),
+            invoice: Some(encoded.to_string()),
             created_at: crate::store::now(),
         };
-        let mut events = self.subscribe();
         let cmd = UpdateCmd {
             channel_id,
             change: Change::AddLock { lock },
-            invoice: Some(invoice.trim().to_string()),
+            invoice: Some(encoded.to_string()),
             payment: Some(row),
             reply: None,
         };
-        let timeout = core.config.pay_timeout();
-        session.update(cmd, timeout).await?;
-        tracing::info!(hashlock = %inv.hashlock, amount = inv.amount, "payment locked; waiting");
-        self.await_outcome(&inv.hashlock, &mut events, timeout)
-            .await
+        session.update(cmd, core.config.pay_timeout()).await?;
+        Ok(())
     }
 
     /// The hub's current terms, if within this wallet's caps.
@@ -360,64 +423,25 @@ impl Wallet {
         Ok(terms)
     }
 
-    /// A payment of this invoice that already happened or is under way.
-    async fn earlier_payment(&self, hashlock: &Hash32) -> Result<Option<Result<Hash32>>> {
+    /// Whether a payment of this invoice already happened or is under way (a failed one may be
+    /// tried again).
+    async fn earlier_payment(&self, hashlock: &Hash32) -> Result<bool> {
         let row = self
             .core
             .store
             .payment(hashlock, PaymentDirection::Out)
             .await?;
-        Ok(match row {
+        Ok(matches!(
+            row,
             Some(PaymentRow {
                 status: PaymentStatus::Completed,
-                secret: Some(s),
+                secret: Some(_),
                 ..
-            }) => Some(Ok(s)),
-            Some(PaymentRow {
+            }) | Some(PaymentRow {
                 status: PaymentStatus::Pending,
                 ..
-            }) => Some(Err(WalletError::PaymentFailed(
-                "a payment of this invoice is already in flight; see `payments`".into(),
-            ))),
-            _ => None,
-        })
-    }
-
-    async fn await_outcome(
-        &self,
-        hashlock: &Hash32,
-        events: &mut broadcast::Receiver<WalletEvent>,
-        timeout: Duration,
-    ) -> Result<Hash32> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let row = self
-                .core
-                .store
-                .payment(hashlock, PaymentDirection::Out)
-                .await?;
-            match row {
-                Some(PaymentRow {
-                    status: PaymentStatus::Completed,
-                    secret: Some(s),
-                    ..
-                }) => return Ok(s),
-                Some(PaymentRow {
-                    status: PaymentStatus::Failed,
-                    reason,
-                    ..
-                }) => {
-                    let reason = reason.unwrap_or_else(|| "failed".into());
-                    return Err(WalletError::PaymentFailed(reason));
-                }
-                _ => {}
-            }
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Err(_) => return Err(WalletError::Timeout("the payment to complete".into())),
-                Ok(Err(broadcast::error::RecvError::Closed)) => return Err(WalletError::Shutdown),
-                Ok(_) => {}
-            }
-        }
+            })
+        ))
     }
 
     /// The first open channel that can lock `needed`.

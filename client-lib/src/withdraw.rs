@@ -102,11 +102,12 @@ async fn pay(core: &Core, ch: &ChannelRow) -> Result<Option<Withdrawal>> {
         balance_left: ours(ch, &rec),
     };
     tracing::info!(channel = %ch.id, amount = owed, tx = %info.id, "withdrawal paid on chain");
-    core.emit(WalletEvent::WithdrawalPaid {
+    core.emit_durable(WalletEvent::WithdrawalPaid {
         channel_id: ch.id,
         amount: owed,
         tx: info.id,
-    });
+    })
+    .await?;
     Ok(Some(done))
 }
 

@@ -358,7 +358,7 @@ async fn f18_an_impostor_announcing_the_hubs_key_is_refused_at_login() {
 /// chain paid the wallet in all is exactly what the wallet's own books say it had.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn w1_a_withdrawal_the_hub_rejected_but_sent_to_the_chain_costs_the_wallet_nothing() {
-    let (_dir, chain, hub, w, id, mut conn) = funded().await;
+    let (_dir, chain, _hub, w, id, mut conn) = funded().await;
     let c = ctx(&chain).await;
     let me = w.address();
     let start = chain.client.account(&me).await.unwrap().balance;

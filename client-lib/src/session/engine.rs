@@ -1,7 +1,8 @@
 //! One connected hub session: resync, then the update protocol, each channel driven by the
 //! protocol's [`ChannelSession`] machine. This file is its I/O shell: it feeds the machine what
 //! arrives and executes what comes out in order (the signed record and co-signed states are
-//! committed to the store before the message that carries the signature is sent).
+//! committed to the store before the message that carries the signature is sent). The events
+//! of a change are committed in the same transaction as the change and announced after it.
 
 use super::command::UpdateCmd;
 use super::connect::{next, send, Ws};
@@ -9,6 +10,7 @@ use super::effects;
 use super::vet;
 use crate::core::Core;
 use crate::error::{Result, WalletError};
+use crate::events::WalletEvent;
 use crate::store::{ChannelRow, ChannelStatus, Effect, PaymentDirection};
 use futures::stream::{SplitSink, StreamExt};
 use sluice_protocol::routing::RoutingTerms;
@@ -324,9 +326,9 @@ impl<'a> Engine<'a> {
         };
         if let Some(c) = &synced.commit {
             let (effects, events) = vet::adoption_effects(core, &ch, &c.snapshot).await?;
-            self.store_commit(&ch, &c.snapshot, &effects).await?;
+            self.store_commit(&ch, &c.snapshot, &effects, &events)
+                .await?;
             tracing::info!(channel = %id, version = snapshot.state().version, "adopted the hub's newer state");
-            events.into_iter().for_each(|e| core.emit(e));
         }
         if let Some(done) = synced.resolved {
             if let Some(p) = self.pending.remove(&id) {
@@ -348,14 +350,11 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let reason = p.reason.clone().unwrap_or_else(|| "not delivered".into());
-            self.core
-                .store
+            let store = &self.core.store;
+            let failed = store
                 .fail_payment(&p.hashlock, p.direction, &reason)
                 .await?;
-            self.core.emit(crate::events::WalletEvent::PaymentFailed {
-                hashlock: p.hashlock,
-                reason,
-            });
+            self.core.announce(failed.into_iter().collect());
         }
         Ok(())
     }
@@ -425,25 +424,29 @@ impl<'a> Engine<'a> {
             Some((change, _)) => effects::of_change(&c.before, change, reason),
             None => vet::adoption_effects(self.core, ch, &c.snapshot).await?,
         };
-        self.store_commit(ch, &c.snapshot, &effects).await?;
-        events.into_iter().for_each(|e| self.core.emit(e));
-        Ok(())
+        self.store_commit(ch, &c.snapshot, &effects, &events).await
     }
 
+    /// Commits a co-signed state with its effects and events in one transaction, then announces
+    /// the events: durable before announced, and never a change without its events.
     async fn store_commit(
         &self,
         ch: &ChannelRow,
         snap: &Snapshot,
         effects: &[Effect],
+        events: &[WalletEvent],
     ) -> Result<()> {
         let core = self.core;
         let stored = core
             .store
-            .commit_update(&core.me(), &ch.hub, &ch.salt, snap, effects)
+            .commit_update(&core.me(), &ch.hub, &ch.salt, snap, effects, events)
             .await?;
         match stored {
-            true => Ok(()),
-            false => Err(WalletError::Corrupt(format!(
+            Some(stored) => {
+                core.announce(stored);
+                Ok(())
+            }
+            None => Err(WalletError::Corrupt(format!(
                 "channel {} moved while an update was in flight",
                 ch.id
             ))),
@@ -522,13 +525,10 @@ impl<'a> Engine<'a> {
         }
         if let Some(row) = &p.cmd.payment {
             let store = &self.core.store;
-            store
+            let failed = store
                 .fail_payment(&row.hashlock, PaymentDirection::Out, &reason)
                 .await?;
-            self.core.emit(crate::events::WalletEvent::PaymentFailed {
-                hashlock: row.hashlock,
-                reason: reason.clone(),
-            });
+            self.core.announce(failed.into_iter().collect());
         }
         p.cmd.answer(Err(WalletError::Rejected { code, reason }));
         Ok(())

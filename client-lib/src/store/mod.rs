@@ -1,14 +1,17 @@
 //! The wallet's SQLite store: the one place its channel states, invoices, payments and
 //! watchtower queue live. WAL with `synchronous=FULL`, so a committed transaction survives a
-//! crash or power loss before anything is signed or acknowledged on top of it.
+//! crash or power loss before anything is signed or acknowledged on top of it. It also holds
+//! the event log ([`Store::events_since`]), written with the changes its events describe.
 
 mod channels;
+mod events;
 mod invoices;
 mod payments;
 mod towers;
 mod update;
 
 pub use channels::{ChannelRow, ChannelStatus};
+pub use events::{EVENT_PAGE_MAX, EVENT_RETENTION};
 pub use invoices::InvoiceRow;
 pub use payments::{PaymentDirection, PaymentRow, PaymentStatus};
 pub use towers::{QueuedAppointment, TowerRow};

@@ -1,7 +1,9 @@
 //! Payments sent and received, keyed by hashlock and direction.
 
+use super::events::append_in;
 use super::{amount, now, parse, Store};
 use crate::error::Result;
+use crate::events::{StoredEvent, WalletEvent};
 use sluice_protocol::{Amount, Hash32};
 
 /// Which way a payment goes.
@@ -142,25 +144,39 @@ impl Store {
         raws.into_iter().map(Raw::into_row).collect()
     }
 
-    /// Marks a pending payment failed (outside an update, e.g. refused before any lock).
+    /// Marks a pending payment failed (outside an update, e.g. refused before any lock) and logs
+    /// its `PaymentFailed` event in the same transaction. Returns the event to announce, or
+    /// `None` if the payment was no longer pending (nothing changed, nothing to announce).
     pub async fn fail_payment(
         &self,
         hashlock: &Hash32,
         direction: PaymentDirection,
         reason: &str,
-    ) -> Result<()> {
+    ) -> Result<Option<StoredEvent>> {
+        let failed = PaymentStatus::Failed;
+        let event = WalletEvent::PaymentFailed {
+            hashlock: *hashlock,
+            reason: reason.to_string(),
+        };
+        self.resolve(hashlock, direction, (failed, None, Some(reason)), event)
+            .await
+    }
+
+    /// Moves a pending payment to its outcome and logs `event` with it, in one transaction.
+    async fn resolve(
+        &self,
+        hashlock: &Hash32,
+        direction: PaymentDirection,
+        (status, secret, reason): (PaymentStatus, Option<&Hash32>, Option<&str>),
+        event: WalletEvent,
+    ) -> Result<Option<StoredEvent>> {
         let mut tx = self.pool().begin().await?;
-        set_status_in(
-            &mut tx,
-            hashlock,
-            direction,
-            PaymentStatus::Failed,
-            None,
-            Some(reason),
-        )
-        .await?;
+        if !set_status_in(&mut tx, hashlock, direction, status, secret, reason).await? {
+            return Ok(None);
+        }
+        let stored = append_in(&mut tx, &[event]).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(stored.into_iter().next())
     }
 
     /// Remembers the hub's reason for a failure it announced, before the lock is removed.
@@ -201,7 +217,8 @@ pub(crate) async fn insert_payment_in(
     Ok(())
 }
 
-/// Moves a *pending* payment to `status`; a payment already resolved stays as it is.
+/// Moves a *pending* payment to `status`; a payment already resolved stays as it is. Returns
+/// whether it moved.
 pub(crate) async fn set_status_in(
     tx: &mut sqlx::SqliteConnection,
     hashlock: &Hash32,
@@ -209,8 +226,8 @@ pub(crate) async fn set_status_in(
     status: PaymentStatus,
     secret: Option<&Hash32>,
     reason: Option<&str>,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<bool> {
+    let done = sqlx::query(
         "UPDATE payments SET status = ?, secret = COALESCE(?, secret), \
          reason = COALESCE(?, reason), updated_at = ? \
          WHERE hashlock = ? AND direction = ? AND status = 'pending'",
@@ -223,24 +240,25 @@ pub(crate) async fn set_status_in(
     .bind(direction.as_str())
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 impl Store {
-    /// Completes a pending outgoing payment whose secret was learned from the chain.
-    pub async fn complete_payment(&self, hashlock: &Hash32, secret: &Hash32) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+    /// Completes a pending outgoing payment whose secret was learned from the chain, logging its
+    /// `PaymentSent` event in the same transaction; returns the event to announce, or `None` if
+    /// the payment was no longer pending.
+    pub async fn complete_payment(
+        &self,
+        hashlock: &Hash32,
+        secret: &Hash32,
+    ) -> Result<Option<StoredEvent>> {
         let done = PaymentStatus::Completed;
-        set_status_in(
-            &mut tx,
-            hashlock,
-            PaymentDirection::Out,
-            done,
-            Some(secret),
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let event = WalletEvent::PaymentSent {
+            hashlock: *hashlock,
+            secret: *secret,
+        };
+        let out = PaymentDirection::Out;
+        self.resolve(hashlock, out, (done, Some(secret), None), event)
+            .await
     }
 }

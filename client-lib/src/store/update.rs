@@ -1,9 +1,12 @@
-//! Committing a new co-signed state: the snapshot, every payment or invoice change it causes and
-//! the watchtower appointments it needs, in one SQLite transaction.
+//! Committing a new co-signed state: the snapshot, every payment or invoice change it causes,
+//! the events that announce them and the watchtower appointments it needs, in one SQLite
+//! transaction (a crash leaves either all of it or none).
 
+use super::events::append_in;
 use super::payments::{insert_payment_in, set_status_in};
 use super::{to_json, ChannelStatus, PaymentDirection, PaymentRow, PaymentStatus, Store};
 use crate::error::Result;
+use crate::events::{StoredEvent, WalletEvent};
 use sluice_protocol::wire::tower::Appointment;
 use sluice_protocol::{Address, Hash32, Snapshot};
 
@@ -38,8 +41,10 @@ pub enum Effect {
 
 impl Store {
     /// Stores `snapshot` as the channel's latest co-signed state (only if newer than the stored
-    /// one; it also raises the signed record, since the wallet co-signed it), applies `effects`, and queues the new appointment for every watchtower. Returns
-    /// whether the snapshot was newer.
+    /// one; it also raises the signed record, since the wallet co-signed it), applies `effects`,
+    /// appends `events` to the event log and queues the new appointment for every watchtower.
+    /// Returns the stored events, to announce now that they are durable, or `None` (nothing
+    /// written) if the snapshot was not newer.
     pub async fn commit_update(
         &self,
         owner: &Address,
@@ -47,7 +52,8 @@ impl Store {
         salt: &Hash32,
         snapshot: &Snapshot,
         effects: &[Effect],
-    ) -> Result<bool> {
+        events: &[WalletEvent],
+    ) -> Result<Option<Vec<StoredEvent>>> {
         let state = snapshot.state();
         let id = state.channel_id.to_string();
         let mut tx = self.pool().begin().await?;
@@ -69,11 +75,12 @@ impl Store {
         .rows_affected()
             == 1;
         if !done {
-            return Ok(false);
+            return Ok(None);
         }
         for effect in effects {
             apply_effect(&mut tx, &id, effect).await?;
         }
+        let stored = append_in(&mut tx, events).await?;
         let appointment = Appointment {
             a: *owner,
             b: *hub,
@@ -82,7 +89,7 @@ impl Store {
         };
         enqueue_in(&mut tx, &id, state.version, &to_json(&appointment)).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(stored))
     }
 }
 
@@ -95,7 +102,8 @@ async fn apply_effect(tx: &mut sqlx::SqliteConnection, id: &str, effect: &Effect
             secret,
         } => {
             let done = PaymentStatus::Completed;
-            set_status_in(tx, hashlock, *direction, done, Some(secret), None).await
+            set_status_in(tx, hashlock, *direction, done, Some(secret), None).await?;
+            Ok(())
         }
         Effect::Failed {
             hashlock,
@@ -103,7 +111,8 @@ async fn apply_effect(tx: &mut sqlx::SqliteConnection, id: &str, effect: &Effect
             reason,
         } => {
             let failed = PaymentStatus::Failed;
-            set_status_in(tx, hashlock, *direction, failed, None, Some(reason)).await
+            set_status_in(tx, hashlock, *direction, failed, None, Some(reason)).await?;
+            Ok(())
         }
         Effect::InvoicePaid(hashlock) => {
             sqlx::query("UPDATE invoices SET paid = 1 WHERE hashlock = ?")
