@@ -142,19 +142,7 @@ async fn idle_collateral_is_reclaimed_while_payments_still_route() {
         }
         outcomes
     };
-    let reclaimed = async {
-        loop {
-            match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
-                Ok(Ok(WalletEvent::WithdrawalAgreed {
-                    by_hub: true,
-                    amount,
-                    ..
-                })) => break amount,
-                Ok(Ok(_)) => {}
-                other => panic!("no reclaim seen: {other:?}"),
-            }
-        }
-    };
+    let reclaimed = reclaim_seen(&mut events);
     let (outcomes, amount) = tokio::join!(paying, reclaimed);
     assert!(amount >= 50_000, "reclaimed {amount}");
     for o in &outcomes {
@@ -206,17 +194,7 @@ async fn a_hub_killed_mid_reclaim_finishes_it_once_after_restart() {
     net::pay(&a, &b, 60_000).await.unwrap();
     let chain = n.chain();
     let hub_deposit_b = async || chain.channel(&cb).await.unwrap().unwrap().deposit_b;
-    let amount = loop {
-        match tokio::time::timeout(Duration::from_secs(30), events.recv()).await {
-            Ok(Ok(WalletEvent::WithdrawalAgreed {
-                by_hub: true,
-                amount,
-                ..
-            })) => break amount,
-            Ok(Ok(_)) => {}
-            other => panic!("no reclaim seen: {other:?}"),
-        }
-    };
+    let amount = reclaim_seen(&mut events).await;
     n.net.hub.kill();
     // The hub also tops up B's channel (B received 60,000): its deposits count as its own.
     let hub_account = n.account(&n.net.hub_key).await + hub_deposit_b().await;
@@ -257,4 +235,19 @@ fn reclaim_after(n: &mut Net, idle_secs: u64) {
         &idle_secs.to_string(),
     );
     hub.restart().unwrap();
+}
+
+/// The amount of the hub's next withdrawal the wallet co-signs (within a minute).
+async fn reclaim_seen(events: &mut tokio::sync::broadcast::Receiver<WalletEvent>) -> Amount {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
+            Ok(Ok(WalletEvent::WithdrawalAgreed {
+                by_hub: true,
+                amount,
+                ..
+            })) => return amount,
+            Ok(Ok(_)) => {}
+            other => panic!("no reclaim seen: {other:?}"),
+        }
+    }
 }

@@ -4,6 +4,8 @@
 //! replays the cursor's height changes nothing twice.
 
 mod collateral;
+#[cfg(test)]
+mod fixtures;
 mod guard;
 mod reclaim;
 mod responder;

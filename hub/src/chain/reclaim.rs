@@ -133,33 +133,10 @@ async fn end(sh: &Shared, job: &CollateralJob, why: &str) -> Result<Option<TxKin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_protocol::{Hash32, Snapshot};
-
-    fn policy() -> CollateralPolicy {
-        CollateralPolicy {
-            threshold: 500,
-            target: 1_000,
-            min_client_deposit: 100,
-            retry_secs: 1,
-            reclaim_threshold: 3_000,
-            reclaim_idle_secs: 60,
-        }
-    }
+    use crate::chain::fixtures::{policy, row as row_at};
 
     fn row(deposit_b: Amount, updated_at: u64) -> ChannelRow {
-        let id = Hash32([1; 32]);
-        ChannelRow {
-            id,
-            client: sluice_protocol::Address([2; 32]),
-            deposit_a: 100,
-            deposit_b,
-            challenge_period: 40,
-            phase: ChannelPhase::Open,
-            snapshot: Snapshot::opening(1, id),
-            pending: None,
-            floor: 0,
-            updated_at,
-        }
+        row_at(100, deposit_b, updated_at)
     }
 
     #[test]
