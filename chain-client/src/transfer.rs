@@ -7,10 +7,12 @@ use sluice_protocol::amount::{self, AmountError};
 use sluice_protocol::{Address, Amount, Hash32, Height, TxKind};
 use std::time::Duration;
 
-/// A send included on chain.
+/// A send included on chain. What the command lines print, so the receiver is its `sl1…` text
+/// here and in the JSON: a person copies it, and a script feeds it back to a command line.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Sent {
     pub tx: Hash32,
+    #[serde(serialize_with = "sluice_protocol::text::address_serde::serialize")]
     pub to: Address,
     pub amount: Amount,
     pub fee: Amount,
@@ -22,7 +24,11 @@ impl std::fmt::Display for Sent {
         write!(
             f,
             "sent {} to {} (fee {}) in {}, block {}",
-            self.amount, self.to, self.fee, self.tx, self.height
+            self.amount,
+            self.to.to_text(),
+            self.fee,
+            self.tx,
+            self.height
         )
     }
 }
@@ -111,6 +117,21 @@ impl TxSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_send_names_its_receiver_as_text() {
+        let sent = Sent {
+            tx: Hash32::default(),
+            to: Address([2; 32]),
+            amount: 5,
+            fee: 1,
+            height: 9,
+        };
+        let text = Address([2; 32]).to_text();
+        assert!(sent.to_string().contains(&format!(" to {text} ")), "{sent}");
+        let json = serde_json::to_value(&sent).unwrap();
+        assert_eq!(json["to"], text);
+    }
 
     #[test]
     fn every_bad_send_is_refused_by_name() {

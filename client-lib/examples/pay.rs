@@ -11,11 +11,10 @@ async fn main() -> Result<(), WalletError> {
         eprintln!("usage: pay DIR NODE HUB HUB_KEY INVOICE");
         std::process::exit(2);
     };
-    let hub_key = hub_key
-        .parse()
-        .map_err(|_| WalletError::Config("HUB_KEY must be 64 hex characters".into()))?;
+    let hub_key = sluice_client::Address::parse_text(hub_key)
+        .map_err(|e| WalletError::Config(format!("HUB_KEY must be the hub's sl1… address: {e}")))?;
     let wallet = Wallet::open(dir.as_ref(), WalletConfig::new(node, hub, hub_key)).await?;
-    println!("wallet {}", wallet.address());
+    println!("wallet {}", wallet.address().to_text());
     wallet.connect().await?;
     if wallet.channels().await?.is_empty() {
         let id = wallet.open_channel(10_000).await?;

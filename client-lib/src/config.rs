@@ -23,7 +23,10 @@ pub struct WalletConfig {
     /// Hub address, `host:port`, `ws://host:port` or `wss://host:port` (TLS; the session lives
     /// at `/ws`).
     pub hub: String,
-    /// The hub's public key; the hub must prove it in its `Challenge`.
+    /// The hub's public key; the hub must prove it in its `Challenge`. Written and read as its
+    /// `sl1…` text (also in `SLUICE_WALLET_HUB_KEY`): a person edits this file, and a typo in
+    /// hex would still name a key, just not the hub's.
+    #[serde(with = "sluice_protocol::text::address_serde")]
     pub hub_key: Address,
     /// Fee paid per chain transaction.
     #[serde(default = "default_fee")]
@@ -173,6 +176,26 @@ mod tests {
         let c = WalletConfig::new("127.0.0.1:1", "127.0.0.1:2", Address([3; 32]));
         c.save(dir.path()).unwrap();
         assert_eq!(WalletConfig::load(dir.path()).unwrap(), c);
+    }
+
+    #[test]
+    fn the_hub_key_is_written_as_text_and_a_typo_in_it_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Address([3; 32]);
+        WalletConfig::new("127.0.0.1:1", "127.0.0.1:2", key)
+            .save(dir.path())
+            .unwrap();
+        let file = dir.path().join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let line = format!("hub_key = \"{}\"", key.to_text());
+        assert!(text.contains(&line), "{text}");
+        let typo = key.to_text().replacen("sl1q", "sl1p", 1);
+        std::fs::write(&file, text.replace(&key.to_text(), &typo)).unwrap();
+        let err = WalletConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("checksum"), "{err}");
+        std::fs::write(&file, text.replace(&key.to_text(), &key.to_string())).unwrap();
+        let err = WalletConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("sl1"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), sluice_client::WalletError> {
 //! use sluice_client::{Wallet, WalletConfig};
-//! let hub_key = "…".parse().map_err(|_| sluice_client::WalletError::Config("hub key".into()))?;
+//! let hub_key = sluice_client::Address::parse_text("sl1…")
+//!     .map_err(|e| sluice_client::WalletError::Config(e.to_string()))?;
 //! let config = WalletConfig::new("127.0.0.1:26657", "127.0.0.1:7000", hub_key);
 //! let wallet = Wallet::open(std::path::Path::new("wallet"), config).await?;
 //! wallet.connect().await?;

@@ -1,4 +1,6 @@
 //! `sluice-hub init --home DIR` writes a key and settings; `sluice-hub run --home DIR` runs it.
+//! Addresses it prints or takes are `sl1…` text (JSON output included): a mistyped one is
+//! refused by its checksum rather than paying a key nobody holds.
 
 use clap::{Parser, Subcommand};
 use sluice_hub::{keyfile, Hub, HubConfig};
@@ -17,7 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Creates HOME with a fresh hub key and a default hub.toml.
+    /// Creates HOME with a fresh hub key and a default hub.toml; prints the hub's address
+    /// (`sl1…`), the `--hub-key` its wallets take.
     Init {
         /// Home directory (default: $SLUICE_HOME/hub, else ~/.sluice/hub).
         #[arg(long, default_value_os_t = sluice_home::dirs::default_home("hub"))]
@@ -34,7 +37,8 @@ enum Cmd {
         /// Home directory (default: $SLUICE_HOME/hub, else ~/.sluice/hub).
         #[arg(long, default_value_os_t = sluice_home::dirs::default_home("hub"))]
         home: PathBuf,
-        /// Machine-readable JSON output.
+        /// Machine-readable JSON output; addresses in it are `sl1…` text, as the arguments take
+        /// them.
         #[arg(long)]
         json: bool,
         #[command(subcommand)]
@@ -54,12 +58,19 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum WalletCmd {
-    /// Print the hub's address (fund it so the hub can put up collateral).
-    Address,
+    /// Print the hub's address, `sl1…` (fund it so the hub can put up collateral).
+    Address {
+        /// Print the hex wire form instead, for what takes hex (the chain's genesis:
+        /// `sluice-node init --fund`). It has no checksum: never type it.
+        #[arg(long)]
+        hex: bool,
+    },
     /// The account's balance on chain.
     Balance,
     /// Send funds from the hub's account to another.
     Send {
+        /// The receiving address, `sl1…`.
+        #[arg(value_parser = sluice_home::cli::parse_address_arg)]
         to: sluice_protocol::Address,
         /// Amount in base units (the fee comes on top).
         amount: sluice_protocol::Amount,
@@ -100,8 +111,18 @@ fn init(
     let key = keyfile::create(&cfg.key_path(&home))?;
     sluice_hub::admin::token::load_or_create(&cfg.admin_token_path(&home))?;
     cfg.write(&home)?;
-    println!("{}", key.address());
+    println!("{}", key.address().to_text());
     Ok(())
+}
+
+/// `wallet address`: the text, or with `--hex` the wire form; JSON holds both.
+fn print_address(address: &sluice_protocol::Address, json: bool, hex: bool) {
+    let text = match hex {
+        true => address.to_string(),
+        false => address.to_text(),
+    };
+    let value = serde_json::json!({ "address": address.to_text(), "hex": address.to_string() });
+    sluice_home::output::print(json, &value, &text);
 }
 
 /// `sluice-hub wallet …`: what the hub's key holds and sends on chain.
@@ -109,12 +130,8 @@ async fn wallet(home: PathBuf, json: bool, cmd: WalletCmd) -> Result<(), CliErro
     let cfg = HubConfig::load(&home)?;
     let key = keyfile::load(&cfg.key_path(&home))?;
     let address = key.address();
-    if let WalletCmd::Address = cmd {
-        sluice_home::output::print(
-            json,
-            &serde_json::json!({ "address": address }),
-            &address.to_string(),
-        );
+    if let WalletCmd::Address { hex } = cmd {
+        print_address(&address, json, hex);
         return Ok(());
     }
     if cfg.chain_rpc.is_empty() {
@@ -122,9 +139,10 @@ async fn wallet(home: PathBuf, json: bool, cmd: WalletCmd) -> Result<(), CliErro
     }
     let client = sluice_chain_client::ChainClient::new(&cfg.chain_rpc);
     match cmd {
-        WalletCmd::Address => {}
+        WalletCmd::Address { .. } => {}
         WalletCmd::Balance => {
             let account = client.account(&address).await?;
+            let address = address.to_text();
             let text = format!("{} (address {address})", account.balance);
             let value = serde_json::json!({ "address": address, "balance": account.balance });
             sluice_home::output::print(json, &value, &text);

@@ -854,7 +854,11 @@ mod tests {
         let emptied = withdraw(&all, Party::B, 150);
         let mut net = f.rec.clone();
         net.close(CHAIN, &a, sign(&f, &all), 20).unwrap();
-        assert_eq!(net.settle(25, |_| None), Ok((0, 150 - 30)), "B bears A's advance");
+        assert_eq!(
+            net.settle(25, |_| None),
+            Ok((0, 150 - 30)),
+            "B bears A's advance"
+        );
         assert_eq!(
             f.rec.withdraw(CHAIN, &a, &sign(&f, &emptied).cosigned),
             Ok((0, 120)),

@@ -27,7 +27,7 @@ fn run_once(what: &str, cmd: &mut Command) -> Result<String, HarnessError> {
 
 fn parse_address(what: &str, text: &str) -> Result<Address, HarnessError> {
     let line = text.lines().last().unwrap_or_default().trim();
-    line.parse()
+    Address::parse_text(line)
         .map_err(|_| HarnessError::Setup(format!("{what} printed no address: {text:?}")))
 }
 
@@ -222,6 +222,7 @@ pub fn start_hub(
     node_rpc: &str,
     store_url: Option<&str>,
     (threshold, target): (u64, u64),
+    reclaim: Option<(u64, u64)>,
 ) -> Result<Process, HarnessError> {
     let mut hub = Process::new(
         "sluice-hub",
@@ -237,6 +238,16 @@ pub fn start_hub(
     );
     hub.set_env("SLUICE_HUB_COLLATERAL__THRESHOLD", &threshold.to_string());
     hub.set_env("SLUICE_HUB_COLLATERAL__TARGET", &target.to_string());
+    if let Some((above, idle_secs)) = reclaim {
+        hub.set_env(
+            "SLUICE_HUB_COLLATERAL__RECLAIM_THRESHOLD",
+            &above.to_string(),
+        );
+        hub.set_env(
+            "SLUICE_HUB_COLLATERAL__RECLAIM_IDLE_SECS",
+            &idle_secs.to_string(),
+        );
+    }
     // Test chains are quick: look at collateral every second rather than every five.
     hub.set_env("SLUICE_HUB_COLLATERAL__RETRY_SECS", "1");
     hub.set_env("SLUICE_HUB_CHAIN_RPC", node_rpc);

@@ -29,6 +29,8 @@ pub struct NetworkOptions {
     pub tower: bool,
     /// Hub collateral policy `(threshold, target)` for every channel opened toward it.
     pub hub_collateral: (u64, u64),
+    /// Hub collateral reclaim `(reclaim_threshold, reclaim_idle_secs)`; `None`: never.
+    pub hub_reclaim: Option<(u64, u64)>,
 }
 
 impl Default for NetworkOptions {
@@ -40,6 +42,7 @@ impl Default for NetworkOptions {
             fund: Vec::new(),
             tower: true,
             hub_collateral: (50_000, 100_000),
+            hub_reclaim: None,
         }
     }
 }
@@ -109,6 +112,7 @@ impl Network {
             node.addr(),
             store_url.as_deref(),
             opts.hub_collateral,
+            opts.hub_reclaim,
         )?;
         let tower = match opts.tower {
             true => Some(daemons::start_tower(
@@ -163,6 +167,7 @@ impl Network {
             self.node.addr(),
             Some(&url),
             self.opts.hub_collateral,
+            self.opts.hub_reclaim,
         )?;
         self.extra_hubs.push(hub);
         Ok(self.extra_hubs.len() - 1)

@@ -78,6 +78,7 @@ fn a_process_that_dies_at_start_is_reported_with_its_log() {
         node.addr(),
         Some("mysql://nowhere/none"),
         (0, 0),
+        None,
     )
     .err();
     let text = err

@@ -48,8 +48,15 @@ fn readme_walkthrough_pays_as_written() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("paid; proof"), "{stdout}");
-    // The tower's fee account: 1,000,000 at genesis and the 5,000 Alice sent it.
-    assert!(stdout.contains("\n1005000 (address "), "{stdout}");
+    // The tower's fee account: 1,000,000 at genesis and the 5,000 Alice sent it, its address
+    // shown as people copy it.
+    assert!(stdout.contains("\n1005000 (address sl1"), "{stdout}");
+    // `decode` of Bob's invoice from Alice's wallet: signed, and payable from her wallet.
+    assert!(stdout.contains("\nsignature:   valid"), "{stdout}");
+    assert!(
+        stdout.contains("\nthis wallet: its hub; its chain"),
+        "{stdout}"
+    );
     // Bob's channel: 1,000 deposited and the 2,500 he was paid. (His background `run` may
     // print after it, as the daemons go.)
     let bob = stdout

@@ -1,4 +1,5 @@
-//! The devnet's story, on a hub backed by Postgres: payments both ways, a stale close by the
+//! The devnet's story, on a hub backed by Postgres: payments both ways, a withdrawal and a
+//! collateral reclaim from an open channel, a stale close by the
 //! hub's operator defeated by the watchtower, settlement paying the honest side in full.
 
 mod common;
@@ -14,5 +15,15 @@ async fn the_devnet_story_holds_on_postgres() {
     n.summary();
     let _net = net.unwrap();
     assert!(n.all_held(), "every check of the story must hold");
-    assert!(n.checks.len() >= 8);
+    assert!(n.checks.len() >= 11);
+    for name in [
+        "withdrawal",
+        "collateral reclaim",
+        "Alice's channel conserved",
+    ] {
+        assert!(
+            n.checks.iter().any(|c| c.name == name),
+            "the story checks {name}"
+        );
+    }
 }

@@ -1,4 +1,6 @@
-//! `sluice-watchtower`: init a home, print the tower's address, or run the daemon.
+//! `sluice-watchtower`: init a home, print the tower's address, or run the daemon. Addresses
+//! it prints or takes are `sl1…` text (JSON output included): a mistyped one is refused by its
+//! checksum rather than paying a key nobody holds.
 
 use clap::{Parser, Subcommand};
 use sluice_watchtower::config::{self, Config};
@@ -21,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Create a home with settings and a fresh key.
+    /// Create a home with settings and a fresh key; prints the tower's address (`sl1…`), the
+    /// key wallets register with (`sluice-wallet watchtower add URL KEY`).
     Init {
         /// Home directory (default: $SLUICE_HOME/watchtower, else ~/.sluice/watchtower).
         #[arg(long, default_value_os_t = sluice_home::dirs::default_home("watchtower"))]
@@ -32,18 +35,25 @@ enum Cmd {
         #[arg(long)]
         node_rpc: Option<String>,
     },
-    /// Print the tower key's address (fund it so the tower can pay challenge fees).
+    /// Print the tower key's address, `sl1…` (fund it so the tower can pay challenge fees).
     Address {
         /// Home directory (default: $SLUICE_HOME/watchtower, else ~/.sluice/watchtower).
         #[arg(long, default_value_os_t = sluice_home::dirs::default_home("watchtower"))]
         home: PathBuf,
+        /// Print the hex wire form instead, for what takes hex (the chain's genesis:
+        /// `sluice-node init --fund`). It has no checksum: never type it.
+        #[arg(long)]
+        hex: bool,
+        /// Machine-readable JSON output (`address` as text, `hex` as the wire form).
+        #[arg(long)]
+        json: bool,
     },
     /// The tower account's balance on chain (it pays the challenge fees).
     Balance {
         /// Home directory (default: $SLUICE_HOME/watchtower, else ~/.sluice/watchtower).
         #[arg(long, default_value_os_t = sluice_home::dirs::default_home("watchtower"))]
         home: PathBuf,
-        /// Machine-readable JSON output.
+        /// Machine-readable JSON output (the address as `sl1…` text).
         #[arg(long)]
         json: bool,
     },
@@ -52,9 +62,11 @@ enum Cmd {
         /// Home directory (default: $SLUICE_HOME/watchtower, else ~/.sluice/watchtower).
         #[arg(long, default_value_os_t = sluice_home::dirs::default_home("watchtower"))]
         home: PathBuf,
-        /// Machine-readable JSON output.
+        /// Machine-readable JSON output (the receiver as `sl1…` text).
         #[arg(long)]
         json: bool,
+        /// The receiving address, `sl1…`.
+        #[arg(value_parser = sluice_home::cli::parse_address_arg)]
         to: sluice_protocol::Address,
         /// Amount in base units (the fee comes on top).
         amount: sluice_protocol::Amount,
@@ -87,15 +99,19 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             node_rpc,
         } => {
             let key = config::init(&home, chain_id, node_rpc.as_deref())?;
-            println!("{}", key.address());
+            println!("{}", key.address().to_text());
         }
-        Cmd::Address { home } => println!("{}", Config::load(&home)?.load_key()?.address()),
+        Cmd::Address { home, hex, json } => {
+            let address = Config::load(&home)?.load_key()?.address();
+            print_address(&address, json, hex);
+        }
         Cmd::Balance { home, json } => {
             let cfg = Config::load(&home)?;
             let address = cfg.load_key()?.address();
             let client = sluice_chain_client::ChainClient::new(&cfg.node_rpc);
             let rt = tokio::runtime::Runtime::new()?;
             let balance = rt.block_on(client.account(&address))?.balance;
+            let address = address.to_text();
             let value = serde_json::json!({ "address": address, "balance": balance });
             sluice_home::output::print(json, &value, &format!("{balance} (address {address})"));
         }
@@ -119,6 +135,16 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// `address`: the text, or with `--hex` the wire form; JSON holds both.
+fn print_address(address: &sluice_protocol::Address, json: bool, hex: bool) {
+    let text = match hex {
+        true => address.to_string(),
+        false => address.to_text(),
+    };
+    let value = serde_json::json!({ "address": address.to_text(), "hex": address.to_string() });
+    sluice_home::output::print(json, &value, &text);
 }
 
 async fn serve(home: PathBuf, cfg: Config) -> Result<(), Box<dyn std::error::Error>> {

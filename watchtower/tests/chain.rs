@@ -59,11 +59,11 @@ async fn net_with(
 ) -> Net {
     let dir = tempfile::tempdir().unwrap();
     let th = tower_home(dir.path());
-    let tower_key: Address = run(Command::new(bin_path("sluice-watchtower").unwrap())
+    // `init` prints the tower's address as a person copies it: `sl1…` text.
+    let printed = run(Command::new(bin_path("sluice-watchtower").unwrap())
         .args(["init", "--chain-id", &CHAIN.to_string(), "--home"])
-        .arg(&th))
-    .parse()
-    .unwrap();
+        .arg(&th));
+    let tower_key = Address::parse_text(&printed).unwrap();
     let ch = TestChannel::random(CHAIN);
     let (funder, traffic) = (Keypair::generate(), Keypair::generate());
     let node_home = dir.path().join("node");
@@ -684,4 +684,54 @@ async fn a_refusal_never_hands_out_the_nonce_of_a_waiting_transaction() {
     assert_eq!(m, n + 1);
     net.client.wait_for_success(&first, T).await.unwrap();
     net.client.wait_for_success(&second, T).await.unwrap();
+}
+
+/// The tower's command line prints and takes addresses as `sl1…` text: `send` to an address
+/// with one character changed is refused by its checksum, as is one in hex, and nothing
+/// reaches the chain; the right text sends, and the JSON names the receiver as text.
+#[tokio::test]
+async fn the_command_line_takes_addresses_as_text_and_refuses_a_typo() {
+    let net = net().await;
+    let tower = |args: &[&str]| {
+        let out = Command::new(bin_path("sluice-watchtower").unwrap())
+            .args(args)
+            .arg("--home")
+            .arg(tower_home(net.dir.path()))
+            .env("SLUICE_TOWER_NODE_RPC", net.client.url())
+            .output()
+            .unwrap();
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap().trim().to_string();
+        (out.status.success(), text(out.stdout), text(out.stderr))
+    };
+    let (ok, text, _) = tower(&["address"]);
+    assert!(ok && text == net.tower_key.to_text(), "{text}");
+    let (ok, text, _) = tower(&["address", "--hex"]);
+    assert!(ok && text == net.tower_key.to_string(), "{text}");
+    let (ok, text, err) = tower(&["balance"]);
+    let shown = format!("(address {})", net.tower_key.to_text());
+    assert!(ok && text.ends_with(&shown), "{text}{err}");
+
+    let to = Keypair::generate().address();
+    let before = net.client.account(&net.tower_key).await.unwrap();
+    let typo = one_character_changed(&to.to_text());
+    let (ok, _, err) = tower(&["send", &typo, "500"]);
+    assert!(!ok && err.contains("checksum"), "{err}");
+    let (ok, _, err) = tower(&["send", &to.to_string(), "500"]);
+    assert!(!ok && err.contains("hex has no checksum"), "{err}");
+    let after = net.client.account(&net.tower_key).await.unwrap();
+    assert_eq!(after, before, "nothing was submitted");
+
+    let (ok, out, err) = tower(&["send", "--json", &to.to_text(), "500"]);
+    assert!(ok, "{err}");
+    let sent: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(sent["to"], to.to_text());
+    assert_eq!(net.client.account(&to).await.unwrap().balance, 500);
+}
+
+/// `text` with its 10th character swapped for another of the bech32 alphabet.
+fn one_character_changed(text: &str) -> String {
+    let mut s = text.to_string();
+    let swap = if &s[9..10] == "q" { "p" } else { "q" };
+    s.replace_range(9..10, swap);
+    s
 }

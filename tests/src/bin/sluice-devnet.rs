@@ -66,7 +66,7 @@ async fn keep_running(net: &sluice_tests::harness::Network, scratch: &std::path:
         "      --node {} --hub {} --hub-key {}",
         net.node.addr(),
         net.hub.addr(),
-        net.hub_key
+        net.hub_key.to_text()
     );
     println!(
         "  (Alice's wallet, funded at genesis, is in {})",

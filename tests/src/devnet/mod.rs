@@ -1,6 +1,7 @@
 //! `sluice-devnet`: the whole product on one machine, told as a story. A dev chain, a hub on
 //! SQLite and a watchtower start as real processes; Alice and Bob open channels and pay each
-//! other; then Bob goes offline and the hub's operator turns dishonest, closing Bob's channel
+//! other; Alice takes money out of her open channel and the hub takes back the collateral that
+//! sits idle in it; then Bob goes offline and the hub's operator turns dishonest, closing Bob's channel
 //! with an old state. Bob's watchtower challenges, and settlement pays Bob in full.
 
 mod narrator;
@@ -16,9 +17,14 @@ use sluice_protocol::{Amount, TxKind};
 use steps::Person;
 
 /// How many steps the story has (for the progress display).
-pub const STEPS: usize = 8;
+pub const STEPS: usize = 9;
 const DEPOSIT: Amount = 100_000;
 const GENESIS_FUNDS: Amount = 1_000_000;
+/// The hub reclaims its side of a channel above this once idle for [`RECLAIM_IDLE_SECS`].
+const RECLAIM_ABOVE: Amount = 120_000;
+const RECLAIM_IDLE_SECS: u64 = 2;
+/// What Alice takes out of her open channel.
+const WITHDRAWAL: Amount = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevnetError {
@@ -57,6 +63,7 @@ pub async fn run(
             (bob_key.address(), GENESIS_FUNDS),
         ],
         hub_store,
+        hub_reclaim: Some((RECLAIM_ABOVE, RECLAIM_IDLE_SECS)),
         ..NetworkOptions::default()
     };
     let mut net = Network::start(opts)?;
@@ -72,7 +79,7 @@ async fn play(n: &mut Narrator, scratch: &std::path::Path, net: &mut Network) ->
     n.say(&format!(
         "hub          ws://{}/ws (key {})",
         net.hub.addr(),
-        net.hub_key
+        net.hub_key.to_text()
     ));
     if let Some(t) = &net.tower {
         n.say(&format!("watchtower   {}", t.url()));
@@ -112,6 +119,8 @@ async fn play(n: &mut Narrator, scratch: &std::path::Path, net: &mut Network) ->
         bob_due == DEPOSIT + 50_000 - 5_000 - fee,
         format!("Bob has {DEPOSIT} + 50000 − 5000 − {fee} (hub fee) = {bob_due}"),
     );
+
+    money_out(n, &alice).await?;
 
     n.step("Bob goes offline; the hub's operator turns dishonest and closes with the old state");
     let newest = bob.snapshot().await?;
@@ -162,11 +171,50 @@ async fn play(n: &mut Narrator, scratch: &std::path::Path, net: &mut Network) ->
     n.step("The hub comes back; Alice closes her channel cooperatively");
     net.hub.restart()?;
     let alice_due = alice.balance().await?;
-    let (to_alice, _) = alice.close_cooperatively().await?;
+    let (to_alice, to_hub) = alice.close_cooperatively().await?;
     n.check(
         "cooperative close",
         to_alice == alice_due,
         format!("Alice got {to_alice}, her channel balance was {alice_due}"),
+    );
+    let rec = steps::record(net, &alice.channel).await?;
+    let out = to_alice + to_hub + rec.withdrawn.a + rec.withdrawn.b;
+    n.check(
+        "Alice's channel conserved",
+        out == rec.deposit_a + rec.deposit_b,
+        format!(
+            "payouts {to_alice} + {to_hub} and withdrawals {} + {} = deposits {} + {}",
+            rec.withdrawn.a, rec.withdrawn.b, rec.deposit_a, rec.deposit_b
+        ),
+    );
+    Ok(())
+}
+
+/// Money out of an open channel: Alice withdraws, and the hub reclaims its collateral that sits
+/// idle above the threshold in her channel (she paid more than she received).
+async fn money_out(n: &mut Narrator, alice: &Person) -> Result<()> {
+    n.step(&format!(
+        "Alice takes {WITHDRAWAL} out of her open channel; the hub takes back idle collateral"
+    ));
+    let (before, account) = (alice.balance().await?, alice.account().await?);
+    let w = alice.wallet.withdraw(&alice.channel, WITHDRAWAL).await?;
+    let after = alice.account().await?;
+    n.check(
+        "withdrawal",
+        w.balance_left == before - WITHDRAWAL && after + 1 == account + WITHDRAWAL,
+        format!(
+            "channel {before} → {}, account {account} → {after} (fee 1), channel still open",
+            w.balance_left
+        ),
+    );
+    let (reclaimed, hub_side) = steps::wait_for_reclaim(alice).await?;
+    n.check(
+        "collateral reclaim",
+        hub_side == NetworkOptions::default().hub_collateral.1,
+        format!(
+            "the hub withdrew {reclaimed} idle for {RECLAIM_IDLE_SECS} s above {RECLAIM_ABOVE}; \
+             its side is back to {hub_side}"
+        ),
     );
     Ok(())
 }

@@ -4,7 +4,7 @@ use super::{DevnetError, Narrator, Result};
 use crate::harness::{advance_to, Network};
 use sluice_chain_client::{ChainClient, TxSender};
 use sluice_client::{Wallet, WalletConfig};
-use sluice_protocol::onchain::{ChannelStatus, EventKind};
+use sluice_protocol::onchain::{ChannelRecord, ChannelStatus, EventKind};
 use sluice_protocol::rpc::EventFilter;
 use sluice_protocol::{sha256, Amount, Hash32, Height, Snapshot, TxKind};
 use std::path::Path;
@@ -196,4 +196,32 @@ pub async fn settle(sender: &TxSender, channel: &Hash32) -> Result<(Amount, Amou
             "channel did not settle: {other:?}"
         ))),
     }
+}
+
+/// The chain's record of `channel`.
+pub async fn record(net: &Network, channel: &Hash32) -> Result<ChannelRecord> {
+    ChainClient::new(net.node.addr())
+        .channel(channel)
+        .await?
+        .ok_or_else(|| DevnetError::Story("channel vanished".into()))
+}
+
+/// Waits until the chain paid the hub a reclaim from `p`'s channel; returns what it withdrew
+/// and the hub's side left.
+pub async fn wait_for_reclaim(p: &Person) -> Result<(Amount, Amount)> {
+    poll("the hub's reclaim", async || {
+        let Some(rec) = p.chain.channel(&p.channel).await? else {
+            return Ok(None);
+        };
+        if rec.withdrawn.b == 0 {
+            return Ok(None);
+        }
+        let info = p.wallet.channels().await?;
+        let hub_side = info
+            .iter()
+            .find(|c| c.id == p.channel)
+            .map(|c| c.hub_balance);
+        Ok(hub_side.map(|h| (rec.withdrawn.b, h)))
+    })
+    .await
 }

@@ -1,10 +1,15 @@
 //! Command-line arguments.
 
 use clap::{Args, Parser, Subcommand};
+use sluice_home::cli::parse_address_arg;
 use sluice_protocol::{Address, Amount, Hash32};
 use std::path::PathBuf;
 
 /// A Sluice wallet: channels with a hub, invoices, payments.
+///
+/// Addresses are checksummed `sl1…` text, in arguments, in what is printed (JSON included) and
+/// in `wallet.toml`: a mistyped address is refused by its checksum instead of paying a key
+/// nobody holds. Hex, which has no checksum, is refused.
 #[derive(Debug, Parser)]
 #[command(name = "sluice-wallet", version)]
 pub struct Cli {
@@ -35,14 +40,15 @@ pub struct Global {
     /// Hub address (overrides the config).
     #[arg(long, global = true)]
     pub hub: Option<String>,
-    /// Hub public key (overrides the config).
-    #[arg(long, global = true)]
+    /// Hub public key, `sl1…` (overrides the config).
+    #[arg(long, global = true, value_parser = parse_address_arg)]
     pub hub_key: Option<Address>,
     /// PEM file of a CA to trust for a `wss://` hub and an `https://` node, besides the webpki
     /// roots (overrides the config's `ca_file`).
     #[arg(long, global = true)]
     pub ca_file: Option<String>,
-    /// Machine-readable JSON output.
+    /// Machine-readable JSON output, one object per line; addresses in it are `sl1…` text, as
+    /// the arguments take them.
     #[arg(long, global = true)]
     pub json: bool,
 }
@@ -52,8 +58,13 @@ pub struct Global {
 pub enum Command {
     /// Create the wallet key and config (needs --node, --hub and --hub-key).
     Init,
-    /// Show this wallet's address.
-    Address,
+    /// Show this wallet's address (`sl1…`).
+    Address {
+        /// Print the hex wire form instead, for what takes hex (the chain's genesis:
+        /// `sluice-node init --fund`). It has no checksum: never type it.
+        #[arg(long)]
+        hex: bool,
+    },
     /// On-chain and channel balances.
     Balance,
     /// Open a channel with the hub.
@@ -63,6 +74,14 @@ pub enum Command {
     },
     /// Top up a channel.
     Deposit {
+        /// Channel id.
+        channel: Hash32,
+        /// Amount in base units.
+        amount: Amount,
+    },
+    /// Take part of a channel's balance out to the wallet's account, keeping the channel open
+    /// (co-signed with the hub, then paid on chain; the fee comes from the account).
+    Withdraw {
         /// Channel id.
         channel: Hash32,
         /// Amount in base units.
@@ -78,6 +97,17 @@ pub enum Command {
         /// Validity in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
+        /// Also print the payment URI as a QR code for a phone to scan (drawn for a dark
+        /// terminal; with --json, the drawing is the `qr` field).
+        #[arg(long)]
+        qr: bool,
+    },
+    /// Show every field of an invoice (a `slinv1…` string or a `sluice:` URI), whether its
+    /// payee signed it and, given a wallet config, whether this wallet could pay it. Needs no
+    /// node or hub; a string with a wrong checksum or prefix is refused.
+    Decode {
+        /// The invoice or payment URI.
+        invoice: String,
     },
     /// Pay an invoice; prints the secret (proof of payment).
     Pay {
@@ -106,7 +136,8 @@ pub enum Command {
     },
     /// Send funds from the wallet's account on chain (not through a channel).
     Send {
-        /// The receiving address.
+        /// The receiving address, `sl1…`.
+        #[arg(value_parser = parse_address_arg)]
         to: Address,
         /// Amount in base units (the fee comes on top).
         amount: Amount,
@@ -129,7 +160,8 @@ pub enum TowerCommand {
     Add {
         /// Tower URL, e.g. 127.0.0.1:7100.
         url: String,
-        /// Tower public key.
+        /// Tower public key, `sl1…` (what `sluice-watchtower address` prints).
+        #[arg(value_parser = parse_address_arg)]
         key: Address,
     },
     /// List towers and their receipts.

@@ -1,31 +1,27 @@
-//! One function per command; each prints readable text or JSON.
+//! One function per command; each prints readable text or JSON. Addresses are printed as
+//! their `sl1…` text in both: JSON output is read by people too, and by scripts that pass what
+//! it holds back to these commands, whose arguments take that text.
 
 use crate::cli::{Cli, Command, Global, TowerCommand};
+use crate::error::Result;
+use crate::invoices;
 use serde_json::json;
 use sluice_client::config::KEY_FILE;
-use sluice_client::store::PaymentRow;
+use sluice_client::store::{PaymentRow, TowerRow};
 use sluice_client::{keyfile, Wallet, WalletConfig, WalletError};
 use std::time::Duration;
-
-type Result<T> = std::result::Result<T, WalletError>;
 
 /// Runs one command.
 pub async fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Init => init(g),
-        Command::Address => {
-            let key = keyfile::load(&g.dir.join(KEY_FILE))?;
-            out(
-                g,
-                json!({ "address": key.address() }),
-                &key.address().to_string(),
-            );
-            Ok(())
-        }
+        Command::Address { hex } => address(g, hex),
+        Command::Decode { invoice } => invoices::decode(g, &invoice).await,
         Command::Watchtower(TowerCommand::Add { url, key }) => {
             let w = open(g).await?;
             w.add_watchtower(&url, &key).await?;
+            let key = key.to_text();
             out(
                 g,
                 json!({ "added": key, "url": url }),
@@ -37,14 +33,41 @@ pub async fn run(cli: Cli) -> Result<()> {
             let towers = open(g).await?.watchtowers().await?;
             let text = towers
                 .iter()
-                .map(|t| format!("{} {} ({} receipts)", t.address, t.url, t.receipts.len()))
+                .map(|t| {
+                    let key = t.address.to_text();
+                    format!("{key} {} ({} receipts)", t.url, t.receipts.len())
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
-            out(g, json!(towers), &text);
+            out(g, towers_json(&towers), &text);
             Ok(())
         }
         other => wallet_command(g, other).await,
     }
+}
+
+/// `address`: the `sl1…` text, or with `--hex` the wire form for what takes only hex.
+fn address(g: &Global, hex: bool) -> Result<()> {
+    let a = keyfile::load(&g.dir.join(KEY_FILE))?.address();
+    let text = match hex {
+        true => a.to_string(),
+        false => a.to_text(),
+    };
+    out(
+        g,
+        json!({ "address": a.to_text(), "hex": a.to_string() }),
+        &text,
+    );
+    Ok(())
+}
+
+/// The towers as JSON, each tower's key as text; its receipts stay as the tower signed them.
+fn towers_json(towers: &[TowerRow]) -> serde_json::Value {
+    let rows: Vec<_> = towers
+        .iter()
+        .map(|t| json!({ "address": t.address.to_text(), "url": t.url, "receipts": t.receipts }))
+        .collect();
+    json!(rows)
 }
 
 async fn wallet_command(g: &Global, cmd: Command) -> Result<()> {
@@ -73,11 +96,16 @@ async fn wallet_command(g: &Global, cmd: Command) -> Result<()> {
                 "deposited",
             );
         }
-        Command::Invoice { amount, memo, ttl } => {
+        Command::Invoice {
+            amount,
+            memo,
+            ttl,
+            qr,
+        } => {
             let inv = w
                 .create_invoice(amount, &memo, Duration::from_secs(ttl))
                 .await?;
-            out(g, json!(inv), &inv.invoice);
+            invoice(g, &inv, qr)?;
         }
         Command::Pay { invoice, max_fee } => {
             w.check_invoice(&invoice)?;
@@ -92,6 +120,15 @@ async fn wallet_command(g: &Global, cmd: Command) -> Result<()> {
                 json!({ "secret": secret, "fee": fee }),
                 &format!("paid; proof {secret}"),
             );
+        }
+        Command::Withdraw { channel, amount } => {
+            w.connect().await?;
+            let done = w.withdraw(&channel, amount).await?;
+            let text = format!(
+                "withdrew {} in {} (block {}); {} left in the channel",
+                done.amount, done.tx, done.height, done.balance_left
+            );
+            out(g, json!(done), &text);
         }
         Command::Payments => {
             let rows = w.payments().await?;
@@ -125,8 +162,31 @@ async fn wallet_command(g: &Global, cmd: Command) -> Result<()> {
             out(g, json!(s), &s.to_string());
         }
         Command::Run { for_secs } => run_online(g, &w, for_secs).await?,
-        Command::Init | Command::Address | Command::Watchtower(_) => {}
+        Command::Init
+        | Command::Address { .. }
+        | Command::Decode { .. }
+        | Command::Watchtower(_) => {}
     }
+    Ok(())
+}
+
+/// Prints a new invoice: the string (and its QR code with `qr`), or JSON with its URI.
+fn invoice(g: &Global, inv: &sluice_client::CreatedInvoice, qr: bool) -> Result<()> {
+    let qr = match qr {
+        true => Some(invoices::qr_block(&inv.invoice)?),
+        false => None,
+    };
+    let mut value = json!({
+        "invoice": inv.invoice,
+        "hashlock": inv.hashlock,
+        "uri": invoices::uri(&inv.invoice)?,
+    });
+    let mut text = inv.invoice.clone();
+    if let Some(block) = qr {
+        text = format!("{text}\n{block}");
+        value["qr"] = json!(block);
+    }
+    out(g, value, &text);
     Ok(())
 }
 
@@ -174,8 +234,9 @@ fn describe(p: &PaymentRow) -> String {
 fn init(g: &Global) -> Result<()> {
     let (Some(node), Some(hub), Some(hub_key)) = (&g.node, &g.hub, g.hub_key) else {
         return Err(WalletError::Config(
-            "init needs --node HOST:PORT --hub HOST:PORT --hub-key HEX".into(),
-        ));
+            "init needs --node HOST:PORT --hub HOST:PORT --hub-key sl1…".into(),
+        )
+        .into());
     };
     std::fs::create_dir_all(&g.dir).map_err(|source| WalletError::Io {
         what: format!("create {}", g.dir.display()),
@@ -185,12 +246,9 @@ fn init(g: &Global) -> Result<()> {
     let mut config = WalletConfig::new(node.clone(), hub.clone(), hub_key);
     config.ca_file = g.ca_file.clone();
     config.save(&g.dir)?;
-    let text = format!(
-        "wallet ready in {}; address {}",
-        g.dir.display(),
-        key.address()
-    );
-    out(g, json!({ "address": key.address(), "dir": g.dir }), &text);
+    let address = key.address().to_text();
+    let text = format!("wallet ready in {}; address {address}", g.dir.display());
+    out(g, json!({ "address": address, "dir": g.dir }), &text);
     Ok(())
 }
 
@@ -210,9 +268,10 @@ async fn open(g: &Global) -> Result<Wallet> {
     if let Some(ca) = &g.ca_file {
         config.ca_file = Some(ca.clone());
     }
-    Wallet::open(&g.dir, config).await
+    Ok(Wallet::open(&g.dir, config).await?)
 }
 
-fn out(g: &Global, value: serde_json::Value, text: &str) {
+/// Prints `value` with `--json`, else `text`.
+pub fn out(g: &Global, value: serde_json::Value, text: &str) {
     sluice_home::output::print(g.json, &value, text)
 }

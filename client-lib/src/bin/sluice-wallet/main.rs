@@ -2,6 +2,8 @@
 
 mod cli;
 mod commands;
+mod error;
+mod invoices;
 
 use clap::Parser;
 
