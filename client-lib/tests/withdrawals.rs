@@ -126,13 +126,7 @@ async fn a_withdrawal_is_paid_once_and_a_stale_close_cannot_undo_it() {
 /// balance on chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_collateral_is_reclaimed_while_payments_still_route() {
-    let mut n = net::start(2, false).await;
-    reclaim_after(&mut n, 1);
-    let (a, ca, b, cb) = net::pair(&n).await;
-    net::collateral(&a, &ca).await;
-    let mut events = a.subscribe();
-    // A pays B 60,000: the hub's side of A's channel goes to 100,000 + 60,000.
-    net::pay(&a, &b, 60_000).await.unwrap();
+    let (n, a, ca, b, cb, mut events) = reclaim_scene().await;
     // Payments from B to A (each uses the hub's side of A's channel) keep coming meanwhile.
     let paying = async {
         let mut outcomes = Vec::new();
@@ -186,12 +180,7 @@ async fn idle_collateral_is_reclaimed_while_payments_still_route() {
 /// restart the persisted job finishes it, and the chain pays the hub exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_killed_mid_reclaim_finishes_it_once_after_restart() {
-    let mut n = net::start(2, false).await;
-    reclaim_after(&mut n, 1);
-    let (a, ca, b, cb) = net::pair(&n).await;
-    net::collateral(&a, &ca).await;
-    let mut events = a.subscribe();
-    net::pay(&a, &b, 60_000).await.unwrap();
+    let (mut n, a, ca, _b, cb, mut events) = reclaim_scene().await;
     let chain = n.chain();
     let hub_deposit_b = async || chain.channel(&cb).await.unwrap().unwrap().deposit_b;
     let amount = reclaim_seen(&mut events).await;
@@ -223,6 +212,26 @@ async fn a_hub_killed_mid_reclaim_finishes_it_once_after_restart() {
         amount,
         "one withdrawal co-signed"
     );
+}
+
+/// Two wallets with funded channels on a hub that reclaims above 150,000 on its side (target
+/// 100,000) once idle for a second; A has paid B 60,000, so the hub's side of A's channel is
+/// 160,000. Returns A's events from before that payment on.
+async fn reclaim_scene() -> (
+    Net,
+    sluice_client::Wallet,
+    sluice_protocol::Hash32,
+    sluice_client::Wallet,
+    sluice_protocol::Hash32,
+    tokio::sync::broadcast::Receiver<WalletEvent>,
+) {
+    let mut n = net::start(2, false).await;
+    reclaim_after(&mut n, 1);
+    let (a, ca, b, cb) = net::pair(&n).await;
+    net::collateral(&a, &ca).await;
+    let events = a.subscribe();
+    net::pay(&a, &b, 60_000).await.unwrap();
+    (n, a, ca, b, cb, events)
 }
 
 /// Restarts the hub with reclaim on: above 150,000 on its side (target 100,000), idle for

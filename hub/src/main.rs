@@ -115,23 +115,13 @@ fn init(
     Ok(())
 }
 
-/// `wallet address`: the text, or with `--hex` the wire form; JSON holds both.
-fn print_address(address: &sluice_protocol::Address, json: bool, hex: bool) {
-    let text = match hex {
-        true => address.to_string(),
-        false => address.to_text(),
-    };
-    let value = serde_json::json!({ "address": address.to_text(), "hex": address.to_string() });
-    sluice_home::output::print(json, &value, &text);
-}
-
 /// `sluice-hub wallet …`: what the hub's key holds and sends on chain.
 async fn wallet(home: PathBuf, json: bool, cmd: WalletCmd) -> Result<(), CliError> {
     let cfg = HubConfig::load(&home)?;
     let key = keyfile::load(&cfg.key_path(&home))?;
     let address = key.address();
     if let WalletCmd::Address { hex } = cmd {
-        print_address(&address, json, hex);
+        sluice_home::output::print_address(json, &address, hex);
         return Ok(());
     }
     if cfg.chain_rpc.is_empty() {

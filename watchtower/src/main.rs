@@ -103,7 +103,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Cmd::Address { home, hex, json } => {
             let address = Config::load(&home)?.load_key()?.address();
-            print_address(&address, json, hex);
+            sluice_home::output::print_address(json, &address, hex);
         }
         Cmd::Balance { home, json } => {
             let cfg = Config::load(&home)?;
@@ -135,16 +135,6 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-/// `address`: the text, or with `--hex` the wire form; JSON holds both.
-fn print_address(address: &sluice_protocol::Address, json: bool, hex: bool) {
-    let text = match hex {
-        true => address.to_string(),
-        false => address.to_text(),
-    };
-    let value = serde_json::json!({ "address": address.to_text(), "hex": address.to_string() });
-    sluice_home::output::print(json, &value, &text);
 }
 
 async fn serve(home: PathBuf, cfg: Config) -> Result<(), Box<dyn std::error::Error>> {

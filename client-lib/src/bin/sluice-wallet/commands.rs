@@ -49,15 +49,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 /// `address`: the `sl1…` text, or with `--hex` the wire form for what takes only hex.
 fn address(g: &Global, hex: bool) -> Result<()> {
     let a = keyfile::load(&g.dir.join(KEY_FILE))?.address();
-    let text = match hex {
-        true => a.to_string(),
-        false => a.to_text(),
-    };
-    out(
-        g,
-        json!({ "address": a.to_text(), "hex": a.to_string() }),
-        &text,
-    );
+    sluice_home::output::print_address(g.json, &a, hex);
     Ok(())
 }
 
