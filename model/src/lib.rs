@@ -2,9 +2,10 @@
 //! `sluice_protocol::session::ChannelSession`, against the rule of DESIGN.md §4 ("Versions"):
 //! a party never signs two states at one version, a rejected or unanswered proposal burns its
 //! version, and a party that signed a `Finalize` signs nothing else; withdrawals the chain paid
-//! early (even from a state a party holds only in doubt) are netted out at settlement. The rule exists so that
-//! nobody can be robbed: whatever co-signed state the peer enforces on chain, the honest party
-//! gets at least what its latest co-signed state gives it, less its own locks still in doubt.
+//! early (even from a state a party holds only in doubt) are netted out at settlement. The rule
+//! exists so that nobody can be robbed: whatever co-signed state the peer enforces on chain, the
+//! honest party gets at least what its latest co-signed state gives it (withdrawals included),
+//! less its own locks still in doubt.
 //!
 //! The check drives the real machine, not a copy: an honest A (driven as the driving contract
 //! says, crashing and restarting from its store), a B that is either the same honest machine
