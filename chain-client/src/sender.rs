@@ -66,13 +66,16 @@ impl TxSender {
             .client
             .submit(&self.sign(nonce, kind.clone(), fee))
             .await;
-        if result.is_err() {
-            // The key may have sent elsewhere (another copy of the wallet, a tool): once, take
-            // the chain's count and try again if it differs from the one used.
-            let fresh = self.account_nonce().await?;
-            if fresh != nonce {
-                nonce = fresh;
-                result = self.client.submit(&self.sign(nonce, kind, fee)).await;
+        if is_rejection(&result) {
+            // The node refused it, so nothing was accepted: the key may have sent elsewhere
+            // (another copy of the wallet, a tool). Once, take the chain's count and try again
+            // if it differs from the one used. Not after a lost answer: that transaction may
+            // be in, and sending it again at the next nonce would send it twice.
+            if let Ok(fresh) = self.account_nonce().await {
+                if fresh != nonce {
+                    nonce = fresh;
+                    result = self.client.submit(&self.sign(nonce, kind, fee)).await;
+                }
             }
         }
         match result {
@@ -118,4 +121,9 @@ impl TxSender {
         let id = self.submit(kind).await?;
         self.client.wait_for_success(&id, timeout).await
     }
+}
+
+/// Whether the node answered the submission with a refusal of the transaction itself.
+fn is_rejection<T>(result: &Result<T, ClientError>) -> bool {
+    matches!(result, Err(ClientError::Rpc(e)) if e.code == sluice_protocol::rpc::code::TX_REJECTED)
 }

@@ -12,27 +12,36 @@ use crate::session::vet::registered_at;
 use crate::store::{ChannelRow, ChannelStatus};
 use sluice_protocol::onchain::ChannelStatus as OnChain;
 use sluice_protocol::session::{must_force_close, must_register};
-use sluice_protocol::{Height, Lock};
+use sluice_protocol::{Amount, Hash32, Height, Lock};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 const EVERY: Duration = Duration::from_secs(1);
 
+/// Per channel, the withdrawn total of ours already seen paid (or submitted) by this guard, so
+/// the chain is asked again only once a newer withdrawal is co-signed.
+type Settled = HashMap<Hash32, Amount>;
+
 /// Runs forever.
 pub(crate) async fn run(core: Arc<Core>) {
+    let mut paid = Settled::new();
     loop {
-        if let Err(e) = check(&core).await {
+        if let Err(e) = check(&core, &mut paid).await {
             tracing::warn!(error = %e, "unlock guard check failed");
         }
         tokio::time::sleep(EVERY).await;
     }
 }
 
-async fn check(core: &Core) -> crate::error::Result<()> {
+async fn check(core: &Core, paid: &mut Settled) -> crate::error::Result<()> {
     let height: Height = core.chain.chain_info().await?.height;
     for ch in core.store.channels().await? {
         match ch.status {
-            ChannelStatus::Open | ChannelStatus::Final => guard_open(core, &ch, height).await?,
+            ChannelStatus::Open | ChannelStatus::Final => {
+                pay_withdrawal(core, &ch, paid).await?;
+                guard_open(core, &ch, height).await?
+            }
             ChannelStatus::Closing => guard_closing(core, &ch, height).await?,
             _ => {}
         }
@@ -40,10 +49,21 @@ async fn check(core: &Core) -> crate::error::Result<()> {
     Ok(())
 }
 
-async fn guard_open(core: &Core, ch: &ChannelRow, height: Height) -> crate::error::Result<()> {
-    if ch.snapshot.state().withdrawn_a > 0 {
+/// Submits a co-signed withdrawal of ours the chain has not paid (a crash in between).
+async fn pay_withdrawal(
+    core: &Core,
+    ch: &ChannelRow,
+    paid: &mut Settled,
+) -> crate::error::Result<()> {
+    let ours = ch.snapshot.state().withdrawn_a;
+    if ours > paid.get(&ch.id).copied().unwrap_or(0) {
         crate::withdraw::submit(core, ch).await?;
+        paid.insert(ch.id, ours);
     }
+    Ok(())
+}
+
+async fn guard_open(core: &Core, ch: &ChannelRow, height: Height) -> crate::error::Result<()> {
     let margin = core.config.unlock_margin;
     let mut close = false;
     for lock in ch.snapshot.locks.iter().filter(|l| near(l, height, margin)) {

@@ -49,6 +49,20 @@ async fn a_withdrawal_is_paid_once_and_a_stale_close_cannot_undo_it() {
     assert_eq!(unchanged, before_state, "nothing was signed");
     assert_eq!(n.chain().account(&me).await.unwrap().nonce, nonce);
 
+    // F12: the hub's collateral is in, so the client's stake stays (1,000 by default).
+    let stake = a.withdraw(&ca, DEPOSIT - 999).await;
+    assert!(
+        stake
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("at stake")),
+        "{stake:?}"
+    );
+    assert_eq!(
+        n.chain().account(&me).await.unwrap().nonce,
+        nonce,
+        "nothing sent"
+    );
+
     let mut events = a.subscribe();
     let w = a.withdraw(&ca, 30_000).await.unwrap();
     assert_eq!((w.amount, w.balance_left), (30_000, DEPOSIT - 30_000));

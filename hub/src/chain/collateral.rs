@@ -38,6 +38,15 @@ pub fn owed(row: &ChannelRow, p: &CollateralPolicy) -> Option<Amount> {
     (served && hub_side < p.threshold).then(|| p.target.saturating_sub(hub_side))
 }
 
+/// Whether the client may withdraw `amount` from `row`: not below the minimum stake while the
+/// hub has collateral in the channel, or a client could open with the minimum, get the hub's
+/// `target` deposited, and withdraw its own stake, freezing the hub's capital for free (F12).
+pub fn keeps_stake(row: &ChannelRow, amount: Amount, p: &CollateralPolicy) -> bool {
+    let withdrawn = row.snapshot.state().withdrawn_a.saturating_add(amount);
+    let stake = row.deposit_a.saturating_sub(withdrawn);
+    row.deposit_b == 0 || stake >= p.min_client_deposit
+}
+
 async fn tick(sh: &Arc<Shared>) -> Result<(), StoreError> {
     let p = &sh.cfg.collateral;
     let now = crate::store::now_secs();
@@ -204,6 +213,16 @@ mod tests {
             ..policy()
         };
         assert_eq!(owed(&row(0, 0), &zero_min), None, "never for nothing");
+    }
+
+    #[test]
+    fn a_client_keeps_its_stake_while_the_hub_has_collateral_in() {
+        assert!(
+            keeps_stake(&row(1_000, 0), 1_000, &policy()),
+            "no collateral yet"
+        );
+        assert!(keeps_stake(&row(1_000, 1_000), 900, &policy()));
+        assert!(!keeps_stake(&row(1_000, 1_000), 901, &policy()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Events are applied with the persisted cursor; every write is idempotent, so a restart that
 //! replays the cursor's height changes nothing twice.
 
-mod collateral;
+pub(crate) mod collateral;
 #[cfg(test)]
 mod fixtures;
 mod guard;

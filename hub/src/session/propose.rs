@@ -260,9 +260,19 @@ async fn plan(
                 )),
             }
         }
-        // A client's withdrawal takes only its own balance (the update rules see to it); the
-        // client sends the on-chain transaction, and settlement pays it if it never does.
-        Change::Finalize | Change::Bump | Change::Withdraw { .. } => Ok((vec![], After::Nothing)),
+        // A client's withdrawal takes only its own balance (the update rules see to it), and
+        // not the stake the hub's collateral is there for (F12); the client sends the on-chain
+        // transaction, and settlement pays it if it never does.
+        Change::Withdraw { amount, .. } => {
+            let policy = &sh.cfg.collateral;
+            match crate::chain::collateral::keeps_stake(row, *amount, policy) {
+                true => Ok((vec![], After::Nothing)),
+                false => Err(Refusal::StakeBelowMinimum {
+                    min: policy.min_client_deposit,
+                }),
+            }
+        }
+        Change::Finalize | Change::Bump => Ok((vec![], After::Nothing)),
     }
 }
 

@@ -39,6 +39,8 @@ pub enum Refusal {
     StaleHeight(#[from] crate::shared::StaleHeight),
     #[error("the hub is shutting down and takes no new payment; retry once it is back")]
     Draining,
+    #[error("a withdrawal may leave no less than {min} at stake while the hub's collateral is in the channel; close it to take everything")]
+    StakeBelowMinimum { min: sluice_protocol::Amount },
     #[error("hub store: {0}")]
     Store(String),
 }
@@ -53,7 +55,10 @@ impl Refusal {
             | Refusal::StaleHeight(_)
             | Refusal::Draining => ErrorCode::Busy,
             Refusal::UnknownChannel(_) => ErrorCode::UnknownChannel,
-            Refusal::NotOpen | Refusal::Update(_) | Refusal::NoInvoice => ErrorCode::InvalidUpdate,
+            Refusal::NotOpen
+            | Refusal::Update(_)
+            | Refusal::NoInvoice
+            | Refusal::StakeBelowMinimum { .. } => ErrorCode::InvalidUpdate,
             Refusal::Session(r) => r.code(),
             Refusal::Plan(_)
             | Refusal::PaymentFailed
