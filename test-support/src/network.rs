@@ -141,6 +141,11 @@ impl Network {
         self.hub_store_url.as_deref()
     }
 
+    /// The throwaway Postgres server the hub's store is on, if it is.
+    pub fn postgres(&mut self) -> Option<&mut TempPostgres> {
+        self._postgres.as_mut()
+    }
+
     /// Starts one more `sluice-hub` process as the same hub (its key copied into a fresh home)
     /// on the same Postgres database, as an operator scales out; returns its index in
     /// `extra_hubs`. Only with [`HubStore::Postgres`].

@@ -18,6 +18,8 @@ pub struct TempPostgres {
     bin: PathBuf,
     /// The CA file clients trust (`sslrootcert`) when the server speaks TLS.
     ca_file: Option<PathBuf>,
+    opts: PostgresOptions,
+    user: Option<(u32, u32)>,
     _dir: tempfile::TempDir,
 }
 
@@ -122,21 +124,36 @@ impl TempPostgres {
             true => Some(setup_tls(dir.path(), &data, user)?),
             false => None,
         };
-        let port = free_port();
-        let mut cmd = command(&bin, "postgres", user);
+        let mut pg = TempPostgres {
+            server: None,
+            port: free_port(),
+            bin,
+            ca_file,
+            opts,
+            user,
+            _dir: dir,
+        };
+        pg.server = Some(pg.spawn_server()?);
+        pg.wait_ready(Duration::from_secs(30))?;
+        Ok(pg)
+    }
+
+    /// The server on this directory and port, its output appended to one log.
+    fn spawn_server(&self) -> Result<Daemon, SupportError> {
+        let mut cmd = command(&self.bin, "postgres", self.user);
         cmd.arg("-D")
-            .arg(&data)
+            .arg(self._dir.path().join("data"))
             .args([
                 "-p",
-                &port.to_string(),
+                &self.port.to_string(),
                 "-c",
                 "listen_addresses=127.0.0.1",
                 "-c",
                 "max_connections=200",
             ])
             .arg("-k")
-            .arg(dir.path());
-        if opts.tls {
+            .arg(self._dir.path());
+        if self.opts.tls {
             cmd.args([
                 "-c",
                 "ssl=on",
@@ -146,17 +163,7 @@ impl TempPostgres {
                 "ssl_key_file=server.key",
             ]);
         }
-        let log = dir.path().join("postgres.log");
-        let server = Daemon::spawn("postgres", cmd, &log)?;
-        let pg = TempPostgres {
-            server: Some(server),
-            port,
-            bin,
-            ca_file,
-            _dir: dir,
-        };
-        pg.wait_ready(Duration::from_secs(30))?;
-        Ok(pg)
+        Daemon::spawn("postgres", cmd, &self._dir.path().join("postgres.log"))
     }
 
     fn wait_ready(&self, timeout: Duration) -> Result<(), SupportError> {
@@ -222,6 +229,92 @@ impl TempPostgres {
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
+
+    /// Durable single-row commits per second this server sustains over `connections` clients
+    /// for `seconds`, measured by `pgbench` itself: each transaction is one autocommitted
+    /// `UPDATE` of a random row of a 10,000-row table, as the hub's channel commits are. The
+    /// table lives in its own database, so the measured one is untouched.
+    pub fn commit_ceiling(&self, connections: u32, seconds: u32) -> Result<f64, SupportError> {
+        let url = self.create_database("commit_ceiling")?;
+        let setup = "CREATE TABLE rows (id INT PRIMARY KEY, v BIGINT NOT NULL); \
+            INSERT INTO rows SELECT g, 0 FROM generate_series(1, 10000) g;";
+        self.run_tool("psql", &[&url, "-q", "-c", setup])?;
+        let script = self._dir.path().join("commit_ceiling.sql");
+        std::fs::write(
+            &script,
+            "\\set id random(1, 10000)\nUPDATE rows SET v = v + 1 WHERE id = :id;\n",
+        )
+        .map_err(SupportError::io("write the pgbench script"))?;
+        let (c, t) = (connections.max(1).to_string(), seconds.max(1).to_string());
+        let script = script.to_string_lossy().into_owned();
+        let jobs = c.clone();
+        let out = self.run_tool(
+            "pgbench",
+            &["-n", "-c", &c, "-j", &jobs, "-T", &t, "-f", &script, &url],
+        )?;
+        out.lines()
+            .find_map(|l| l.strip_prefix("tps = "))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| SupportError::Failed(format!("no tps in pgbench's output:\n{out}")))
+    }
+
+    /// Stops the server the way a crash would (SIGKILL of the postmaster, then of what is left
+    /// of its backends), waits `down`, and starts it again on the same data directory and port.
+    pub fn crash_and_restart(&mut self, down: Duration) -> Result<(), SupportError> {
+        if let Some(mut server) = self.server.take() {
+            // Its backends would serve their sessions until they notice the postmaster died;
+            // they go with it, as in a machine crash, so the restart finds the data free.
+            let children = server.pid().map(children_of).unwrap_or_default();
+            server.kill();
+            for pid in children {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        }
+        std::thread::sleep(down);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.server = Some(self.spawn_server()?);
+            match self.wait_ready(Duration::from_secs(10)) {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => {
+                    if let Some(mut s) = self.server.take() {
+                        s.kill();
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+
+    /// Runs one of the installed client tools against this server; its stdout on success.
+    fn run_tool(&self, name: &str, args: &[&str]) -> Result<String, SupportError> {
+        let out = Command::new(self.bin.join(name))
+            .args(args)
+            .output()
+            .map_err(SupportError::io(format!("run {name}")))?;
+        match out.status.success() {
+            true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+            false => Err(SupportError::Failed(format!(
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))),
+        }
+    }
+}
+
+/// The process ids of `pid`'s children.
+fn children_of(pid: u32) -> Vec<String> {
+    Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Writes a server certificate and key (0600, owned by the server's user) into `data`, and the

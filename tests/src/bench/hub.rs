@@ -10,7 +10,16 @@
 //! with its production store settings (Postgres with `synchronous_commit` on; SQLite in WAL
 //! with `synchronous = FULL`).
 //!
-//! Ceiling: a payment is four co-signed updates (payer's lock, hub's lock, payee's unlock, hub's
+//! The run is steady state: every pair pays in a row until both `seconds` have passed and
+//! `min_payments` are done, after a warm-up payment per pair.
+//!
+//! Ceilings: the signature work (below), and the durable commits the hub's Postgres sustains:
+//! `pgbench` on the same server, over as many connections as the hub's pool, each transaction
+//! one autocommitted single-row `UPDATE` (`TempPostgres::commit_ceiling`). A payment is four
+//! channel updates, each committed once, so `commit_ceiling / 4` payments per second is what the
+//! store alone allows; `commit_ratio` is the payments' share of the commit ceiling itself.
+//!
+//! Signature ceiling: a payment is four co-signed updates (payer's lock, hub's lock, payee's unlock, hub's
 //! unlock); each update costs one signature and one verification for each of its two parties,
 //! so 8 signs + 8 verifies per payment. With single-core rates `s` (sign/s) and `v` (verify/s)
 //! and `p = v_all / v` the measured all-core parallelism, the signature work alone allows
@@ -32,9 +41,18 @@ use std::time::{Duration, Instant};
 
 pub struct HubBench {
     pub pairs: usize,
-    pub payments: usize,
+    /// Run at least this long…
+    pub seconds: f64,
+    /// …and at least this many payments.
+    pub min_payments: usize,
     pub store: HubStore,
 }
+
+/// Connections `pgbench` measures the commit ceiling over: the hub's store pool
+/// (`store_max_connections`'s default).
+const HUB_POOL: u32 = 16;
+/// Seconds `pgbench` runs for.
+const CEILING_SECS: u32 = 5;
 
 const AMOUNT: u64 = 10;
 const DEPOSIT: u64 = 1_000_000;
@@ -103,6 +121,18 @@ async fn wait_for_collateral(view: &ChainView, ids: &[Hash32]) -> Result<(), Str
     Ok(())
 }
 
+/// The durable-commit ceiling of the hub's Postgres, measured after the payments so that the
+/// two do not share the machine; `None` on SQLite.
+fn commit_ceiling(net: &mut Network) -> Result<Option<f64>, String> {
+    match net.postgres() {
+        Some(pg) => pg
+            .commit_ceiling(HUB_POOL, CEILING_SECS)
+            .map(Some)
+            .map_err(err),
+        None => Ok(None),
+    }
+}
+
 /// The hub's update counters by result, read from its admin `/metrics`.
 async fn hub_updates(home: &std::path::Path) -> std::collections::BTreeMap<String, f64> {
     let text = match sluice_test_support::HubAdmin::of(home) {
@@ -161,7 +191,7 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
         hub_collateral: (DEPOSIT / 2, DEPOSIT),
         ..NetworkOptions::default()
     };
-    let net = Network::start(opts).map_err(err)?;
+    let mut net = Network::start(opts).map_err(err)?;
     let chain = ChainClient::new(net.node.addr());
     let ids = open_channels(&chain, &keys, net.hub_key).await?;
     let view = ChainView::start(chain.clone()).await.map_err(err)?;
@@ -179,14 +209,16 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
     }
 
     let started = Instant::now();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut runs = Vec::new();
     for pair in clients.chunks(2) {
-        let (payer, payee) = (pair[0].clone(), pair[1].clone());
-        let m = b.payments;
+        let (payer, payee, done) = (pair[0].clone(), pair[1].clone(), done.clone());
+        let (seconds, min) = (b.seconds, b.min_payments);
         runs.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(m);
-            for _ in 0..m {
+            let mut lat = Vec::new();
+            while started.elapsed().as_secs_f64() < seconds || done.load(Ordering::Relaxed) < min {
                 lat.push(pay_once(&payer, &payee).await?);
+                done.fetch_add(1, Ordering::Relaxed);
             }
             Ok::<_, String>(lat)
         }));
@@ -199,6 +231,7 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
     lat.sort_by(f64::total_cmp);
     let rate = lat.len() as f64 / secs;
     let ceil = ceiling(&rates);
+    let commits = commit_ceiling(&mut net)?;
     let busy: u64 = clients.iter().map(|c| c.busy.load(Ordering::Relaxed)).sum();
     let updates = hub_updates(net.hub.home()).await;
     Ok(json!({
@@ -209,8 +242,13 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
         "payments_per_sec": (rate * 10.0).round() / 10.0,
         "p50_ms": (percentile(&lat, 0.5) * 10.0).round() / 10.0,
         "p99_ms": (percentile(&lat, 0.99) * 10.0).round() / 10.0,
+        "seconds": (secs * 10.0).round() / 10.0,
         "crypto_ceiling_per_sec": ceil.round(),
         "ratio": (rate / ceil * 1e4).round() / 1e4,
+        "commit_ceiling_per_sec": commits.map(f64::round),
+        "commit_connections": HUB_POOL,
+        "payments_per_sec_the_commits_allow": commits.map(|c| (c / 4.0).round()),
+        "commit_ratio": commits.map(|c| (rate / c * 1e4).round() / 1e4),
         "busy_retries": busy,
         "hub_updates": updates,
         "clients": "lean",

@@ -35,8 +35,11 @@ enum Bench {
         /// Payer/payee wallet pairs paying at once.
         #[arg(long, default_value_t = 8)]
         pairs: usize,
-        /// Payments per pair.
-        #[arg(long, default_value_t = 50)]
+        /// Pay for at least this many seconds…
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// …and at least this many payments in all.
+        #[arg(long, default_value_t = 10_000)]
         payments: usize,
         /// The hub's store: postgres or sqlite.
         #[arg(long, default_value = "postgres")]
@@ -91,6 +94,7 @@ async fn main() -> std::process::ExitCode {
         }
         Bench::Hub {
             pairs,
+            seconds,
             payments,
             store,
         } => {
@@ -104,7 +108,8 @@ async fn main() -> std::process::ExitCode {
             };
             let b = hub::HubBench {
                 pairs: pairs.max(1),
-                payments: payments.max(1),
+                seconds: seconds.max(0.0),
+                min_payments: payments,
                 store,
             };
             return report(hub::run(&b).await);
