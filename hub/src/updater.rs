@@ -271,15 +271,16 @@ pub async fn supersede(
         ..row.clone()
     };
     let old = row.version();
-    sh.store
+    let committed = sh
+        .store
         .update_channel_from(&seen, |r| {
             match r.version() == old && r.pending == seen.pending {
                 true => Ok((snap.clone(), writes.clone(), ())),
                 false => Err(()),
             }
         })
-        .await?
-        .map_err(|_| ProposeError::Conflict)?;
+        .await;
+    resync_if_lost(&session, committed)?.map_err(|_| ProposeError::Conflict)?;
     sh.metrics.updates.with_label_values(&["superseded"]).inc();
     tracing::info!(channel = %channel, version, buried = doubt.version(), "a proposal in doubt is dead");
     Ok(Superseded::Done(Box::new(snap)))
@@ -350,7 +351,8 @@ pub async fn finish(
         floor: version,
         ..p.row.clone()
     };
-    sh.store
+    let committed = sh
+        .store
         .update_channel_from(&seen, |row| {
             let ours = row
                 .pending
@@ -361,10 +363,25 @@ pub async fn finish(
                 false => Err(()),
             }
         })
-        .await?
-        .map_err(|_| ProposeError::Conflict)?;
+        .await;
+    resync_if_lost(&p.session, committed)?.map_err(|_| ProposeError::Conflict)?;
     sh.metrics.updates.with_label_values(&["committed"]).inc();
     Ok(snap)
+}
+
+/// A co-signed hub proposal the store did not take (it is down): the client holds it, the
+/// store holds its reservation. Ending the session makes the client log in again and resync,
+/// which completes the reservation once the store is back; else it would hold the channel's
+/// next version for as long as the session lasts.
+fn resync_if_lost<T>(
+    session: &SessionHandle,
+    committed: Result<T, StoreError>,
+) -> Result<T, ProposeError> {
+    committed.map_err(|e| {
+        tracing::warn!(error = %e, "cannot commit a co-signed proposal; the client resyncs");
+        session.kick.notify_one();
+        ProposeError::Store(e)
+    })
 }
 
 /// How the client answered a hub proposal.

@@ -1,5 +1,6 @@
 //! Processes die: the hub SIGKILLed in the middle of payments, the chain node restarted, the
-//! watchtower restarted. Nothing is lost and nothing stays stuck.
+//! watchtower restarted, the hub's Postgres SIGKILLed under load. Nothing is lost and nothing
+//! stays stuck.
 
 mod common;
 
@@ -178,4 +179,81 @@ async fn watchtower_restarted_inside_the_window_still_defeats_a_stale_close() {
         f.chain.account(&address).await.unwrap().balance,
         before + to_victim
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_crashed_under_load_is_refused_cleanly_and_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let mut f = fleet(4, 1_000_000, HubStore::Postgres).await;
+    let stop = AtomicBool::new(false);
+    let down = AtomicBool::new(false);
+    let done = AtomicUsize::new(0);
+    let n = f.members.len();
+    let (members, net) = (&f.members, &mut f.net);
+    let payers = futures::future::join_all((0..n).map(|i| {
+        let (stop, done) = (&stop, &done);
+        async move {
+            let mut k = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let payee = (i + 1 + k % (n - 1)) % n;
+                if pay(&members[i], &members[payee], 1_000 + k as u64)
+                    .await
+                    .is_ok()
+                {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                k += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }));
+    // A payment tried while the store is down gets an answer (a refusal), not a hang.
+    let probe = async {
+        while !down.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let started = std::time::Instant::now();
+        let r = tokio::time::timeout(common::WAIT, pay(&members[0], &members[1], 777)).await;
+        (r, started.elapsed())
+    };
+    let crasher = async {
+        wait_until("some payments before the crash", || async {
+            done.load(Ordering::Relaxed) >= 20
+        })
+        .await;
+        down.store(true, Ordering::Release);
+        let pg = net.postgres().expect("the hub's store is on Postgres");
+        tokio::task::block_in_place(|| pg.crash_and_restart(Duration::from_secs(3)))
+            .expect("Postgres comes back on its data directory");
+        let after = done.load(Ordering::Relaxed);
+        let resumed = tokio::time::timeout(common::WAIT, async {
+            while done.load(Ordering::Relaxed) < after + 20 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(
+            resumed.is_ok(),
+            "payments did not resume after Postgres came back; hub log:\n{}",
+            net.hub.tail(40)
+        );
+        stop.store(true, Ordering::Relaxed);
+    };
+    let (_, (probed, took), _) = futures::join!(payers, probe, crasher);
+    assert!(
+        probed.is_ok(),
+        "a payment tried while the store was down hung for {took:?}"
+    );
+    assert!(f.net.hub.is_running(), "the hub outlives its store's crash");
+    wait_no_locks(&f).await;
+    wait_until("no pending payment", || async {
+        let mut pending = 0;
+        for m in &f.members {
+            pending += common::completed_flows(m).await.3;
+        }
+        pending == 0
+    })
+    .await;
+    check_books(&f).await;
+    f.net.hub.stop();
 }
