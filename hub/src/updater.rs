@@ -49,6 +49,8 @@ pub enum ProposeError {
     Refused(#[from] Refusal),
     #[error("another proposal holds this channel's next version")]
     Busy,
+    #[error("a proposal the client did not co-sign in time still stands on this channel")]
+    InDoubt,
     #[error("channel moved on meanwhile (another hub process updated it)")]
     Conflict,
     #[error(transparent)]
@@ -58,8 +60,10 @@ pub enum ProposeError {
 impl ProposeError {
     /// Whether trying again shortly may succeed (the channel was merely taken).
     pub fn is_transient(&self) -> bool {
-        matches!(self, ProposeError::Busy | ProposeError::Conflict)
-            || matches!(self, ProposeError::Rejected(ErrorCode::Busy, _))
+        matches!(
+            self,
+            ProposeError::Busy | ProposeError::InDoubt | ProposeError::Conflict
+        ) || matches!(self, ProposeError::Rejected(ErrorCode::Busy, _))
     }
 }
 
@@ -93,7 +97,17 @@ pub async fn propose(
 ) -> Result<Snapshot, ProposeError> {
     let _busy = sh.work.enter();
     let guard = channel_guard(sh, channel).await?;
-    let p = prepare(sh, guard, channel, change).await?;
+    let p = match prepare(sh, guard, channel, change.clone()).await {
+        // Left standing, it would take every later proposal's version: go above it instead.
+        Err(ProposeError::InDoubt) => {
+            return match supersede(sh, channel, change, writes).await? {
+                Superseded::Done(snap) => Ok(*snap),
+                Superseded::NothingInDoubt => Err(ProposeError::Busy),
+                Superseded::Refused => Err(ProposeError::InDoubt),
+            }
+        }
+        p => p?,
+    };
     if !sh
         .store
         .reserve(channel, p.built_on(), &p.proposed, p.until)
@@ -160,8 +174,11 @@ async fn prepare(
     if row.phase != ChannelPhase::Open {
         return Err(ProposeError::NotOpen);
     }
-    if row.pending.is_some() {
-        return Err(ProposeError::Busy);
+    if let Some(pending) = &row.pending {
+        return Err(match pending.is_live(now_ms()) {
+            true => ProposeError::Busy,
+            false => ProposeError::InDoubt,
+        });
     }
     let session = sh.sessions.get(&row.client).ok_or(ProposeError::Offline)?;
     let proposed = sign_proposal(sh, &row, change.clone())?;

@@ -98,6 +98,45 @@ async fn payment_routes_from_payer_through_hub_to_payee() {
     );
 }
 
+/// Found by the kill campaign: a hub proposal the payee never answered (its session died with
+/// it) stayed reserved in the payee's channel, and every later payment to that payee failed
+/// with "another proposal holds this channel's next version". The next proposal now goes above
+/// the one in doubt, which is dead once the payee co-signs it.
+#[tokio::test]
+async fn a_proposal_left_in_doubt_in_the_payees_channel_does_not_block_payments_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), quick_config()).await;
+    let (ka, kb) = (Keypair::generate(), Keypair::generate());
+    let a = open_channel(&hub, &ka, 10_000, 0).await;
+    let b = open_channel(&hub, &kb, 0, 5_000).await;
+    let buried = reserve_hub_bump(&hub, &b, sluice_hub::store::now_ms() - 1).await;
+    let wa = Wallet::connect(&hub, ka).await;
+    let wb = Wallet::connect(&hub, kb).await;
+    for amount in [1_000, 500] {
+        let (inv, hashlock) = wb.invoice(amount, u64::MAX);
+        let done = wa.pay(&a, &inv, amount).await;
+        assert!(
+            matches!(done, SessionMsg::Payment { status: PaymentStatus::Completed, hashlock: h, .. } if h == hashlock),
+            "payment to a payee with a proposal in doubt: {done:?}"
+        );
+    }
+    let rb = hub.shared.store.channel(&b).await.unwrap().unwrap();
+    assert!(rb.pending.is_none(), "nothing left in doubt");
+    assert!(
+        rb.version() > buried.state().version,
+        "the one in doubt is buried"
+    );
+    assert_eq!(
+        wb.latest(&b),
+        rb.snapshot,
+        "the payee holds the hub's latest state"
+    );
+    assert_eq!(
+        rb.snapshot.state().balances(0, 5_000).unwrap(),
+        (1_500, 3_500)
+    );
+}
+
 #[tokio::test]
 async fn payments_that_cannot_complete_fail_fast_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();

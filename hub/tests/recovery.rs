@@ -429,3 +429,25 @@ async fn a_resync_crossing_the_hubs_proposal_neither_stalls_nor_undoes_it() {
         }
     ));
 }
+
+/// Found by the kill campaign: the release of a failed payment's lock met the payer's channel
+/// taken (here by a proposal another hub process reserved and holds for 4 s, longer than the
+/// release waits), and was left for the payer's next login; a payer who stayed online kept its
+/// funds locked for good.
+#[tokio::test]
+async fn a_failed_payments_lock_is_released_once_its_busy_channel_frees_while_the_payer_stays_online(
+) {
+    let (_dir, hub, payer, payee, s) = stranded_hub().await;
+    reserve_hub_bump(&hub, &s.a, now_ms() + 4_000).await;
+    let wa = Wallet::connect(&hub, payer).await;
+    let _wb = Wallet::connect(&hub, payee).await;
+
+    wait_for_state(&hub, &s.pay.hashlock, PaymentState::Failed).await;
+    let snap = wait_unlocked(&hub, &s.a).await;
+    assert_eq!(snap.state().balances(100_000, 0).unwrap(), (100_000, 0));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while wa.latest(&s.a) != snap {
+        assert!(Instant::now() < deadline, "the payer never got the release");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

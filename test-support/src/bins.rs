@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const DAEMONS: [&str; 3] = ["sluice-node", "sluice-hub", "sluice-watchtower"];
+/// Built with the daemons: the wallet process a kill campaign starts (`sluice-bench chaos`).
+const CHAOS_WALLET: &str = "sluice-chaos-wallet";
 
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -35,7 +37,7 @@ fn build(release: bool) -> Result<(), HarnessError> {
     if release {
         cmd.arg("--release");
     }
-    for d in DAEMONS {
+    for d in DAEMONS.into_iter().chain([CHAOS_WALLET]) {
         cmd.args(["--bin", d]);
     }
     let status = cmd

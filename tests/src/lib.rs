@@ -2,6 +2,7 @@
 //! benchmarks (`sluice-bench`) measured against ceilings taken in the same run.
 
 pub mod bench;
+pub mod chaos;
 pub mod devnet;
 
 /// The process harness lives in `sluice-test-support` so daemons' own tests can use it too.

@@ -351,12 +351,7 @@ async fn release_failed(sh: &Shared, client: &Address) {
             let failed = matches!(sh.store.payment_in(&row.id, &lock.hashlock).await,
                 Ok(Some(p)) if p.state == PaymentState::Failed);
             if failed {
-                let change = Change::RemoveLock {
-                    hashlock: lock.hashlock,
-                };
-                if let Err(e) = updater::propose_patiently(sh, &row.id, change, vec![]).await {
-                    tracing::warn!(error = %e, "cannot release failed payment's lock");
-                }
+                router::release_lock(sh, client, &row.id, lock.hashlock).await;
             }
         }
     }

@@ -290,15 +290,51 @@ pub async fn fail(sh: &Shared, pay: &PaymentRecord, reason: &str) {
     let change = Change::RemoveLock {
         hashlock: pay.hashlock,
     };
-    if let Err(e) = updater::propose_patiently(sh, &pay.channel_in, change, vec![w.clone()]).await {
-        // Record the failure now; the lock is removed when the payer is back (see `recovery::resume`).
-        tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot release payer's lock yet");
+    let released = updater::propose_patiently(sh, &pay.channel_in, change, vec![w.clone()]).await;
+    if released.is_err() {
+        // Record the failure now; the lock follows (below, or at the payer's next login).
         if let Err(e) = sh.store.record_payment(&w).await {
             tracing::error!(error = %e, "cannot record payment failure");
         }
     }
     sh.metrics.payments.with_label_values(&["failed"]).inc();
     notify(sh, pay, PaymentStatus::Failed, Some(reason.to_string()));
+    if let Err(e) = released {
+        tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot release payer's lock yet");
+        release_lock(sh, &pay.payer, &pay.channel_in, pay.hashlock).await;
+    }
+}
+
+/// Removes a failed payment's lock from the payer's channel, trying again while the channel is
+/// taken and the payer is online. A lock left behind holds the payer's funds, and a payer who
+/// stays connected never gets the release its next login would bring (`recovery::resume`).
+pub async fn release_lock(sh: &Shared, payer: &Address, channel: &Hash32, hashlock: Hash32) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let change = Change::RemoveLock { hashlock };
+        let e = match updater::propose_patiently(sh, channel, change, vec![]).await {
+            Ok(_) => return tracing::info!(%hashlock, "released a failed payment's lock"),
+            Err(e) => e,
+        };
+        let worth_retrying = matches!(
+            e,
+            ProposeError::Busy
+                | ProposeError::InDoubt
+                | ProposeError::Conflict
+                | ProposeError::Timeout
+                | ProposeError::Store(_)
+                | ProposeError::Rejected(ErrorCode::Busy, _)
+        );
+        let locked = |row: Option<crate::store::ChannelRow>| {
+            row.is_some_and(|r| r.snapshot.locks.iter().any(|l| l.hashlock == hashlock))
+        };
+        let online = sh.sessions.get(payer).is_some();
+        if !worth_retrying || !online || !locked(sh.store.channel(channel).await.ok().flatten()) {
+            return tracing::warn!(%hashlock, error = %e, online, "failed payment's lock stays until the payer's next login");
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
 }
 
 fn notify(sh: &Shared, pay: &PaymentRecord, status: PaymentStatus, reason: Option<String>) {

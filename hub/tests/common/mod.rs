@@ -639,3 +639,31 @@ fn no_thanks(m: &ChannelSession, version: u64) -> SessionMsg {
         signed: m.floor().max(version),
     }
 }
+
+/// A hub proposal of a `Bump` on channel `id` as a reservation holds it (the hub's signature,
+/// the client's left zero), reserved until `until_ms`: what a proposal the client never
+/// answered leaves in the store.
+pub async fn reserve_hub_bump(hub: &Hub, id: &Hash32, until_ms: u64) -> Snapshot {
+    let row = hub.shared.store.channel(id).await.unwrap().unwrap();
+    let pos = sluice_protocol::update::Position {
+        state: *row.snapshot.state(),
+        locks: row.snapshot.locks.clone(),
+    };
+    let ctx = hub.shared.context(row.deposit_a, row.deposit_b);
+    let next = sluice_protocol::update::apply(&pos, &Change::Bump, Party::B, &ctx).unwrap();
+    let held = Snapshot {
+        cosigned: CoSigned {
+            state: next.state,
+            sig_a: Signature::default(),
+            sig_b: next.state.sign(&hub.shared.key),
+        },
+        locks: next.locks,
+    };
+    let reserved = hub
+        .shared
+        .store
+        .reserve(id, row.version(), &held, until_ms)
+        .await;
+    assert!(reserved.unwrap(), "the channel had no reservation");
+    held
+}

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use sluice_tests::bench::{chain, crypto, hub, watchtower};
+use sluice_tests::chaos;
 use sluice_tests::harness::HubStore;
 use std::time::Duration;
 
@@ -62,6 +63,18 @@ enum Bench {
         #[arg(long)]
         short: bool,
     },
+    /// A kill campaign: wallets (each a process) pay each other through a hub on Postgres
+    /// with a tower and a node, while one process at a time is SIGKILLed at a random moment
+    /// and restarted; then the books are audited (lost, forked, stuck, half done).
+    Chaos {
+        #[arg(long, default_value_t = 1_000)]
+        kills: usize,
+        #[arg(long, default_value_t = 4)]
+        wallets: usize,
+        /// Seed of the victims and moments (default: from the clock; printed in the line).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Schnorr sign and verify rates, one core and all cores.
     Crypto {
         /// Seconds to spend on each measurement.
@@ -73,6 +86,13 @@ enum Bench {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Findings and progress on stderr; the JSON line alone on stdout.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     if let Err(e) = sluice_tests::harness::refresh_daemons() {
         eprintln!("cannot build the daemons: {e}");
         return std::process::ExitCode::FAILURE;
@@ -138,6 +158,30 @@ async fn main() -> std::process::ExitCode {
                 Ok(Ok(line)) => println!("{line}"),
                 Ok(Err(e)) => return report(Err(e.to_string())),
                 Err(e) => return report(Err(e.to_string())),
+            }
+        }
+        Bench::Chaos {
+            kills,
+            wallets,
+            seed,
+        } => {
+            let seed = seed.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+            });
+            let c = chaos::Campaign {
+                kills,
+                wallets,
+                seed,
+            };
+            // Printed from the report itself, so the fields keep their documented order.
+            match chaos::run(&c)
+                .await
+                .and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()))
+            {
+                Ok(line) => println!("{line}"),
+                Err(e) => return report(Err(e)),
             }
         }
         Bench::Crypto { seconds } => {
