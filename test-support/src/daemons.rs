@@ -151,6 +151,11 @@ impl Process {
         self.daemon.as_mut().is_some_and(|d| d.is_running())
     }
 
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.daemon.as_ref().and_then(|d| d.pid())
+    }
+
     /// `host:port` it announced.
     pub fn addr(&self) -> &str {
         &self.addr

@@ -27,8 +27,9 @@
 
 mod client;
 mod follower;
+mod scale;
 
-use super::crypto;
+use super::{crypto, process};
 use crate::harness::{HubStore, Network, NetworkOptions};
 use client::LeanClient;
 use follower::ChainView;
@@ -46,6 +47,10 @@ pub struct HubBench {
     /// …and at least this many payments.
     pub min_payments: usize,
     pub store: HubStore,
+    /// Channels in the hub's store in all (the pairs' and seeded ones; Postgres only).
+    pub channels: usize,
+    /// Further clients logged in and idle while the pairs pay.
+    pub sessions: usize,
 }
 
 /// Connections `pgbench` measures the commit ceiling over: the hub's store pool
@@ -180,6 +185,56 @@ async fn warm_up(payer: &LeanClient, payee: &LeanClient) -> Result<(), String> {
     }
 }
 
+/// What the scale case put around the pairs: seeded channels, idle sessions, and the hub's
+/// RSS before the channels, before the sessions and after them.
+struct Crowd {
+    seeded: usize,
+    idle: Vec<tokio::task::JoinHandle<()>>,
+    rss_mib: (Option<f64>, Option<f64>, Option<f64>),
+}
+
+async fn crowd(
+    net: &mut Network,
+    chain: &ChainClient,
+    ws_url: &str,
+    b: &HubBench,
+) -> Result<Crowd, String> {
+    let rss = |net: &Network| {
+        net.hub
+            .pid()
+            .and_then(|p| process::rss_mib(p).ok())
+            .map(|r| r.0)
+    };
+    let before = rss(net);
+    let extra = b.channels.saturating_sub(2 * b.pairs);
+    let mut keys = Vec::new();
+    if extra > 0 {
+        let url = net
+            .hub_store_url()
+            .ok_or("--channels needs the Postgres store")?
+            .to_string();
+        let chain_id = chain.chain_info().await.map_err(err)?.chain_id;
+        keys = scale::seed_channels(&url, net.hub_key, chain_id, extra, DEPOSIT).await?;
+        // One collateral round over every channel, so its memory is in the figure.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+    let with_channels = rss(net);
+    keys.extend((keys.len()..b.sessions).map(|_| Keypair::generate()));
+    keys.truncate(b.sessions);
+    let idle = scale::idle_sessions(ws_url, net.hub_key, &keys).await?;
+    Ok(Crowd {
+        seeded: extra,
+        idle,
+        rss_mib: (before, with_channels, rss(net)),
+    })
+}
+
+/// KiB of RSS each of `n` things added, from `from` to `to` MiB.
+fn per_kib(from: Option<f64>, to: Option<f64>, n: usize) -> Option<f64> {
+    let (from, to) = (from?, to?);
+    (n > 0).then(|| ((to - from) * 1024.0 / n as f64 * 100.0).round() / 100.0)
+}
+
 pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
     let rates = crypto::measure(Duration::from_millis(500));
     let keys: Vec<Keypair> = (0..2 * b.pairs).map(|_| Keypair::generate()).collect();
@@ -192,6 +247,16 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
         ..NetworkOptions::default()
     };
     let mut net = Network::start(opts).map_err(err)?;
+    // The hub's production collateral round (the harness's 1 s would rescan every channel each
+    // second), and room for the idle sessions.
+    let room = (b.sessions + 2 * b.pairs + 1_000).to_string();
+    net.hub.set_env("SLUICE_HUB_COLLATERAL__RETRY_SECS", "5");
+    net.hub.set_env("SLUICE_HUB_LIMITS__MAX_CONNECTIONS", &room);
+    net.hub
+        .set_env("SLUICE_HUB_LISTENER__MAX_CONNECTIONS", &room);
+    net.hub
+        .set_env("SLUICE_HUB_LISTENER__MAX_CONNECTIONS_PER_SOURCE", &room);
+    net.hub.restart().map_err(err)?;
     let chain = ChainClient::new(net.node.addr());
     let ids = open_channels(&chain, &keys, net.hub_key).await?;
     let view = ChainView::start(chain.clone()).await.map_err(err)?;
@@ -207,6 +272,7 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
     for pair in clients.chunks(2) {
         warm_up(&pair[0], &pair[1]).await?;
     }
+    let crowd = crowd(&mut net, &chain, &url, b).await?;
 
     let started = Instant::now();
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -234,6 +300,8 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
     let commits = commit_ceiling(&mut net)?;
     let busy: u64 = clients.iter().map(|c| c.busy.load(Ordering::Relaxed)).sum();
     let updates = hub_updates(net.hub.home()).await;
+    let held = crowd.idle.iter().filter(|h| !h.is_finished()).count();
+    crowd.idle.iter().for_each(|h| h.abort());
     Ok(json!({
         "bench": "hub",
         "store": match b.store { HubStore::Postgres => "postgres", HubStore::Sqlite => "sqlite" },
@@ -252,5 +320,11 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
         "busy_retries": busy,
         "hub_updates": updates,
         "clients": "lean",
+        "channels": ids.len() + crowd.seeded,
+        "sessions": crowd.idle.len(),
+        "sessions_held_to_the_end": held,
+        "hub_rss_mib": crowd.rss_mib.2.map(|m| (m * 10.0).round() / 10.0),
+        "rss_kib_per_channel": per_kib(crowd.rss_mib.0, crowd.rss_mib.1, crowd.seeded),
+        "rss_kib_per_session": per_kib(crowd.rss_mib.1, crowd.rss_mib.2, crowd.idle.len()),
     }))
 }

@@ -4,4 +4,5 @@
 pub mod chain;
 pub mod crypto;
 pub mod hub;
+pub mod process;
 pub mod watchtower;

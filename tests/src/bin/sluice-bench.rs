@@ -45,6 +45,12 @@ enum Bench {
         /// The hub's store: postgres or sqlite.
         #[arg(long, default_value = "postgres")]
         store: String,
+        /// Channels in the hub's store in all: beyond the pairs' own, seeded (Postgres only).
+        #[arg(long, default_value_t = 0)]
+        channels: usize,
+        /// Further clients logged in and idle while the pairs pay.
+        #[arg(long, default_value_t = 0)]
+        sessions: usize,
     },
     /// Verified appointments per second into a tower process, its reaction to a stale close in
     /// blocks, and its memory with 100,000 channels watched.
@@ -117,6 +123,8 @@ async fn main() -> std::process::ExitCode {
             seconds,
             payments,
             store,
+            channels,
+            sessions,
         } => {
             let store = match store.as_str() {
                 "postgres" => HubStore::Postgres,
@@ -131,6 +139,8 @@ async fn main() -> std::process::ExitCode {
                 seconds: seconds.max(0.0),
                 min_payments: payments,
                 store,
+                channels,
+                sessions,
             };
             return report(hub::run(&b).await);
         }

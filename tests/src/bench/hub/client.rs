@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Pause before re-proposing after the hub said `Busy`.
 const BUSY_PAUSE: Duration = Duration::from_millis(2);
@@ -84,35 +84,13 @@ impl LeanClient {
         channel: Hash32,
         view: ChainView,
     ) -> Result<LeanClient, ClientError> {
-        // Nagle off, as in the wallet: a session is small frames that each wait for an answer.
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, None, true).await?;
-        let (chain_id, nonce) = match recv(&mut ws).await? {
-            SessionMsg::Challenge {
-                chain_id,
-                hub: h,
-                nonce,
-            } if h == hub => (chain_id, nonce),
-            other => return Err(misbehaved("expected the hub's Challenge", &other)),
-        };
+        let (ws, chain_id, terms, channels) = login(ws_url, &key, hub).await?;
+        if !channels.contains(&channel) {
+            return Err(ClientError::Misbehaved(format!(
+                "the hub's Welcome lacks our channel {channel}"
+            )));
+        }
         let me = key.address();
-        let bytes = auth_bytes(chain_id, &hub, AUTH_ACTION, &nonce, &me, &Hash32::default());
-        let sig = key.sign(Tag::Auth, &bytes);
-        let challenge = Hash32::default();
-        send(
-            &mut ws,
-            &SessionMsg::Auth {
-                address: me,
-                sig,
-                challenge,
-            },
-        )
-        .await?;
-        let terms = match recv(&mut ws).await? {
-            SessionMsg::Welcome {
-                channels, terms, ..
-            } if channels.contains(&channel) => terms,
-            other => return Err(misbehaved("expected Welcome with our channel", &other)),
-        };
         let (sink, stream) = ws.split();
         let issued: Issued = Arc::default();
         let busy = Arc::new(AtomicU64::new(0));
@@ -189,6 +167,39 @@ impl LeanClient {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Opens a session and logs in as `key`: the hub's challenge signed, its welcome read. Returns
+/// the socket, the chain, the hub's terms and the channels the hub knows of ours.
+pub async fn login(
+    ws_url: &str,
+    key: &Keypair,
+    hub: Address,
+) -> Result<(Ws, ChainId, RoutingTerms, Vec<Hash32>), ClientError> {
+    // Nagle off, as in the wallet: a session is small frames that each wait for an answer.
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, None, true).await?;
+    let (chain_id, nonce) = match recv(&mut ws).await? {
+        SessionMsg::Challenge {
+            chain_id,
+            hub: h,
+            nonce,
+        } if h == hub => (chain_id, nonce),
+        other => return Err(misbehaved("expected the hub's Challenge", &other)),
+    };
+    let me = key.address();
+    let bytes = auth_bytes(chain_id, &hub, AUTH_ACTION, &nonce, &me, &Hash32::default());
+    let auth = SessionMsg::Auth {
+        address: me,
+        sig: key.sign(Tag::Auth, &bytes),
+        challenge: Hash32::default(),
+    };
+    send(&mut ws, &auth).await?;
+    match recv(&mut ws).await? {
+        SessionMsg::Welcome {
+            channels, terms, ..
+        } => Ok((ws, chain_id, terms, channels)),
+        other => Err(misbehaved("expected Welcome", &other)),
+    }
 }
 
 fn misbehaved(what: &str, got: &SessionMsg) -> ClientError {
