@@ -68,9 +68,10 @@ impl ChannelRow {
 /// version) before that signature leaves the process. While its proposer waits (`until_ms`), no
 /// other update runs on the channel. Once the client accepted it, it is committed; once the
 /// client rejected it or went silent, it stays here *in doubt* (the client holds the hub's
-/// signature and may have co-signed it), blocking the channel until it is dead: superseded by
-/// a co-signed higher state (a `Bump` the client co-signs, or the client's resync with the
-/// completed state), or, for a lock, expired with no secret registered before its expiry.
+/// signature and may have co-signed it) until it is dead: superseded by a co-signed higher
+/// state (the hub's next proposal on the channel, which goes above it, or a `Bump`, once the
+/// client co-signs either; or the client's resync with the completed state), or, for a lock,
+/// expired with no secret registered before its expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     /// The proposed state and locks; `sig_b` is the hub's, `sig_a` is zero.
