@@ -165,3 +165,66 @@ async fn restart_adopts_the_hubs_newer_cosigned_state() {
         "its lock is live: still in flight"
     );
 }
+
+/// Found by the kill campaign: the hub committed our lock but its `Accept` never reached us,
+/// and the new session's `Sync` still showed the state below it (the commit landed just after
+/// the hub read the row for it). The wallet marked the payment failed ("not delivered"), the hub
+/// then claimed it, and the payer's records said failed while its balance had paid. Now the
+/// payment stays pending while a state we signed above the latest is out there; our `Bump`
+/// above it, refused by a hub that holds the lock, makes the wallet resync and see it.
+#[tokio::test]
+async fn a_lock_the_hub_committed_unheard_survives_a_stale_sync_and_completes() {
+    let (dir, chain, hub) = support::setup().await;
+    let (w, id, mut conn) = support::connected(dir.path(), &chain, &hub, 1_000).await;
+    let secret = Hash32([4; 32]);
+    let inv = support::payee_invoice(&hub, secret, 100);
+    let w = std::sync::Arc::new(w);
+    let w1 = w.clone();
+    let first = tokio::spawn(async move { w1.pay(&inv).await });
+    let before = conn.latest(&id);
+    let checked = conn.take_proposal(&ctx(&chain, 0).await).await;
+    let (stored, _unsent) = conn.answer(checked);
+    drop(conn);
+    assert!(first.await.unwrap().is_err(), "no Accept came");
+
+    // The wallet reconnects by itself; the hub answers with a Sync of the state before.
+    let mut conn = hub.accept(vec![id]).await;
+    conn.take_sync(&id).await;
+    let stale = SessionMsg::Sync {
+        channel_id: id,
+        snapshot: before,
+        signed: 0,
+    };
+    conn.send(&stale).await;
+    let SessionMsg::Propose(bump) = conn.recv().await else {
+        panic!("expected the wallet's bump above its proposal in doubt");
+    };
+    assert_eq!(bump.change, Change::Bump);
+    assert!(bump.state.version > stored.state().version);
+    let pays = w.payments().await.unwrap();
+    assert_eq!(
+        pays[0].status,
+        PaymentStatus::Pending,
+        "not failed on a stale Sync"
+    );
+    let code = sluice_protocol::wire::hub::ErrorCode::InvalidUpdate;
+    let reject = support::Conn::reject(id, bump.state.version, code);
+    conn.send(&reject).await;
+
+    // Refused: the wallet resyncs, adopts the lock the hub holds, and the claim completes it.
+    let mut conn = hub.accept(vec![id]).await;
+    conn.take_sync(&id).await;
+    conn.sync(&id).await;
+    // Its refused bump is a signature of ours out there too: buried the same way.
+    let ctx = ctx(&chain, 0).await;
+    let again = conn.take_proposal(&ctx).await;
+    assert_eq!(again.proposal.change, Change::Bump);
+    conn.accept(again).await;
+    conn.propose(&id, Change::Unlock { secret }, &ctx).await;
+    let cosigned = conn.take_accept(&id).await;
+    let ch = w.store().require_channel(&id).await.unwrap();
+    assert_eq!(ch.snapshot, cosigned);
+    let pays = w.payments().await.unwrap();
+    assert_eq!(pays[0].status, PaymentStatus::Completed, "{:?}", pays[0]);
+    assert_eq!(pays[0].secret, Some(secret));
+}

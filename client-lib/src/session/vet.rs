@@ -130,6 +130,11 @@ pub(crate) async fn due_change(
     ch: &ChannelRow,
     height: Height,
 ) -> Result<Option<Change>> {
+    // A proposal of ours left without an answer: a co-signed state above it settles what
+    // became of it (the hub either co-signs the bump, or shows the state it holds).
+    if ch.signed.version > ch.snapshot.state().version {
+        return Ok(Some(Change::Bump));
+    }
     for lock in &ch.snapshot.locks {
         match lock.direction {
             Direction::BtoA if height < lock.expiry => {
