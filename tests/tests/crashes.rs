@@ -4,10 +4,55 @@
 
 mod common;
 
-use common::{check_books, fleet, pay, wait_no_locks, wait_until, SERIAL};
+use common::{check_books, fleet, pay, wait_no_locks, wait_until, Fleet, Member, SERIAL};
 use sluice_tests::harness::HubStore;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// Every member pays the others in turn, counting completed payments in `done`, until `stop`.
+async fn pay_around(members: &[Member], stop: &AtomicBool, done: &AtomicUsize) {
+    let n = members.len();
+    futures::future::join_all((0..n).map(|i| async move {
+        let mut k = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let payee = (i + 1 + k % (n - 1)) % n;
+            if pay(&members[i], &members[payee], 1_000 + k as u64)
+                .await
+                .is_ok()
+            {
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            k += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }))
+    .await;
+}
+
+/// Whether 20 more payments complete within [`common::WAIT`].
+async fn resumed(done: &AtomicUsize) -> bool {
+    let after = done.load(Ordering::Relaxed);
+    let more = async {
+        while done.load(Ordering::Relaxed) < after + 20 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(common::WAIT, more).await.is_ok()
+}
+
+/// Waits until nothing is locked or pending anywhere, then checks the books.
+async fn all_settled(f: &Fleet) {
+    wait_no_locks(f).await;
+    wait_until("no pending payment", || async {
+        let mut pending = 0;
+        for m in &f.members {
+            pending += common::completed_flows(m).await.3;
+        }
+        pending == 0
+    })
+    .await;
+    check_books(f).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hub_killed_mid_payments_leaves_every_payment_whole_or_undone() {
@@ -19,25 +64,8 @@ async fn hub_killed_mid_payments_leaves_every_payment_whole_or_undone() {
     let mut f = fleet(4, 1_000_000, HubStore::Postgres).await;
     let stop = AtomicBool::new(false);
     let done = AtomicUsize::new(0);
-    let n = f.members.len();
     let (members, hub) = (&f.members, &mut f.net.hub);
-    let payers = futures::future::join_all((0..n).map(|i| {
-        let (stop, done) = (&stop, &done);
-        async move {
-            let mut k = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let payee = (i + 1 + k % (n - 1)) % n;
-                if pay(&members[i], &members[payee], 1_000 + k as u64)
-                    .await
-                    .is_ok()
-                {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                k += 1;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-    }));
+    let payers = pay_around(members, &stop, &done);
     let killer = async {
         wait_until("some payments before the crash", || async {
             done.load(Ordering::Relaxed) >= 20
@@ -46,15 +74,8 @@ async fn hub_killed_mid_payments_leaves_every_payment_whole_or_undone() {
         hub.kill();
         tokio::time::sleep(Duration::from_millis(500)).await;
         hub.restart().unwrap();
-        let after = done.load(Ordering::Relaxed);
-        let resumed = tokio::time::timeout(common::WAIT, async {
-            while done.load(Ordering::Relaxed) < after + 20 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
         assert!(
-            resumed.is_ok(),
+            resumed(&done).await,
             "payments did not resume after the restart; hub log:\n{}",
             hub.tail(40)
         );
@@ -62,16 +83,7 @@ async fn hub_killed_mid_payments_leaves_every_payment_whole_or_undone() {
     };
     futures::join!(payers, killer);
     assert!(f.net.hub.is_running());
-    wait_no_locks(&f).await;
-    wait_until("no pending payment", || async {
-        let mut pending = 0;
-        for m in &f.members {
-            pending += common::completed_flows(m).await.3;
-        }
-        pending == 0
-    })
-    .await;
-    check_books(&f).await;
+    all_settled(&f).await;
     f.net.hub.stop();
 }
 
@@ -188,25 +200,8 @@ async fn postgres_crashed_under_load_is_refused_cleanly_and_loses_nothing() {
     let stop = AtomicBool::new(false);
     let down = AtomicBool::new(false);
     let done = AtomicUsize::new(0);
-    let n = f.members.len();
     let (members, net) = (&f.members, &mut f.net);
-    let payers = futures::future::join_all((0..n).map(|i| {
-        let (stop, done) = (&stop, &done);
-        async move {
-            let mut k = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let payee = (i + 1 + k % (n - 1)) % n;
-                if pay(&members[i], &members[payee], 1_000 + k as u64)
-                    .await
-                    .is_ok()
-                {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                k += 1;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-    }));
+    let payers = pay_around(members, &stop, &done);
     // A payment tried while the store is down gets an answer (a refusal), not a hang.
     let probe = async {
         while !down.load(Ordering::Acquire) {
@@ -225,15 +220,8 @@ async fn postgres_crashed_under_load_is_refused_cleanly_and_loses_nothing() {
         let pg = net.postgres().expect("the hub's store is on Postgres");
         tokio::task::block_in_place(|| pg.crash_and_restart(Duration::from_secs(3)))
             .expect("Postgres comes back on its data directory");
-        let after = done.load(Ordering::Relaxed);
-        let resumed = tokio::time::timeout(common::WAIT, async {
-            while done.load(Ordering::Relaxed) < after + 20 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
         assert!(
-            resumed.is_ok(),
+            resumed(&done).await,
             "payments did not resume after Postgres came back; hub log:\n{}",
             net.hub.tail(40)
         );
@@ -245,15 +233,6 @@ async fn postgres_crashed_under_load_is_refused_cleanly_and_loses_nothing() {
         "a payment tried while the store was down hung for {took:?}"
     );
     assert!(f.net.hub.is_running(), "the hub outlives its store's crash");
-    wait_no_locks(&f).await;
-    wait_until("no pending payment", || async {
-        let mut pending = 0;
-        for m in &f.members {
-            pending += common::completed_flows(m).await.3;
-        }
-        pending == 0
-    })
-    .await;
-    check_books(&f).await;
+    all_settled(&f).await;
     f.net.hub.stop();
 }
