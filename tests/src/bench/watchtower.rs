@@ -10,6 +10,7 @@
 //! - **Memory**: the tower's `VmRSS` from `/proc/PID/status` with the 100,000 channels watched.
 
 use super::crypto;
+use super::process::rss_mib;
 use crate::harness::{binaries, init_tower, start_node, wait_for_file, Daemon, NetworkOptions};
 use serde_json::json;
 use sluice_chain_client::{ChainClient, TxSender};
@@ -152,21 +153,6 @@ fn presign(users: &[Keypair], hub: &Keypair, per_user: usize, tower: &Address) -
         }
     }
     out
-}
-
-fn rss_mib(pid: u32) -> Result<(f64, f64), String> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map(|kib| kib / 1024.0)
-            .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// CPU seconds the process has used (user + system, all threads), from `/proc/PID/stat`. On a
