@@ -41,6 +41,9 @@ pub struct Report {
     pub payments: usize,
     #[serde(flatten)]
     pub findings: Findings,
+    /// Attempts refused before anything was signed (the node or hub was down at that moment,
+    /// or the payer was killed first): no record, nothing locked.
+    pub not_started: usize,
     /// Kills per process.
     pub killed: BTreeMap<String, usize>,
     /// Processes found dead that the campaign had not killed.
@@ -140,10 +143,12 @@ pub async fn run(c: &Campaign) -> Result<Report, String> {
             daemons.display()
         )
     });
+    let recorded = findings.completed + findings.failed;
     Ok(Report {
         bench: "chaos",
         kills: c.kills,
         payments,
+        not_started: payments.saturating_sub(recorded),
         findings,
         killed,
         crashed,
