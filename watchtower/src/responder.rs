@@ -301,11 +301,16 @@ impl Responder {
                     settle_after,
                 } => {
                     r.settle_after = settle_after;
-                    if stored.state().version >= r.our_version {
-                        let detail = format!("chain holds version {}", stored.state().version);
-                        return self
-                            .finish(&mut r, ResponseStatus::Superseded, detail)
-                            .await;
+                    let onchain = stored.state().version;
+                    if onchain >= r.our_version {
+                        // Our version on chain is our challenge, even when an earlier attempt
+                        // at the same nonce landed before the replacement (`last_tx`) did.
+                        let status = match onchain == r.our_version {
+                            true => ResponseStatus::Challenged,
+                            false => ResponseStatus::Superseded,
+                        };
+                        let detail = format!("chain holds version {onchain}");
+                        return self.finish(&mut r, status, detail).await;
                     }
                 }
                 ChannelStatus::Settled { .. } => {

@@ -43,9 +43,10 @@ pub struct AppointmentSummary {
 pub enum ResponseStatus {
     /// Challenge submitted (or about to be); not yet included.
     Pending,
-    /// Our challenge was included: the chain holds our version.
+    /// The chain holds our version: our challenge was included (whichever of its attempts at
+    /// one nonce landed).
     Challenged,
-    /// The chain already holds a version at least as high as ours (someone else challenged).
+    /// The chain already holds a version higher than ours (someone else challenged).
     Superseded,
     /// The window closed before a challenge was included.
     WindowClosed,
