@@ -215,11 +215,7 @@ async fn a_lock_the_hub_committed_unheard_survives_a_stale_sync_and_completes() 
     let mut conn = hub.accept(vec![id]).await;
     conn.take_sync(&id).await;
     conn.sync(&id).await;
-    // Its refused bump is a signature of ours out there too: buried the same way.
     let ctx = ctx(&chain, 0).await;
-    let again = conn.take_proposal(&ctx).await;
-    assert_eq!(again.proposal.change, Change::Bump);
-    conn.accept(again).await;
     conn.propose(&id, Change::Unlock { secret }, &ctx).await;
     let cosigned = conn.take_accept(&id).await;
     let ch = w.store().require_channel(&id).await.unwrap();
