@@ -343,14 +343,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Fails pending payments whose lock is not in the latest co-signed state: they were never
-    /// delivered (or were removed) and their funds are not locked. Not while a state we signed
-    /// above the latest is out there: the hub may hold our proposal of the lock and commit it
-    /// (a signature that left us is never taken back), and then pay it out. That proposal is
-    /// buried by our `Bump` above it ([`vet::due_change`]), which brings us back here.
-    async fn reconcile(&self, ch: &ChannelRow) -> Result<()> {
-        if ch.signed.version > ch.snapshot.state().version {
-            return Ok(());
-        }
+    /// delivered (or were removed) and their funds are not locked.
+    async fn reconcile(&mut self, ch: &ChannelRow) -> Result<()> {
         for p in self.core.store.pending_payments(&ch.id).await? {
             if ch.snapshot.locks.iter().any(|l| l.hashlock == p.hashlock) {
                 continue;
@@ -430,14 +424,7 @@ impl<'a> Engine<'a> {
             Some((change, _)) => effects::of_change(&c.before, change, reason),
             None => vet::adoption_effects(self.core, ch, &c.snapshot).await?,
         };
-        self.store_commit(ch, &c.snapshot, &effects, &events)
-            .await?;
-        // A `Bump` co-signed: what it buried is settled (see `reconcile`).
-        if matches!(c.change, Some((Change::Bump, _))) {
-            let ch = self.core.store.require_channel(&ch.id).await?;
-            self.reconcile(&ch).await?;
-        }
-        Ok(())
+        self.store_commit(ch, &c.snapshot, &effects, &events).await
     }
 
     /// Commits a co-signed state with its effects and events in one transaction, then announces
@@ -535,15 +522,6 @@ impl<'a> Engine<'a> {
             self.paused.insert(id, Instant::now() + BUSY_PAUSE);
             self.queue.push_front(p.cmd);
             return Ok(());
-        }
-        if p.cmd.change == Change::Bump {
-            // The hub holds another state than ours below the bump (our proposal it committed
-            // without our hearing of it): the resync of a new session shows it to us.
-            p.cmd.answer(Err(WalletError::Rejected { code, reason }));
-            return Err(WalletError::HubUnreachable {
-                url: self.core.config.hub_ws_url(),
-                reason: "hub refused our bump; resyncing".into(),
-            });
         }
         if let Some(row) = &p.cmd.payment {
             let store = &self.core.store;

@@ -130,16 +130,6 @@ pub(crate) async fn due_change(
     ch: &ChannelRow,
     height: Height,
 ) -> Result<Option<Change>> {
-    // A payment whose lock is in no co-signed state we hold, while a state we signed above the
-    // latest is out there: a co-signed state above it settles what became of the lock (the
-    // hub either co-signs the bump, or shows the state it holds).
-    if ch.signed.version > ch.snapshot.state().version {
-        let locked = |h: &Hash32| ch.snapshot.locks.iter().any(|l| l.hashlock == *h);
-        let pending = core.store.pending_payments(&ch.id).await?;
-        if pending.iter().any(|p| !locked(&p.hashlock)) {
-            return Ok(Some(Change::Bump));
-        }
-    }
     for lock in &ch.snapshot.locks {
         match lock.direction {
             Direction::BtoA if height < lock.expiry => {
