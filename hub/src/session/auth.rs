@@ -72,15 +72,38 @@ impl Conn {
             terms: self.sh.cfg.terms,
             sig: self.sh.key.sign(Tag::Auth, &proof),
         });
-        for c in channels {
-            self.handle.send(SessionMsg::Sync {
-                channel_id: c.id,
-                snapshot: c.snapshot,
-                signed: c.floor,
-            });
-        }
-        tokio::spawn(recovery::resume(self.sh.clone(), client));
+        let (sh, handle) = (self.sh.clone(), self.handle.clone());
+        let ids = channels.iter().map(|c| c.id).collect();
+        tokio::spawn(async move {
+            send_syncs(&sh, &handle, ids).await;
+            recovery::resume(sh, client).await;
+        });
         true
+    }
+}
+
+/// The hub's `Sync` of each channel, its row read under the channel's lock: an update of the
+/// channel under way in this process (the client's last proposal of its previous session,
+/// say) is committed first, or the client would take the state below it for the latest and
+/// give up on its own proposal. Its own task, since a hub proposal holding that lock waits
+/// for this session's read loop to deliver the client's answer.
+async fn send_syncs(sh: &Shared, handle: &SessionHandle, ids: Vec<Hash32>) {
+    for id in ids {
+        let lock = sh.channel_lock(&id);
+        let _guard = lock.lock().await;
+        match sh.store.channel(&id).await {
+            Ok(Some(c)) => {
+                handle.send(SessionMsg::Sync {
+                    channel_id: c.id,
+                    snapshot: c.snapshot,
+                    signed: c.floor,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                handle.send(error(ErrorCode::Internal, format!("hub store: {e}")));
+            }
+        }
     }
 }
 
