@@ -348,3 +348,62 @@ async fn a_silent_client_times_out_without_slowing_others() {
         "silent client is disconnected"
     );
 }
+
+/// Found by the kill campaign: a login's `Sync` read the channel while the client's last
+/// proposal of its previous session was still being committed, showed the state below it, and
+/// the wallet failed a payment the hub then paid. The login's `Sync` now waits for the update
+/// under way on the channel and carries what it committed.
+#[tokio::test]
+async fn a_login_sync_waits_for_the_update_under_way_and_carries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path(), quick_config()).await;
+    let key = Keypair::generate();
+    let id = open_channel(&hub, &key, 10_000, 0).await;
+    // An update of the channel under way: its lock held, its state committed meanwhile.
+    let under_way = hub.shared.channel_lock(&id).lock_owned().await;
+    let row = hub.shared.store.channel(&id).await.unwrap().unwrap();
+    let ctx = hub.shared.context(row.deposit_a, row.deposit_b);
+    let pos = sluice_protocol::update::Position {
+        state: *row.snapshot.state(),
+        locks: row.snapshot.locks.clone(),
+    };
+    let next = sluice_protocol::update::apply(&pos, &Change::Bump, Party::A, &ctx).unwrap();
+    let newer = Snapshot {
+        cosigned: CoSigned {
+            state: next.state,
+            sig_a: next.state.sign(&key),
+            sig_b: next.state.sign(&hub.shared.key),
+        },
+        locks: next.locks,
+    };
+
+    let mut ws = raw(&hub).await;
+    let Some(SessionMsg::Challenge {
+        chain_id, nonce, ..
+    }) = next_msg(&mut ws).await
+    else {
+        panic!("expected the hub's Challenge");
+    };
+    let auth = auth_msg(&key, chain_id, &hub.shared.address(), &nonce);
+    ws.send(Message::text(auth)).await.unwrap();
+    assert!(matches!(
+        next_msg(&mut ws).await,
+        Some(SessionMsg::Welcome { .. })
+    ));
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), next_msg(&mut ws));
+    assert!(
+        early.await.is_err(),
+        "no Sync while the update is under way"
+    );
+    hub.shared
+        .store
+        .update_channel(&id, |_| Ok::<_, ()>((newer.clone(), vec![], ())))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(under_way);
+    let Some(SessionMsg::Sync { snapshot, .. }) = next_msg(&mut ws).await else {
+        panic!("expected the hub's Sync");
+    };
+    assert_eq!(snapshot, newer, "the Sync carries the committed update");
+}
