@@ -98,13 +98,15 @@ pub async fn propose(
     let _busy = sh.work.enter();
     let guard = channel_guard(sh, channel).await?;
     let p = match prepare(sh, guard, channel, change.clone()).await {
-        // Left standing, it would take every later proposal's version: go above it instead.
+        // Left standing, it would take every later proposal's version: buried first by a
+        // `Bump` (which carries nothing new, so a client that keeps it unanswered gains
+        // nothing), then the change goes as usual, reserved like any other.
         Err(ProposeError::InDoubt) => {
-            return match supersede(sh, channel, change, writes).await? {
-                Superseded::Done(snap) => Ok(*snap),
-                Superseded::NothingInDoubt => Err(ProposeError::Busy),
-                Superseded::Refused => Err(ProposeError::InDoubt),
+            if !bury(sh, channel).await? {
+                return Err(ProposeError::InDoubt);
             }
+            let guard = channel_guard(sh, channel).await?;
+            prepare(sh, guard, channel, change).await?
         }
         p => p?,
     };

@@ -100,8 +100,8 @@ async fn payment_routes_from_payer_through_hub_to_payee() {
 
 /// Found by the kill campaign: a hub proposal the payee never answered (its session died with
 /// it) stayed reserved in the payee's channel, and every later payment to that payee failed
-/// with "another proposal holds this channel's next version". The next proposal now goes above
-/// the one in doubt, which is dead once the payee co-signs it.
+/// with "another proposal holds this channel's next version". The hub now buries it with a
+/// `Bump` the payee co-signs before its next proposal there.
 #[tokio::test]
 async fn a_proposal_left_in_doubt_in_the_payees_channel_does_not_block_payments_to_it() {
     let dir = tempfile::tempdir().unwrap();

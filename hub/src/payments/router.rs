@@ -316,15 +316,8 @@ pub async fn release_lock(sh: &Shared, payer: &Address, channel: &Hash32, hashlo
             Ok(_) => return tracing::info!(%hashlock, "released a failed payment's lock"),
             Err(e) => e,
         };
-        let worth_retrying = matches!(
-            e,
-            ProposeError::Busy
-                | ProposeError::InDoubt
-                | ProposeError::Conflict
-                | ProposeError::Timeout
-                | ProposeError::Store(_)
-                | ProposeError::Rejected(ErrorCode::Busy, _)
-        );
+        let worth_retrying =
+            e.is_transient() || matches!(e, ProposeError::Timeout | ProposeError::Store(_));
         let locked = |row: Option<crate::store::ChannelRow>| {
             row.is_some_and(|r| r.snapshot.locks.iter().any(|l| l.hashlock == hashlock))
         };

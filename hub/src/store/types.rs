@@ -69,8 +69,8 @@ impl ChannelRow {
 /// other update runs on the channel. Once the client accepted it, it is committed; once the
 /// client rejected it or went silent, it stays here *in doubt* (the client holds the hub's
 /// signature and may have co-signed it) until it is dead: superseded by a co-signed higher
-/// state (the hub's next proposal on the channel, which goes above it, or a `Bump`, once the
-/// client co-signs either; or the client's resync with the completed state), or, for a lock,
+/// state (a `Bump` the client co-signs, which the hub sends before its next proposal on the
+/// channel, or the client's resync with the completed state), or, for a lock,
 /// expired with no secret registered before its expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
