@@ -260,35 +260,11 @@ pub async fn check_books(f: &Fleet) {
         open.is_empty(),
         "the hub's records close every payment: {open:?}"
     );
-    let genesis: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(f.net.node.home().join("genesis.json")).unwrap(),
-    )
-    .unwrap();
-    let mut total_genesis = 0u128;
-    let mut accounts: Vec<Address> = Vec::new();
-    for a in genesis["accounts"].as_array().unwrap() {
-        total_genesis += a["balance"].as_u64().unwrap() as u128;
-        accounts.push(a["address"].as_str().unwrap().parse().unwrap());
-    }
-    for v in genesis["validators"].as_array().unwrap() {
-        accounts.push(v["address"].as_str().unwrap().parse().unwrap());
-    }
-    accounts.sort();
-    accounts.dedup();
-    let mut on_chain = 0u128;
-    for a in &accounts {
-        on_chain += f.chain.account(a).await.unwrap().balance as u128;
-    }
-    for m in &f.members {
-        let rec = f.chain.channel(&m.channel).await.unwrap().unwrap();
-        if matches!(
-            rec.status,
-            sluice_protocol::onchain::ChannelStatus::Open
-                | sluice_protocol::onchain::ChannelStatus::Closing { .. }
-        ) {
-            on_chain += rec.deposit_a as u128 + rec.deposit_b as u128;
-        }
-    }
+    let channels: Vec<Hash32> = f.members.iter().map(|m| m.channel).collect();
+    let (on_chain, total_genesis) =
+        sluice_tests::chaos::audit::chain_totals(&f.net, &f.chain, &channels)
+            .await
+            .unwrap();
     assert_eq!(
         on_chain, total_genesis,
         "on-chain accounts + channel deposits = genesis total"
