@@ -3,7 +3,7 @@
 
 use crate::config::{HubConfig, ADDR_FILE, ADMIN_ADDR_FILE};
 use crate::metrics::Metrics;
-use crate::payments::recovery;
+use crate::payments::{handoff, recovery};
 use crate::shared::Shared;
 use crate::store::{Store, StoreError};
 use crate::{admin, chain, keyfile, session};
@@ -97,6 +97,7 @@ impl Hub {
             chain::spawn(sh.clone());
         }
         tokio::spawn(recovery::run(sh.clone()));
+        tokio::spawn(handoff::run(sh.clone()));
         std::fs::write(home.join(ADMIN_ADDR_FILE), admin_addr.to_string())?;
         std::fs::write(home.join(ADDR_FILE), addr.to_string())?;
         tracing::info!(%addr, %admin_addr, hub = %sh.address(), chain_id, store = sh.store.kind(), tls = tls.is_some(), "hub listening");
@@ -125,6 +126,14 @@ impl Hub {
             ),
         }
         self.shared.sessions.end_all();
+        if let Err(e) = self
+            .shared
+            .store
+            .process_stopped(&self.shared.process)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot withdraw this process's sessions from the store");
+        }
         self.shutdown().await;
     }
 

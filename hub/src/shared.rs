@@ -39,6 +39,8 @@ struct Waiter {
 
 pub struct Shared {
     pub key: Keypair,
+    /// This process among the hub processes sharing the store (random per start).
+    pub process: String,
     pub chain_id: ChainId,
     pub cfg: HubConfig,
     pub store: Store,
@@ -130,6 +132,16 @@ impl Drop for PayerSlot<'_> {
     }
 }
 
+/// A fresh name for this process: its pid, start time and key, hashed.
+fn process_id(key: &Keypair) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let seed = format!("{} {nanos} {}", std::process::id(), key.address());
+    sluice_protocol::sha256(seed.as_bytes()).to_string()[..16].to_string()
+}
+
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -144,6 +156,7 @@ impl Shared {
         chain: Option<Arc<TxSender>>,
     ) -> Self {
         Shared {
+            process: process_id(&key),
             key,
             chain_id,
             cfg,

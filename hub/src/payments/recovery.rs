@@ -103,6 +103,11 @@ fn stale(sh: &Shared, pay: &PaymentRecord) -> bool {
 }
 
 async fn recover(sh: Arc<Shared>, pay: PaymentRecord) {
+    settle(sh, pay).await
+}
+
+/// Drives `pay` on from the store, unless a task of this process already does.
+pub async fn settle(sh: Arc<Shared>, pay: PaymentRecord) {
     let Some(_routing) = sh.start_routing(pay.key()) else {
         return;
     };

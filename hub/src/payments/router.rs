@@ -3,6 +3,7 @@
 //! and enough hub-side collateral); afterwards it forwards a lock to the payee, waits for the
 //! secret, and claims the payer's lock, or releases it with a reason.
 
+use crate::payments::handoff::{self, Kick};
 use crate::payments::recovery;
 use crate::shared::{Shared, Unlocked};
 use crate::store::{now_secs, ChannelPhase, PaymentRecord, PaymentState, PaymentWrite};
@@ -80,7 +81,7 @@ pub async fn plan(
     if inv.payee == *payer {
         return Err(PlanRefusal::SelfPayment);
     }
-    if sh.sessions.get(&inv.payee).is_none() {
+    if !online(sh, &inv.payee).await? {
         return Err(PlanRefusal::PayeeOffline);
     }
     let channel_out = payee_channel(sh, &inv.payee, inv.amount).await?;
@@ -100,6 +101,16 @@ pub async fn plan(
         created_at: now_secs(),
         updated_at: now_secs(),
     })
+}
+
+/// Whether `client` has a session with this hub process or another one on the same store.
+async fn online(sh: &Shared, client: &Address) -> Result<bool, PlanRefusal> {
+    if sh.sessions.get(client).is_some() {
+        return Ok(true);
+    }
+    handoff::held_elsewhere(sh, client)
+        .await
+        .map_err(|e| PlanRefusal::Store(e.to_string()))
 }
 
 /// The payee's open channel with the most hub-side balance, if it covers `amount`.
@@ -156,7 +167,15 @@ pub async fn route(sh: Arc<Shared>, pay: PaymentRecord, out: Option<Prepared>) {
         return;
     }
     let started = Instant::now();
-    forward(&sh, &pay, out).await;
+    if sh.sessions.get(&pay.payee).is_some() {
+        forward(&sh, &pay, out).await;
+    } else {
+        // The payee's session is on another hub process: that one forwards.
+        if let Some(p) = out {
+            updater::abandon_unsent(&sh, p).await;
+        }
+        handoff::kick(&sh, Kick::Forward(pay.key())).await;
+    }
     sh.metrics
         .payment_seconds
         .observe(started.elapsed().as_secs_f64());
@@ -269,10 +288,12 @@ pub async fn complete_with(
             sh.metrics.fees_earned.inc_by(fee);
             notify(sh, pay, PaymentStatus::Completed, None);
         }
-        // The payment stays `secret_known`: retried when the payer reconnects, enforced on chain
-        // by the guard before the lock expires.
+        // The payment stays `secret_known`: claimed by the process holding the payer's session
+        // (kicked here; else by its sweep or at the payer's next login), enforced on chain by
+        // the guard before the lock expires.
         Err(e) => {
-            tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot claim payer's lock yet")
+            tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot claim payer's lock yet");
+            settle_elsewhere(sh, pay).await;
         }
     }
 }
@@ -301,8 +322,23 @@ pub async fn fail(sh: &Shared, pay: &PaymentRecord, reason: &str) {
     notify(sh, pay, PaymentStatus::Failed, Some(reason.to_string()));
     if let Err(e) = released {
         tracing::warn!(hashlock = %pay.hashlock, error = %e, "cannot release payer's lock yet");
+        settle_elsewhere(sh, pay).await;
         release_lock(sh, &pay.payer, &pay.channel_in, pay.hashlock).await;
     }
+}
+
+/// Kicks the process holding the payer's session, if this one does not hold it, to claim or
+/// release the payer's lock as the store shows.
+async fn settle_elsewhere(sh: &Shared, pay: &PaymentRecord) {
+    if sh.sessions.get(&pay.payer).is_none() {
+        handoff::kick(sh, Kick::Settle(pay.key())).await;
+    }
+}
+
+/// The payment failed on another hub process: release the payer's lock here and tell it.
+pub async fn released(sh: &Shared, pay: &PaymentRecord) {
+    notify(sh, pay, PaymentStatus::Failed, pay.reason.clone());
+    release_lock(sh, &pay.payer, &pay.channel_in, pay.hashlock).await;
 }
 
 /// Removes a failed payment's lock from the payer's channel, trying again while the channel is

@@ -65,6 +65,14 @@ impl Conn {
         self.client = Some(client);
         self.sh.sessions.insert(client, self.handle.clone());
         self.sh.metrics.sessions.inc();
+        // Other hub processes on the store route this client's payments here.
+        let held = self
+            .sh
+            .store
+            .session_opened(&client, &self.sh.process, self.handle.id);
+        if let Err(e) = held.await {
+            tracing::warn!(%client, error = %e, "cannot record the session for other hub processes");
+        }
         tracing::info!(%client, session = self.handle.id, "client logged in");
         let proof = welcome_bytes(self.sh.chain_id, &self.sh.address(), &challenge, &client);
         self.handle.send(SessionMsg::Welcome {

@@ -270,6 +270,12 @@ impl Conn {
             if self.sh.sessions.is_current(&client, self.handle.id) {
                 self.sh.sessions.remove(&client, self.handle.id);
             }
+            let (sh, id) = (self.sh.clone(), self.handle.id);
+            tokio::spawn(async move {
+                if let Err(e) = sh.store.session_closed(&client, &sh.process, id).await {
+                    tracing::warn!(%client, error = %e, "cannot withdraw the session from the store");
+                }
+            });
             self.sh.metrics.sessions.dec();
             tracing::info!(%client, session = self.handle.id, "session ended");
         }

@@ -15,6 +15,7 @@ mod channels;
 mod codec;
 mod jobs;
 mod payments;
+mod presence;
 mod reservations;
 mod types;
 
