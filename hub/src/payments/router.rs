@@ -281,7 +281,12 @@ pub async fn complete_with(
 ) {
     let w = PaymentWrite::to(pay.key(), PaymentState::Completed);
     let change = Change::Unlock { secret };
-    match send_reserved(sh, claim, &pay.channel_in, change, vec![w]).await {
+    let claimed = match (claim, sh.sessions.get(&pay.payer)) {
+        // The payer's session is on another hub process: that one claims.
+        (None, None) => Err(ProposeError::Offline),
+        (claim, _) => send_reserved(sh, claim, &pay.channel_in, change, vec![w]).await,
+    };
+    match claimed {
         Ok(_) => {
             sh.metrics.payments.with_label_values(&["completed"]).inc();
             let fee = pay.amount_in.saturating_sub(pay.amount);
@@ -311,7 +316,10 @@ pub async fn fail(sh: &Shared, pay: &PaymentRecord, reason: &str) {
     let change = Change::RemoveLock {
         hashlock: pay.hashlock,
     };
-    let released = updater::propose_patiently(sh, &pay.channel_in, change, vec![w.clone()]).await;
+    let released = match sh.sessions.get(&pay.payer) {
+        Some(_) => updater::propose_patiently(sh, &pay.channel_in, change, vec![w.clone()]).await,
+        None => Err(ProposeError::Offline),
+    };
     if released.is_err() {
         // Record the failure now; the lock follows (below, or at the payer's next login).
         if let Err(e) = sh.store.record_payment(&w).await {

@@ -188,7 +188,11 @@ async fn decide(
 /// The hub proposal this update sets in motion, if it can be reserved with it.
 fn follow_up(sh: &Shared, after: &After) -> Option<(Hash32, Change)> {
     match after {
-        After::Route(pay, _) => router::forward_change(pay),
+        // Reserved only where this process can send it: a payee on another process is
+        // forwarded to by that one.
+        After::Route(pay, _) if sh.sessions.get(&pay.payee).is_some() => {
+            router::forward_change(pay)
+        }
         After::PayeeAnswered {
             key,
             secret: Some(secret),

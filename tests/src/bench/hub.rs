@@ -10,6 +10,10 @@
 //! with its production store settings (Postgres with `synchronous_commit` on; SQLite in WAL
 //! with `synchronous = FULL`).
 //!
+//! With `--hubs N` (Postgres), N hub processes share the store and each payer's payee holds
+//! its session with the next process, so every payment is handed between processes
+//! (`payments/handoff.rs`); the figure is the aggregate.
+//!
 //! The run is steady state: every pair pays in a row until both `seconds` have passed and
 //! `min_payments` are done, after a warm-up payment per pair.
 //!
@@ -51,6 +55,10 @@ pub struct HubBench {
     pub channels: usize,
     /// Further clients logged in and idle while the pairs pay.
     pub sessions: usize,
+    /// Hub processes sharing the store (Postgres only); pair `k`'s payer holds its session
+    /// with process `k mod hubs` and its payee with the next one, so with two or more every
+    /// payment is handed from one process to another.
+    pub hubs: usize,
 }
 
 /// Connections `pgbench` measures the commit ceiling over: the hub's store pool
@@ -257,14 +265,27 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
     net.hub
         .set_env("SLUICE_HUB_LISTENER__MAX_CONNECTIONS_PER_SOURCE", &room);
     net.hub.restart().map_err(err)?;
+    let mut urls = vec![format!("ws://{}/ws", net.hub.addr())];
+    for _ in 1..b.hubs {
+        let i = net.add_hub().map_err(err)?;
+        let hub = &mut net.extra_hubs[i];
+        hub.set_env("SLUICE_HUB_COLLATERAL__RETRY_SECS", "5");
+        hub.set_env("SLUICE_HUB_LIMITS__MAX_CONNECTIONS", &room);
+        hub.set_env("SLUICE_HUB_LISTENER__MAX_CONNECTIONS", &room);
+        hub.set_env("SLUICE_HUB_LISTENER__MAX_CONNECTIONS_PER_SOURCE", &room);
+        hub.restart().map_err(err)?;
+        urls.push(format!("ws://{}/ws", hub.addr()));
+    }
     let chain = ChainClient::new(net.node.addr());
     let ids = open_channels(&chain, &keys, net.hub_key).await?;
     let view = ChainView::start(chain.clone()).await.map_err(err)?;
     wait_for_collateral(&view, &ids).await?;
-    let url = format!("ws://{}/ws", net.hub.addr());
+    let url = urls[0].clone();
     let mut clients = Vec::new();
-    for (key, id) in keys.iter().zip(&ids) {
-        let c = LeanClient::connect(&url, key.clone(), net.hub_key, *id, view.clone())
+    for (i, (key, id)) in keys.iter().zip(&ids).enumerate() {
+        // Client 2k pays 2k+1: on process k and k+1 (mod hubs).
+        let url = &urls[(i / 2 + i % 2) % urls.len()];
+        let c = LeanClient::connect(url, key.clone(), net.hub_key, *id, view.clone())
             .await
             .map_err(err)?;
         clients.push(Arc::new(c));
@@ -306,6 +327,7 @@ pub async fn run(b: &HubBench) -> Result<serde_json::Value, String> {
         "bench": "hub",
         "store": match b.store { HubStore::Postgres => "postgres", HubStore::Sqlite => "sqlite" },
         "pairs": b.pairs,
+        "hubs": urls.len(),
         "payments": lat.len(),
         "payments_per_sec": (rate * 10.0).round() / 10.0,
         "p50_ms": (percentile(&lat, 0.5) * 10.0).round() / 10.0,

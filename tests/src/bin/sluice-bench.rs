@@ -51,6 +51,9 @@ enum Bench {
         /// Further clients logged in and idle while the pairs pay.
         #[arg(long, default_value_t = 0)]
         sessions: usize,
+        /// Hub processes on the one Postgres; each payer's payee is on the next process.
+        #[arg(long, default_value_t = 1)]
+        hubs: usize,
     },
     /// Verified appointments per second into a tower process, its reaction to a stale close in
     /// blocks, and its memory with 100,000 channels watched.
@@ -125,6 +128,7 @@ async fn main() -> std::process::ExitCode {
             store,
             channels,
             sessions,
+            hubs,
         } => {
             let store = match store.as_str() {
                 "postgres" => HubStore::Postgres,
@@ -141,6 +145,7 @@ async fn main() -> std::process::ExitCode {
                 store,
                 channels,
                 sessions,
+                hubs: hubs.max(1),
             };
             return report(hub::run(&b).await);
         }
