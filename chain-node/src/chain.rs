@@ -200,17 +200,16 @@ impl Chain {
 
     /// Verifies and admits one transaction (canonical bytes).
     pub fn submit(&self, bytes: Vec<u8>) -> Result<Hash32, SubmitError> {
-        let checked = VerifiedTx::check(bytes, self.genesis.limits.max_tx_bytes);
-        self.admit_checked(vec![checked])
+        self.submit_many(vec![bytes])
             .pop()
             .unwrap_or(Err(SubmitError::Store("empty".into())))
     }
 
     /// Verifies many transactions in parallel on every core, then admits them in order.
     ///
-    /// A transaction already pending is refused before its signature is checked: with mempool
-    /// gossip every node hears of each transaction from several peers, and verifying each copy
-    /// would multiply the dominant cost of admission by the number of peers.
+    /// A transaction already pending, or below its sender's committed nonce, is refused before its
+    /// signature is checked: with mempool gossip every node hears of each transaction from several
+    /// peers, often after its block, and verifying each copy would multiply the dominant cost.
     pub fn submit_many(&self, batch: Vec<Vec<u8>>) -> Vec<Result<Hash32, SubmitError>> {
         let max = self.genesis.limits.max_tx_bytes;
         let decoded: Vec<_> = batch
@@ -230,16 +229,26 @@ impl Chain {
                         known += 1;
                         slots.push(Some(Err(AdmitError::AlreadyKnown(d.id).into())));
                     }
-                    Ok(d) => {
-                        slots.push(None);
-                        todo.push(d);
-                    }
+                    Ok(d) => match self.stale(&d) {
+                        Some(next) => {
+                            known += 1;
+                            let got = d.tx.tx.nonce;
+                            slots.push(Some(Err(AdmitError::NonceTooLow { got, next }.into())));
+                        }
+                        None => {
+                            slots.push(None);
+                            todo.push(d);
+                        }
+                    },
                 }
             }
         }
         Metrics::add(&self.metrics.txs_rejected, slots.len() - todo.len());
         if known > 0 {
-            tracing::trace!(known, "already pending; signatures not checked again");
+            tracing::trace!(
+                known,
+                "pending or committed already; signatures not checked"
+            );
         }
         let mut admitted = self.admit_checked(sigverify::verify_all(todo)).into_iter();
         slots
@@ -252,6 +261,15 @@ impl Chain {
                 })
             })
             .collect()
+    }
+
+    /// The sender's next nonce, if `d`'s nonce is below it: committed already (a gossiped copy
+    /// that arrives after its block, the common case under load) or never includable. Refused
+    /// before its signature is checked, like a pending duplicate.
+    fn stale(&self, d: &DecodedTx) -> Option<u64> {
+        let t = &d.tx.tx;
+        let next = self.ledger.account(&t.from).ok()?.nonce;
+        (t.nonce < next).then_some(next)
     }
 
     fn admit_checked(

@@ -183,6 +183,11 @@ async fn bad_input_gets_typed_errors_and_leaves_state_untouched() {
     let (c, m) = node.submit(&done).await.expect_err("replay");
     assert_eq!(c, code::TX_REJECTED);
     assert!(m.contains("nonce 0 already used"), "{m}");
+    // A stale copy is refused by its nonce before its signature costs a check.
+    let mut forged = done.clone();
+    forged.sig.0[63] ^= 1;
+    let (_, m) = node.submit(&forged).await.expect_err("stale forgery");
+    assert!(m.contains("nonce 0 already used"), "{m}");
     assert!(node
         .submit(&transfer(&a, 0, key(3).address(), 5, 1))
         .await

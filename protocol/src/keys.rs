@@ -93,8 +93,7 @@ impl Address {
 
     /// Checks a signature over a digest that is already a tagged hash.
     pub fn verify_hash(&self, digest: &Hash32, sig: &Signature) -> Result<(), KeyError> {
-        let pk =
-            XOnlyPublicKey::from_byte_array(&self.0).map_err(|_| KeyError::InvalidPublicKey)?;
+        let pk = parsed_key(self)?;
         let sig = schnorr::Signature::from_byte_array(sig.0);
         SECP256K1
             .verify_schnorr(&sig, &digest.0, &pk)
@@ -103,8 +102,39 @@ impl Address {
 
     /// Whether these bytes are a point on the curve (a key that could ever sign).
     pub fn is_valid_key(&self) -> bool {
-        XOnlyPublicKey::from_byte_array(&self.0).is_ok()
+        parsed_key(self).is_ok()
     }
+}
+
+/// Parsed keys kept, at most; the cache starts over when full (a flood of one-time keys then
+/// costs what it would without it).
+const KEY_CACHE: usize = 16_384;
+
+/// `a` as a curve point. Parsing lifts the x coordinate with a square root, about a third of a
+/// verification; the same few keys (channel parties, busy senders) sign most of what a daemon
+/// checks, so parsed keys are kept. Safe: parsing is a pure function of the 32 bytes, and only
+/// keys that parsed are kept.
+fn parsed_key(a: &Address) -> Result<XOnlyPublicKey, KeyError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], XOnlyPublicKey>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    // A poisoned lock only means another thread panicked mid-lookup; the map is still whole.
+    let hit = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&a.0)
+        .copied();
+    if let Some(pk) = hit {
+        return Ok(pk);
+    }
+    let pk = XOnlyPublicKey::from_byte_array(&a.0).map_err(|_| KeyError::InvalidPublicKey)?;
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= KEY_CACHE {
+        map.clear();
+    }
+    map.insert(a.0, pk);
+    Ok(pk)
 }
 
 #[cfg(test)]
@@ -120,6 +150,28 @@ mod tests {
         let k = key(1);
         let sig = k.sign(Tag::Tx, b"hello");
         assert_eq!(k.address().verify(Tag::Tx, b"hello", &sig), Ok(()));
+    }
+
+    #[test]
+    fn a_cached_key_still_checks_every_signature_and_a_bad_key_is_never_cached() {
+        let k = key(3);
+        let sig = k.sign(Tag::Tx, b"once");
+        for _ in 0..2 {
+            assert_eq!(k.address().verify(Tag::Tx, b"once", &sig), Ok(()));
+            assert_eq!(
+                k.address().verify(Tag::Tx, b"twice", &sig),
+                Err(KeyError::BadSignature)
+            );
+        }
+        // x = 5 is not on the curve (5^3 + 7 = 132 is not a square mod p).
+        let mut off = [0u8; 32];
+        off[31] = 5;
+        for _ in 0..2 {
+            assert_eq!(
+                Address(off).verify(Tag::Tx, b"once", &sig),
+                Err(KeyError::InvalidPublicKey)
+            );
+        }
     }
 
     #[test]

@@ -30,6 +30,12 @@ enum Bench {
         /// Run a Malachite testnet of this many validator processes instead of a dev node.
         #[arg(long, default_value_t = 1)]
         validators: usize,
+        /// With validators: transfers per second offered in the sustained phase…
+        #[arg(long, default_value_t = 3_000)]
+        sustained_rate: u64,
+        /// …for this many seconds.
+        #[arg(long, default_value_t = 30)]
+        sustained_seconds: u64,
     },
     /// Routed invoice payments per second through a hub process, against the signature ceiling.
     Hub {
@@ -112,12 +118,16 @@ async fn main() -> std::process::ExitCode {
             per_sender,
             block_time_ms,
             validators,
+            sustained_rate,
+            sustained_seconds,
         } => {
             let b = chain::ChainBench {
                 senders,
                 per_sender,
                 block_time_ms,
                 validators,
+                sustained_rate,
+                sustained_seconds,
             };
             return report(chain::run(&b).await);
         }
