@@ -20,7 +20,7 @@
 use crate::registry::SessionHandle;
 use crate::shared::{Reply, Shared};
 use crate::store::{
-    now_ms, ChannelPhase, ChannelRow, PaymentWrite, Reservation, ReserveWith, StoreError,
+    now_ms, ChannelPhase, ChannelRow, Kept, PaymentWrite, Reservation, ReserveWith, StoreError,
 };
 use sluice_protocol::session::{ChannelSession, Refusal, Signed};
 use sluice_protocol::update::{Change, UpdateError};
@@ -96,28 +96,48 @@ pub async fn propose(
     writes: Vec<PaymentWrite>,
 ) -> Result<Snapshot, ProposeError> {
     let _busy = sh.work.enter();
+    let mut p = prepare_or_bury(sh, channel, change.clone()).await?;
+    let mut reserved = reserve(sh, &p).await?;
+    if !reserved {
+        // The row kept in memory may have been stale (its row is dropped now): once more on
+        // a fresh read.
+        drop(p);
+        p = prepare_or_bury(sh, channel, change).await?;
+        reserved = reserve(sh, &p).await?;
+    }
+    match reserved {
+        true => finish(sh, p, writes).await,
+        false => Err(ProposeError::Busy),
+    }
+}
+
+/// [`prepare`] under the channel's lock; a proposal left in doubt is buried first: left
+/// standing, it would take every later proposal's version. The `Bump` carries nothing new, so
+/// a client that keeps it unanswered gains nothing; then the change goes as usual.
+async fn prepare_or_bury(
+    sh: &Shared,
+    channel: &Hash32,
+    change: Change,
+) -> Result<Prepared, ProposeError> {
     let guard = channel_guard(sh, channel).await?;
-    let p = match prepare(sh, guard, channel, change.clone()).await {
-        // Left standing, it would take every later proposal's version: buried first by a
-        // `Bump` (which carries nothing new, so a client that keeps it unanswered gains
-        // nothing), then the change goes as usual, reserved like any other.
+    match prepare(sh, guard, channel, change.clone()).await {
         Err(ProposeError::InDoubt) => {
             if !bury(sh, channel).await? {
                 return Err(ProposeError::InDoubt);
             }
             let guard = channel_guard(sh, channel).await?;
-            prepare(sh, guard, channel, change).await?
+            prepare(sh, guard, channel, change).await
         }
-        p => p?,
-    };
-    if !sh
-        .store
-        .reserve(channel, p.built_on(), &p.proposed, p.until)
-        .await?
-    {
-        return Err(ProposeError::Busy);
+        p => p,
     }
-    finish(sh, p, writes).await
+}
+
+/// Writes `p`'s reservation; false if the channel moved on or another proposal holds it.
+async fn reserve(sh: &Shared, p: &Prepared) -> Result<bool, StoreError> {
+    let r = p.reservation();
+    sh.store
+        .reserve(r.id, r.built_on, r.proposed, r.until_ms)
+        .await
 }
 
 /// A hub proposal built and signed but not yet sent, holding its channel's in-process lock.
@@ -161,38 +181,67 @@ pub async fn try_prepare(sh: &Shared, channel: &Hash32, change: Change) -> Optio
 }
 
 /// Reads the channel under its lock and has the channel's session machine build and sign the
-/// next state, above the channel's floor.
+/// next state, above the channel's floor. A refusal on the row kept in memory is decided again
+/// on a fresh read (another hub process may have moved the channel).
 async fn prepare(
     sh: &Shared,
     guard: OwnedMutexGuard<()>,
     channel: &Hash32,
     change: Change,
 ) -> Result<Prepared, ProposeError> {
-    let row = sh
-        .store
-        .channel(channel)
-        .await?
-        .ok_or(ProposeError::NotOpen)?;
+    let (row, kept) = sh.store.channel_for_update(channel).await?;
+    let row = row.ok_or(ProposeError::NotOpen)?;
+    let (guard, row) = match prepare_on(sh, guard, row, change.clone()) {
+        Ok(p) => return Ok(p),
+        Err((e, _)) if kept == Kept::No => return Err(e),
+        Err((_, guard)) => {
+            let row = sh.store.fresh_channel(channel).await?;
+            (guard, row.ok_or(ProposeError::NotOpen)?)
+        }
+    };
+    prepare_on(sh, guard, row, change).map_err(|(e, _)| e)
+}
+
+/// [`prepare`] on `row`; on refusal the lock comes back with the error.
+fn prepare_on(
+    sh: &Shared,
+    guard: OwnedMutexGuard<()>,
+    row: ChannelRow,
+    change: Change,
+) -> Result<Prepared, (ProposeError, OwnedMutexGuard<()>)> {
+    match check_open(&row).and_then(|()| prepare_signed(sh, &row, change.clone())) {
+        Ok((session, proposed)) => Ok(Prepared {
+            _guard: guard,
+            row,
+            session,
+            change,
+            proposed,
+            until: now_ms().saturating_add(sh.cfg.limits.reply_timeout_ms),
+        }),
+        Err(e) => Err((e, guard)),
+    }
+}
+
+/// The channel can take a hub proposal now: open, no proposal reserved.
+fn check_open(row: &ChannelRow) -> Result<(), ProposeError> {
     if row.phase != ChannelPhase::Open {
         return Err(ProposeError::NotOpen);
     }
-    if let Some(pending) = &row.pending {
-        return Err(match pending.is_live(now_ms()) {
-            true => ProposeError::Busy,
-            false => ProposeError::InDoubt,
-        });
+    match &row.pending {
+        None => Ok(()),
+        Some(p) if p.is_live(now_ms()) => Err(ProposeError::Busy),
+        Some(_) => Err(ProposeError::InDoubt),
     }
+}
+
+/// The client's session and the hub-signed proposal of `change` on `row`.
+fn prepare_signed(
+    sh: &Shared,
+    row: &ChannelRow,
+    change: Change,
+) -> Result<(SessionHandle, Snapshot), ProposeError> {
     let session = sh.sessions.get(&row.client).ok_or(ProposeError::Offline)?;
-    let proposed = sign_proposal(sh, &row, change.clone())?;
-    let timeout = sh.cfg.limits.reply_timeout_ms;
-    Ok(Prepared {
-        _guard: guard,
-        row,
-        session,
-        change,
-        proposed,
-        until: now_ms().saturating_add(timeout),
-    })
+    Ok((session, sign_proposal(sh, row, change)?))
 }
 
 /// The hub's side of the channel's session machine, as its row stands.

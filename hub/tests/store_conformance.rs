@@ -360,6 +360,7 @@ async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("hub.db").display());
     suite(Store::connect(&url, 4).await.unwrap()).await;
+    a_kept_row_another_process_moved_is_never_committed_over(&url).await;
     // Reopening runs the migrations again harmlessly and keeps the data.
     let store = Store::connect(&url, 4).await.unwrap();
     assert_eq!(store.cursor().await.unwrap(), 13);
@@ -370,6 +371,7 @@ async fn postgres_store_conforms() {
     let pg = TempPostgres::start().unwrap();
     let url = pg.create_database("hub").unwrap();
     suite(Store::connect(&url, 8).await.unwrap()).await;
+    a_kept_row_another_process_moved_is_never_committed_over(&url).await;
     let store = Store::connect(&url, 2).await.unwrap();
     assert_eq!(store.cursor().await.unwrap(), 13);
 }
@@ -442,4 +444,76 @@ async fn floor_rises_and_bumps_claim_above_it(store: &Store) {
     assert!(!store.claim_bump(&c.id, 0, 5, 6, now_ms()).await.unwrap());
     let row = store.channel(&c.id).await.unwrap().unwrap();
     assert_eq!((row.floor, row.pending.map(|p| p.version())), (6, Some(5)));
+}
+
+/// Two processes on one database: the row one keeps in memory goes stale when the other moves
+/// the channel, and every decision taken on it is caught by the database and decided again.
+async fn a_kept_row_another_process_moved_is_never_committed_over(url: &str) {
+    let (here, there) = (
+        Store::connect(url, 2).await.unwrap(),
+        Store::connect(url, 2).await.unwrap(),
+    );
+    let c = channel(60);
+    assert!(here.insert_channel(&c).await.unwrap());
+    let (first, kept) = here.channel_for_update(&c.id).await.unwrap();
+    assert_eq!((first.as_ref(), kept), (Some(&c), Kept::No));
+    let (again, kept) = here.channel_for_update(&c.id).await.unwrap();
+    assert_eq!((again.as_ref(), kept), (Some(&c), Kept::Yes));
+
+    let moved: Result<(), ()> = there
+        .update_channel(&c.id, |row| {
+            Ok((snap(row.id, row.version() + 1), vec![], ()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(moved, Ok(()));
+    let (stale, kept) = here.channel_for_update(&c.id).await.unwrap();
+    let stale = stale.unwrap();
+    assert_eq!(
+        (stale.version(), kept),
+        (0, Kept::Yes),
+        "a hint, not the truth"
+    );
+
+    // A reservation built on the stale row is refused and the row dropped.
+    assert!(!here
+        .reserve(&c.id, 0, &snap(c.id, 1), now_ms() + 60_000)
+        .await
+        .unwrap());
+    let (_, kept) = here.channel_for_update(&c.id).await.unwrap();
+    assert_eq!(kept, Kept::No);
+
+    // A commit decided on a stale row is decided again on the row as it is.
+    here.channel_for_update(&c.id).await.unwrap();
+    let there_again: Result<(), ()> = there
+        .update_channel(&c.id, |row| {
+            Ok((snap(row.id, row.version() + 1), vec![], ()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(there_again, Ok(()));
+    let (stale, _) = here.channel_for_update(&c.id).await.unwrap();
+    let stale = stale.unwrap();
+    assert_eq!(stale.version(), 1);
+    let mut seen = vec![];
+    let done: Result<(), ()> = here
+        .update_channel_from(&stale, |row| {
+            seen.push(row.version());
+            Ok((snap(row.id, row.version() + 1), vec![], ()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(done, Ok(()));
+    assert_eq!(
+        seen.last(),
+        Some(&2),
+        "the last decision is on the row as it is"
+    );
+    let now = there.channel(&c.id).await.unwrap().unwrap();
+    assert_eq!(now.version(), 3);
+    let (kept_row, kept) = here.channel_for_update(&c.id).await.unwrap();
+    let kept_row = kept_row.unwrap();
+    assert_eq!(kept, Kept::Yes);
+    let decided_on = |r: &ChannelRow| (r.snapshot.clone(), r.pending.clone(), r.floor, r.phase);
+    assert_eq!(decided_on(&kept_row), decided_on(&now), "kept as committed");
 }

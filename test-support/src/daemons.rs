@@ -236,11 +236,6 @@ pub fn start_hub(
         "hub.addr",
         "SLUICE_HUB_LISTEN",
     );
-    // A port of its own that a restart keeps, like the session port.
-    hub.set_env(
-        "SLUICE_HUB_ADMIN_LISTEN",
-        &format!("127.0.0.1:{}", crate::daemon::free_port()),
-    );
     hub.set_env("SLUICE_HUB_COLLATERAL__THRESHOLD", &threshold.to_string());
     hub.set_env("SLUICE_HUB_COLLATERAL__TARGET", &target.to_string());
     if let Some((above, idle_secs)) = reclaim {
@@ -259,8 +254,21 @@ pub fn start_hub(
     if let Some(url) = store_url {
         hub.set_env("SLUICE_HUB_STORE_URL", url);
     }
-    hub.restart()?;
-    Ok(hub)
+    // The admin port is one of its own that a restart keeps, like the session port; picked
+    // free, it can be taken by another process before the hub binds it: then another one.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        hub.set_env(
+            "SLUICE_HUB_ADMIN_LISTEN",
+            &format!("127.0.0.1:{}", crate::daemon::free_port()),
+        );
+        match hub.restart() {
+            Err(HarnessError::Process { tail, .. })
+                if attempt < 4 && tail.contains("Address already in use") => {}
+            r => return r.map(|()| hub),
+        }
+    }
 }
 
 /// Creates the tower's home and key; returns the tower's address.

@@ -72,7 +72,7 @@ impl Kick {
 
 /// Tells the other processes; a failure is logged, the sweeps then carry the payment on.
 pub async fn kick(sh: &Shared, kick: Kick) {
-    let crate::store::Store::Pg(pool) = &sh.store else {
+    let Some(pool) = sh.store.pg() else {
         return;
     };
     let sent = sqlx::query("SELECT pg_notify($1, $2)")
@@ -98,7 +98,7 @@ pub async fn held_elsewhere(
 
 /// Beats and listens for kicks for the life of the process (Postgres only).
 pub async fn run(sh: Arc<Shared>) {
-    let crate::store::Store::Pg(pool) = sh.store.clone() else {
+    let Some(pool) = sh.store.pg().cloned() else {
         return;
     };
     tokio::spawn(heartbeat(sh.clone()));

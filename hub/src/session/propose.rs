@@ -12,7 +12,8 @@ use crate::payments::lifecycle::{self, Registry};
 use crate::payments::{recovery, router};
 use crate::shared::{Shared, Unlocked};
 use crate::store::{
-    ChannelPhase, ChannelRow, PaymentKey, PaymentRecord, PaymentState, PaymentWrite,
+    ChannelPhase, ChannelRow, Kept, PaymentKey, PaymentRecord, PaymentState, PaymentWrite,
+    StoreError,
 };
 use crate::updater::{self, Prepared};
 use sluice_protocol::session;
@@ -129,9 +130,18 @@ async fn handle(
     let _guard = tokio::time::timeout(wait, lock.lock())
         .await
         .map_err(|_| Refusal::ChannelBusy)?;
-    let row = owned_channel(sh, client, &p.channel_id).await?;
-    let ctx = sh.context(row.deposit_a, row.deposit_b);
-    let checked = updater::machine(sh, &row).on_proposal(p, &ctx);
+    let (mut row, kept) = owned_channel(sh, client, &p.channel_id).await?;
+    let mut checked = check(sh, &row, p);
+    if checked.is_err() && kept == Kept::Yes {
+        // Refused on the row kept in memory, which another hub process may have moved on:
+        // decided again on the row as the database holds it.
+        row = owned(
+            sh.store.fresh_channel(&p.channel_id).await,
+            client,
+            &p.channel_id,
+        )?;
+        checked = check(sh, &row, p);
+    }
     let signed = !matches!(
         checked,
         Err(session::Refusal::BadSignature | session::Refusal::WrongChannel { .. })
@@ -203,13 +213,32 @@ fn follow_up(sh: &Shared, after: &After) -> Option<(Hash32, Change)> {
     }
 }
 
-async fn owned_channel(sh: &Shared, client: &Address, id: &Hash32) -> Result<ChannelRow, Refusal> {
-    let row = sh
+/// The machine's verdict on the client's proposal, on `row`.
+fn check(sh: &Shared, row: &ChannelRow, p: &Proposal) -> Result<(), session::Refusal> {
+    let ctx = sh.context(row.deposit_a, row.deposit_b);
+    updater::machine(sh, row).on_proposal(p, &ctx).map(|_| ())
+}
+
+/// The client's open channel `id`, kept in memory or read (see `store/hot_rows.rs`).
+async fn owned_channel(
+    sh: &Shared,
+    client: &Address,
+    id: &Hash32,
+) -> Result<(ChannelRow, Kept), Refusal> {
+    let (row, kept) = sh
         .store
-        .channel(id)
+        .channel_for_update(id)
         .await
         .map_err(|e| Refusal::Store(e.to_string()))?;
-    match row {
+    Ok((owned(Ok(row), client, id)?, kept))
+}
+
+fn owned(
+    row: Result<Option<ChannelRow>, StoreError>,
+    client: &Address,
+    id: &Hash32,
+) -> Result<ChannelRow, Refusal> {
+    match row.map_err(|e| Refusal::Store(e.to_string()))? {
         Some(r) if r.client == *client && r.phase == ChannelPhase::Open => Ok(r),
         Some(r) if r.client == *client => Err(Refusal::NotOpen),
         _ => Err(Refusal::UnknownChannel(*id)),

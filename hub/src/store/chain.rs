@@ -75,6 +75,9 @@ impl Store {
                 .await?;
             tx.commit().await?;
         });
+        for w in writes {
+            self.hot.forget(w.channel());
+        }
         Ok(())
     }
 }

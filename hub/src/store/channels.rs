@@ -3,8 +3,8 @@
 use super::cas;
 use super::codec::{self, int, uint};
 use super::{
-    now_secs, on_pool, payments, reservations, ChannelPhase, ChannelRow, PaymentWrite, Reservation,
-    ReserveWith, Store, StoreError,
+    now_secs, on_pool, payments, reservations, ChannelPhase, ChannelRow, Db, PaymentWrite,
+    Reservation, ReserveWith, Store, StoreError,
 };
 use sluice_protocol::{Address, Hash32, Snapshot};
 
@@ -56,7 +56,7 @@ pub(super) const COLUMNS: &str = "id, client, deposit_a, deposit_b, challenge_pe
 pub type Update<T> = (Snapshot, Vec<PaymentWrite>, T);
 
 macro_rules! update_tx {
-    ($pool:ident, $select:expr, $id:expr, $f:expr, $reserve:expr) => {{
+    ($pool:ident, $hot:expr, $select:expr, $id:expr, $f:expr, $reserve:expr) => {{
         let mut tx = $pool.begin().await?;
         let row = sqlx::query_as::<_, ChannelDb>($select)
             .bind(&$id.0[..])
@@ -68,6 +68,7 @@ macro_rules! update_tx {
         match $f(&row) {
             Err(e) => {
                 tx.rollback().await?;
+                $hot.forget($id);
                 Ok(Err(e))
             }
             Ok((snap, writes, out)) => {
@@ -95,7 +96,7 @@ macro_rules! update_tx {
                 for w in &writes {
                     payments::write!(&mut *tx, w);
                 }
-                let reserved = match $reserve {
+                let reserved = match &$reserve {
                     None => false,
                     Some(r) => {
                         sqlx::query(reservations::RESERVE)
@@ -111,6 +112,8 @@ macro_rules! update_tx {
                     }
                 };
                 tx.commit().await?;
+                $hot.committed(&row, &snap);
+                $hot.after_reserve($reserve, reserved);
                 Ok(Ok((out, reserved)))
             }
         }
@@ -137,6 +140,7 @@ impl Store {
             .bind(&row.id.0[..]).bind(&row.client.0[..]).bind(da).bind(db).bind(cp)
             .bind(row.phase.as_str()).bind(v).bind(&snap).bind(now)
             .execute(p).await.map(|r| r.rows_affected()))?;
+        self.hot.forget(&row.id);
         Ok(done == 1)
     }
 
@@ -203,15 +207,15 @@ impl Store {
         id: &Hash32,
         f: impl FnMut(&ChannelRow) -> Result<Update<T>, E>,
     ) -> Result<Result<T, E>, StoreError> {
-        match self {
-            Store::Pg(_) => {
+        match &self.db {
+            Db::Pg(_) => {
                 let seen = self
                     .channel(id)
                     .await?
                     .ok_or(StoreError::UnknownChannel(*id))?;
                 self.update_channel_from(&seen, f).await
             }
-            Store::Lite(_) => {
+            Db::Lite(_) => {
                 let r = self.update_locked(id, f, None).await?;
                 Ok(r.map(|(out, _)| out))
             }
@@ -249,7 +253,7 @@ impl Store {
         mut f: impl FnMut(&ChannelRow) -> Result<Update<T>, E>,
         reserve: Option<ReserveWith<'_>>,
     ) -> Result<Result<(T, bool), E>, StoreError> {
-        if let Store::Pg(p) = self {
+        if let Db::Pg(p) = &self.db {
             let (snap, writes, out) = match f(seen) {
                 Ok(u) => u,
                 Err(e) => return Ok(Err(e)),
@@ -257,8 +261,11 @@ impl Store {
             if writes.len() <= 1 {
                 let done = cas::commit(p, seen, &snap, writes.first(), reserve).await?;
                 if let Some(reserved) = done {
+                    self.hot.committed(seen, &snap);
+                    self.hot.after_reserve(reserve, reserved);
                     return Ok(Ok((out, reserved)));
                 }
+                self.hot.forget(&seen.id);
                 tracing::debug!(channel = %seen.id, "row moved since read; committing under its lock");
             }
         }
@@ -273,9 +280,9 @@ impl Store {
         reserve: Option<ReserveWith<'_>>,
     ) -> Result<Result<(T, bool), E>, StoreError> {
         let select = format!("SELECT {COLUMNS} FROM channels WHERE id = $1");
-        match self {
-            Store::Pg(p) => update_tx!(p, &format!("{select} FOR UPDATE"), id, f, reserve),
-            Store::Lite(p) => update_tx!(p, &select, id, f, reserve),
+        match &self.db {
+            Db::Pg(p) => update_tx!(p, self.hot, &format!("{select} FOR UPDATE"), id, f, reserve),
+            Db::Lite(p) => update_tx!(p, self.hot, &select, id, f, reserve),
         }
     }
 

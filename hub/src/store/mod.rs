@@ -13,6 +13,7 @@ mod cas;
 mod chain;
 mod channels;
 mod codec;
+mod hot_rows;
 mod jobs;
 mod payments;
 mod presence;
@@ -23,18 +24,21 @@ pub use channels::{Pages, PAGE};
 pub use reservations::ReserveWith;
 pub use types::*;
 
+use hot_rows::HotRows;
+pub use hot_rows::Kept;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Dispatches one body over both backends; the body is compiled once per concrete pool type.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            $crate::store::Store::Pg($pool) => $body,
-            $crate::store::Store::Lite($pool) => $body,
+        match &$store.db {
+            $crate::store::Db::Pg($pool) => $body,
+            $crate::store::Db::Lite($pool) => $body,
         }
     };
 }
@@ -71,7 +75,14 @@ impl StoreError {
 
 /// A store over one database. Cheap to clone.
 #[derive(Clone, Debug)]
-pub enum Store {
+pub struct Store {
+    db: Db,
+    hot: Arc<HotRows>,
+}
+
+/// The database behind a [`Store`].
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
     Pg(PgPool),
     Lite(SqlitePool),
 }
@@ -92,7 +103,7 @@ impl Store {
             sqlx::migrate!("../migrations/hub/postgres")
                 .run(&pool)
                 .await?;
-            Store::Pg(pool)
+            Db::Pg(pool)
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -109,18 +120,29 @@ impl Store {
             sqlx::migrate!("../migrations/hub/sqlite")
                 .run(&pool)
                 .await?;
-            Store::Lite(pool)
+            Db::Lite(pool)
         } else {
             return Err(StoreError::BadUrl(url.to_string()));
         };
-        Ok(store)
+        Ok(Store {
+            db: store,
+            hot: Arc::default(),
+        })
+    }
+
+    /// The Postgres pool, if this store is on Postgres (the hub processes' bus runs on it).
+    pub fn pg(&self) -> Option<&PgPool> {
+        match &self.db {
+            Db::Pg(p) => Some(p),
+            Db::Lite(_) => None,
+        }
     }
 
     /// Which backend this is, for logs and the admin API.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Store::Pg(_) => "postgres",
-            Store::Lite(_) => "sqlite",
+        match self.db {
+            Db::Pg(_) => "postgres",
+            Db::Lite(_) => "sqlite",
         }
     }
 

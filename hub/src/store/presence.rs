@@ -3,13 +3,13 @@
 //! its process's heartbeat is fresh, so a SIGKILLed process's clients stop counting as online.
 
 use super::codec::{int, uint};
-use super::{Store, StoreError};
+use super::{Db, Store, StoreError};
 use sluice_protocol::Address;
 
 impl Store {
     /// Records that process `process` is alive at `now_ms`.
     pub async fn heartbeat(&self, process: &str, now_ms: u64) -> Result<(), StoreError> {
-        let Store::Pg(p) = self else { return Ok(()) };
+        let Db::Pg(p) = &self.db else { return Ok(()) };
         sqlx::query(
             "INSERT INTO hub_processes (id, alive_ms) VALUES ($1, $2)
              ON CONFLICT (id) DO UPDATE SET alive_ms = EXCLUDED.alive_ms",
@@ -23,7 +23,7 @@ impl Store {
 
     /// Forgets a process that stops, with the presences it held.
     pub async fn process_stopped(&self, process: &str) -> Result<(), StoreError> {
-        let Store::Pg(p) = self else { return Ok(()) };
+        let Db::Pg(p) = &self.db else { return Ok(()) };
         sqlx::query("DELETE FROM client_presence WHERE process = $1")
             .bind(process)
             .execute(p)
@@ -37,7 +37,7 @@ impl Store {
 
     /// Forgets processes silent since before `before_ms` (SIGKILLed ones), with their presences.
     pub async fn forget_dead_processes(&self, before_ms: u64) -> Result<(), StoreError> {
-        let Store::Pg(p) = self else { return Ok(()) };
+        let Db::Pg(p) = &self.db else { return Ok(()) };
         let before = int(before_ms)?;
         sqlx::query(
             "DELETE FROM client_presence WHERE process IN
@@ -61,7 +61,7 @@ impl Store {
         process: &str,
         session: u64,
     ) -> Result<(), StoreError> {
-        let Store::Pg(p) = self else { return Ok(()) };
+        let Db::Pg(p) = &self.db else { return Ok(()) };
         sqlx::query(
             "INSERT INTO client_presence (client, process, session) VALUES ($1, $2, $3)
              ON CONFLICT (client) DO UPDATE SET process = EXCLUDED.process, session = EXCLUDED.session",
@@ -81,7 +81,7 @@ impl Store {
         process: &str,
         session: u64,
     ) -> Result<(), StoreError> {
-        let Store::Pg(p) = self else { return Ok(()) };
+        let Db::Pg(p) = &self.db else { return Ok(()) };
         sqlx::query(
             "DELETE FROM client_presence WHERE client = $1 AND process = $2 AND session = $3",
         )
@@ -101,7 +101,7 @@ impl Store {
         me: &str,
         alive_after_ms: u64,
     ) -> Result<Option<String>, StoreError> {
-        let Store::Pg(p) = self else { return Ok(None) };
+        let Db::Pg(p) = &self.db else { return Ok(None) };
         let row: Option<(String, i64)> = sqlx::query_as(
             "SELECT c.process, h.alive_ms FROM client_presence c
              JOIN hub_processes h ON h.id = c.process

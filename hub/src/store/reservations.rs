@@ -44,6 +44,13 @@ impl Store {
         let n = on_pool!(self, p => sqlx::query(sql)
             .bind(v).bind(&bytes).bind(until).bind(&id.0[..]).bind(old)
             .execute(p).await.map(|r| r.rows_affected()))?;
+        let r = ReserveWith {
+            id,
+            built_on,
+            proposed,
+            until_ms,
+        };
+        self.hot.after_reserve(Some(r), n == 1);
         Ok(n == 1)
     }
 
@@ -56,6 +63,7 @@ impl Store {
         let v = int(version)?;
         let n = on_pool!(self, p => sqlx::query(sql).bind(&id.0[..]).bind(v)
             .execute(p).await.map(|r| r.rows_affected()))?;
+        self.hot.forget(id);
         Ok(n == 1)
     }
 
@@ -66,6 +74,7 @@ impl Store {
         let v = int(version)?;
         on_pool!(self, p => sqlx::query(sql).bind(&id.0[..]).bind(v)
             .execute(p).await.map(|_| ()))?;
+        self.hot.forget(id);
         Ok(())
     }
 
@@ -75,6 +84,7 @@ impl Store {
         let v = int(version)?;
         on_pool!(self, p => sqlx::query(sql).bind(v).bind(&id.0[..])
             .execute(p).await.map(|_| ()))?;
+        self.hot.forget(id);
         Ok(())
     }
 
@@ -95,6 +105,7 @@ impl Store {
         let (v, old, doubt, now) = (int(version)?, int(built_on)?, int(in_doubt)?, int(now_ms)?);
         let n = on_pool!(self, p => sqlx::query(sql).bind(v).bind(&id.0[..]).bind(old)
             .bind(doubt).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        self.hot.forget(id);
         Ok(n == 1)
     }
 }

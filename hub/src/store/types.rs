@@ -353,3 +353,13 @@ pub enum ChainWrite {
         phase: ChannelPhase,
     },
 }
+
+impl ChainWrite {
+    /// The channel it writes.
+    pub fn channel(&self) -> &Hash32 {
+        match self {
+            ChainWrite::Opened(row) => &row.id,
+            ChainWrite::Deposit { id, .. } | ChainWrite::Phase { id, .. } => id,
+        }
+    }
+}
