@@ -49,6 +49,47 @@ fn watch_store(
     })
 }
 
+/// Two hub processes on one Postgres and a chain node, with a channel open for each key.
+struct TwoHubs {
+    net: Network,
+    hubs: [String; 2],
+    node: String,
+    store: Store,
+    ids: Vec<Hash32>,
+}
+
+async fn two_hubs(keys: &[Keypair]) -> TwoHubs {
+    let mut net = Network::start(NetworkOptions {
+        block_time_ms: 50,
+        hub_store: HubStore::Postgres,
+        tower: false,
+        fund: keys.iter().map(|k| (k.address(), 10 * DEPOSIT)).collect(),
+        hub_collateral: (DEPOSIT / 2, DEPOSIT),
+        ..NetworkOptions::default()
+    })
+    .expect("network");
+    net.add_hub().expect("second hub process");
+    let hubs = [
+        net.hub.addr().to_string(),
+        net.extra_hubs[0].addr().to_string(),
+    ];
+    let node = net.node.addr().to_string();
+    let store = Store::connect(net.hub_store_url().unwrap(), 4)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for k in keys {
+        ids.push(open_on_chain(&node, k, &net.hub_key).await);
+    }
+    TwoHubs {
+        net,
+        hubs,
+        node,
+        store,
+        ids,
+    }
+}
+
 /// Waits (up to a minute) until no channel holds a reservation.
 async fn wait_unreserved(store: &Store, ids: &[Hash32]) {
     for _ in 0..600 {
@@ -66,28 +107,14 @@ async fn wait_unreserved(store: &Store, ids: &[Hash32]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hub_processes_on_one_postgres_never_fork_a_channel() {
     let keys: Vec<Keypair> = (0..CLIENTS).map(|_| Keypair::generate()).collect();
-    let mut net = Network::start(NetworkOptions {
-        block_time_ms: 50,
-        hub_store: HubStore::Postgres,
-        tower: false,
-        fund: keys.iter().map(|k| (k.address(), 10 * DEPOSIT)).collect(),
-        hub_collateral: (DEPOSIT / 2, DEPOSIT),
-        ..NetworkOptions::default()
-    })
-    .expect("network");
-    net.add_hub().expect("second hub process");
-    let addrs = vec![
-        net.hub.addr().to_string(),
-        net.extra_hubs[0].addr().to_string(),
-    ];
-    let node = net.node.addr().to_string();
-    let store = Store::connect(net.hub_store_url().unwrap(), 4)
-        .await
-        .unwrap();
-    let mut ids = Vec::new();
-    for k in &keys {
-        ids.push(open_on_chain(&node, k, &net.hub_key).await);
-    }
+    let TwoHubs {
+        net: _net,
+        hubs,
+        node,
+        store,
+        ids,
+    } = two_hubs(&keys).await;
+    let addrs = hubs.to_vec();
     let mut twins = Vec::new();
     for (k, id) in keys.iter().zip(&ids) {
         let deposits = wait_funded(&store, id).await;
@@ -195,28 +222,13 @@ async fn payers_and_payees_on_different_hub_processes_pay_each_other_with_exact_
     // Clients 0 and 1 hold a session with the first process only, 2 and 3 with the second;
     // client 4 has a channel and no session anywhere.
     let keys: Vec<Keypair> = (0..5).map(|_| Keypair::generate()).collect();
-    let mut net = Network::start(NetworkOptions {
-        block_time_ms: 50,
-        hub_store: HubStore::Postgres,
-        tower: false,
-        fund: keys.iter().map(|k| (k.address(), 10 * DEPOSIT)).collect(),
-        hub_collateral: (DEPOSIT / 2, DEPOSIT),
-        ..NetworkOptions::default()
-    })
-    .expect("network");
-    net.add_hub().expect("second hub process");
-    let hubs = [
-        net.hub.addr().to_string(),
-        net.extra_hubs[0].addr().to_string(),
-    ];
-    let node = net.node.addr().to_string();
-    let store = Store::connect(net.hub_store_url().unwrap(), 4)
-        .await
-        .unwrap();
-    let mut ids = Vec::new();
-    for k in &keys {
-        ids.push(open_on_chain(&node, k, &net.hub_key).await);
-    }
+    let TwoHubs {
+        net,
+        hubs,
+        node,
+        store,
+        ids,
+    } = two_hubs(&keys).await;
     let mut twins = Vec::new();
     for (i, (k, id)) in keys.iter().zip(&ids).take(4).enumerate() {
         let deposits = wait_funded(&store, id).await;

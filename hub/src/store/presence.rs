@@ -61,17 +61,9 @@ impl Store {
         process: &str,
         session: u64,
     ) -> Result<(), StoreError> {
-        let Db::Pg(p) = &self.db else { return Ok(()) };
-        sqlx::query(
-            "INSERT INTO client_presence (client, process, session) VALUES ($1, $2, $3)
-             ON CONFLICT (client) DO UPDATE SET process = EXCLUDED.process, session = EXCLUDED.session",
-        )
-        .bind(&client.0[..])
-        .bind(process)
-        .bind(int(session)?)
-        .execute(p)
-        .await?;
-        Ok(())
+        let sql = "INSERT INTO client_presence (client, process, session) VALUES ($1, $2, $3)
+             ON CONFLICT (client) DO UPDATE SET process = EXCLUDED.process, session = EXCLUDED.session";
+        self.presence_write(sql, client, process, session).await
     }
 
     /// `client`'s session `session` on `process` ended; a newer one (here or elsewhere) stays.
@@ -81,15 +73,25 @@ impl Store {
         process: &str,
         session: u64,
     ) -> Result<(), StoreError> {
+        let sql = "DELETE FROM client_presence WHERE client = $1 AND process = $2 AND session = $3";
+        self.presence_write(sql, client, process, session).await
+    }
+
+    /// Runs `sql` on (client, process, session) (Postgres only).
+    async fn presence_write(
+        &self,
+        sql: &str,
+        client: &Address,
+        process: &str,
+        session: u64,
+    ) -> Result<(), StoreError> {
         let Db::Pg(p) = &self.db else { return Ok(()) };
-        sqlx::query(
-            "DELETE FROM client_presence WHERE client = $1 AND process = $2 AND session = $3",
-        )
-        .bind(&client.0[..])
-        .bind(process)
-        .bind(int(session)?)
-        .execute(p)
-        .await?;
+        sqlx::query(sql)
+            .bind(&client.0[..])
+            .bind(process)
+            .bind(int(session)?)
+            .execute(p)
+            .await?;
         Ok(())
     }
 
