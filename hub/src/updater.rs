@@ -98,9 +98,9 @@ pub async fn propose(
     let _busy = sh.work.enter();
     let mut p = prepare_or_bury(sh, channel, change.clone()).await?;
     let mut reserved = reserve(sh, &p).await?;
-    if !reserved {
-        // The row kept in memory may have been stale (its row is dropped now): once more on
-        // a fresh read.
+    if !reserved && p.kept == Kept::Yes {
+        // Built on a row kept in memory that was stale (it is dropped now): once more on a
+        // fresh read. The refused proposal's signature never left this process.
         drop(p);
         p = prepare_or_bury(sh, channel, change).await?;
         reserved = reserve(sh, &p).await?;
@@ -147,6 +147,8 @@ async fn reserve(sh: &Shared, p: &Prepared) -> Result<bool, StoreError> {
 pub struct Prepared {
     _guard: OwnedMutexGuard<()>,
     row: ChannelRow,
+    /// Whether `row` came from memory (and may be stale).
+    kept: Kept,
     session: SessionHandle,
     change: Change,
     proposed: Snapshot,
@@ -191,15 +193,15 @@ async fn prepare(
 ) -> Result<Prepared, ProposeError> {
     let (row, kept) = sh.store.channel_for_update(channel).await?;
     let row = row.ok_or(ProposeError::NotOpen)?;
-    let (guard, row) = match prepare_on(sh, guard, row, change.clone()) {
-        Ok(p) => return Ok(p),
-        Err((e, _)) if kept == Kept::No => return Err(e),
-        Err((_, guard)) => {
+    match prepare_on(sh, guard, row, change.clone(), kept) {
+        // The machine refused on a row that may be stale: once more as the database holds it.
+        Err((ProposeError::Invalid(_) | ProposeError::Refused(_), guard)) if kept == Kept::Yes => {
             let row = sh.store.fresh_channel(channel).await?;
-            (guard, row.ok_or(ProposeError::NotOpen)?)
+            let row = row.ok_or(ProposeError::NotOpen)?;
+            prepare_on(sh, guard, row, change, Kept::No).map_err(|(e, _)| e)
         }
-    };
-    prepare_on(sh, guard, row, change).map_err(|(e, _)| e)
+        r => r.map_err(|(e, _)| e),
+    }
 }
 
 /// [`prepare`] on `row`; on refusal the lock comes back with the error.
@@ -208,11 +210,13 @@ fn prepare_on(
     guard: OwnedMutexGuard<()>,
     row: ChannelRow,
     change: Change,
+    kept: Kept,
 ) -> Result<Prepared, (ProposeError, OwnedMutexGuard<()>)> {
     match check_open(&row).and_then(|()| prepare_signed(sh, &row, change.clone())) {
         Ok((session, proposed)) => Ok(Prepared {
             _guard: guard,
             row,
+            kept,
             session,
             change,
             proposed,

@@ -460,13 +460,16 @@ async fn a_kept_row_another_process_moved_is_never_committed_over(url: &str) {
     let (again, kept) = here.channel_for_update(&c.id).await.unwrap();
     assert_eq!((again.as_ref(), kept), (Some(&c), Kept::Yes));
 
-    let moved: Result<(), ()> = there
-        .update_channel(&c.id, |row| {
-            Ok((snap(row.id, row.version() + 1), vec![], ()))
-        })
-        .await
-        .unwrap();
-    assert_eq!(moved, Ok(()));
+    let move_on = |store: Store| async move {
+        let moved: Result<(), ()> = store
+            .update_channel(&c.id, |row| {
+                Ok((snap(row.id, row.version() + 1), vec![], ()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(moved, Ok(()));
+    };
+    move_on(there.clone()).await;
     let (stale, kept) = here.channel_for_update(&c.id).await.unwrap();
     let stale = stale.unwrap();
     assert_eq!(
@@ -485,13 +488,7 @@ async fn a_kept_row_another_process_moved_is_never_committed_over(url: &str) {
 
     // A commit decided on a stale row is decided again on the row as it is.
     here.channel_for_update(&c.id).await.unwrap();
-    let there_again: Result<(), ()> = there
-        .update_channel(&c.id, |row| {
-            Ok((snap(row.id, row.version() + 1), vec![], ()))
-        })
-        .await
-        .unwrap();
-    assert_eq!(there_again, Ok(()));
+    move_on(there.clone()).await;
     let (stale, _) = here.channel_for_update(&c.id).await.unwrap();
     let stale = stale.unwrap();
     assert_eq!(stale.version(), 1);

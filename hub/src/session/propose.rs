@@ -132,9 +132,10 @@ async fn handle(
         .map_err(|_| Refusal::ChannelBusy)?;
     let (mut row, kept) = owned_channel(sh, client, &p.channel_id).await?;
     let mut checked = check(sh, &row, p);
-    if checked.is_err() && kept == Kept::Yes {
+    if checked.is_err() && is_signed(&checked) && kept == Kept::Yes {
         // Refused on the row kept in memory, which another hub process may have moved on:
-        // decided again on the row as the database holds it.
+        // decided again on the row as the database holds it. (A bad signature is bad on any
+        // row, so it costs no second read.)
         row = owned(
             sh.store.fresh_channel(&p.channel_id).await,
             client,
@@ -142,10 +143,7 @@ async fn handle(
         )?;
         checked = check(sh, &row, p);
     }
-    let signed = !matches!(
-        checked,
-        Err(session::Refusal::BadSignature | session::Refusal::WrongChannel { .. })
-    );
+    let signed = is_signed(&checked);
     // Locks live and die by height: none is taken or settled on a view the node has not
     // confirmed lately (F18). Refused like any other signed proposal: its version is burnt.
     // A stopping hub still settles what is under way, but starts no new payment.
@@ -211,6 +209,15 @@ fn follow_up(sh: &Shared, after: &After) -> Option<(Hash32, Change)> {
         } if sh.unlock_awaited(key) => Some((*channel_in, Change::Unlock { secret: *secret })),
         _ => None,
     }
+}
+
+/// Whether the proposal carries the client's valid signature on this channel, whatever the
+/// verdict: then its version is burnt even if refused.
+fn is_signed(checked: &Result<(), session::Refusal>) -> bool {
+    !matches!(
+        checked,
+        Err(session::Refusal::BadSignature | session::Refusal::WrongChannel { .. })
+    )
 }
 
 /// The machine's verdict on the client's proposal, on `row`.

@@ -11,7 +11,7 @@
 //! Only a row that is open with nothing reserved is handed out ([`Store::channel_for_update`]):
 //! any refusal is decided on a fresh read.
 
-use super::{ChannelPhase, ChannelRow, Reservation, ReserveWith, Store, StoreError};
+use super::{now_secs, ChannelPhase, ChannelRow, Reservation, ReserveWith, Store, StoreError};
 use sluice_protocol::{Hash32, Snapshot};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -60,13 +60,14 @@ impl HotRows {
     }
 
     /// `base` after `snap` committed over it: what every channel commit writes (the snapshot,
-    /// no reservation, the floor raised to the new version).
+    /// no reservation, the floor raised to the new version, the time).
     pub(super) fn committed(&self, base: &ChannelRow, snap: &Snapshot) {
         let version = snap.state().version;
         self.put(ChannelRow {
             snapshot: snap.clone(),
             pending: None,
             floor: base.floor.max(version),
+            updated_at: now_secs(),
             ..base.clone()
         });
     }
@@ -122,10 +123,5 @@ impl Store {
             None => self.hot.forget(id),
         }
         Ok(row)
-    }
-
-    /// Drops the kept row of `id`: a decision on it was refused, so the next one reads afresh.
-    pub fn forget_kept(&self, id: &Hash32) {
-        self.hot.forget(id);
     }
 }
